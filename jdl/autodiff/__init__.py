@@ -1,0 +1,4 @@
+"""Automatic differentiation for teaching: gradient checking (and, later, a scalar engine,
+manual backprop and the computation graph)."""
+
+from jdl.autodiff.gradcheck import check_grads, numerical_grad, relative_error

@@ -1,0 +1,129 @@
+"""Initializers, each ``(key, shape, dtype=float32) -> array``.
+
+Why not zeros: if every weight of a layer starts equal, every hidden unit computes the same
+function and receives the same gradient, so they stay identical forever (the symmetry problem).
+Small random weights break the symmetry; Xavier/Glorot and He scale them so that activations and
+gradients keep their variance from layer to layer.
+
+Fans: a dense kernel ``(d_in, d_out)`` has fan_in = d_in, fan_out = d_out. A convolution kernel
+``(*window, c_in, c_out)`` (HWIO) has fan_in = prod(window)·c_in and fan_out = prod(window)·c_out.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jdl.core import Initializer, PRNGKey, Shape
+
+
+def fans(shape: Shape) -> tuple[int, int]:
+    """(fan_in, fan_out) of a kernel: ``(d_in, d_out)`` or HWIO ``(*window, c_in, c_out)``.
+
+    >>> fans((3, 3, 16, 32))
+    (144, 288)
+    """
+    if len(shape) < 1:
+        raise ValueError(f"fans: a kernel needs at least one dimension, got shape {shape}")
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    receptive = math.prod(shape[:-2])
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+def zeros(key: PRNGKey, shape: Shape, dtype: Any = jnp.float32) -> jax.Array:
+    """w = 0. Right for biases; for weights it causes the symmetry problem."""
+    del key
+    return jnp.zeros(shape, dtype)
+
+
+def ones(key: PRNGKey, shape: Shape, dtype: Any = jnp.float32) -> jax.Array:
+    """w = 1 (norm scales)."""
+    del key
+    return jnp.ones(shape, dtype)
+
+
+def constant(value: float) -> Initializer:
+    """w = value everywhere."""
+
+    def init(key: PRNGKey, shape: Shape, dtype: Any = jnp.float32) -> jax.Array:
+        del key
+        return jnp.full(shape, value, dtype)
+
+    return init
+
+
+def uniform(scale: float = 0.05) -> Initializer:
+    """w ~ U(−scale, scale): the course's "small uniform" initialization."""
+
+    def init(key: PRNGKey, shape: Shape, dtype: Any = jnp.float32) -> jax.Array:
+        return jax.random.uniform(key, shape, dtype, -scale, scale)
+
+    return init
+
+
+def normal(stddev: float = 0.01) -> Initializer:
+    """w ~ N(0, stddev²): the course's "small normal" initialization."""
+
+    def init(key: PRNGKey, shape: Shape, dtype: Any = jnp.float32) -> jax.Array:
+        return stddev * jax.random.normal(key, shape, dtype)
+
+    return init
+
+
+def variance_scaling(scale: float, mode: str, distribution: str) -> Initializer:
+    """Var(w) = scale / n, with n = fan_in, fan_out or (fan_in + fan_out)/2.
+
+    ``distribution`` is 'normal' (w = σ·z, σ = √(scale/n)), 'truncated_normal' (z truncated to
+    [−2, 2] and rescaled so the variance is still scale/n), or 'uniform' (w ~ U(−a, a),
+    a = √(3·scale/n)).
+    """
+    if mode not in ("fan_in", "fan_out", "fan_avg"):
+        raise ValueError(f"variance_scaling: mode must be fan_in, fan_out or fan_avg, got {mode!r}")
+    if distribution not in ("normal", "truncated_normal", "uniform"):
+        raise ValueError("variance_scaling: distribution must be normal, truncated_normal or "
+                         f"uniform, got {distribution!r}")
+
+    def init(key: PRNGKey, shape: Shape, dtype: Any = jnp.float32) -> jax.Array:
+        fan_in, fan_out = fans(shape)
+        n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
+        variance = scale / max(1.0, n)
+        if distribution == "uniform":
+            limit = math.sqrt(3.0 * variance)
+            return jax.random.uniform(key, shape, dtype, -limit, limit)
+        if distribution == "normal":
+            return math.sqrt(variance) * jax.random.normal(key, shape, dtype)
+        # std of N(0,1) truncated to [-2, 2] is 0.87962566103423978
+        stddev = math.sqrt(variance) / 0.87962566103423978
+        return stddev * jax.random.truncated_normal(key, -2.0, 2.0, shape, dtype)
+
+    return init
+
+
+def xavier_uniform(key: PRNGKey, shape: Shape, dtype: Any = jnp.float32) -> jax.Array:
+    """Glorot uniform: w ~ U(−a, a), a = √(6/(fan_in + fan_out)), so Var(w) = 2/(fan_in + fan_out)."""
+    return variance_scaling(1.0, "fan_avg", "uniform")(key, shape, dtype)
+
+
+def xavier_normal(key: PRNGKey, shape: Shape, dtype: Any = jnp.float32) -> jax.Array:
+    """Glorot normal: w ~ N(0, σ²), σ = √(2/(fan_in + fan_out)) (the course's notes)."""
+    return variance_scaling(1.0, "fan_avg", "normal")(key, shape, dtype)
+
+
+def he_uniform(key: PRNGKey, shape: Shape, dtype: Any = jnp.float32) -> jax.Array:
+    """He (Kaiming) uniform for ReLU: w ~ U(−a, a), a = √(6/fan_in), so Var(w) = 2/fan_in."""
+    return variance_scaling(2.0, "fan_in", "uniform")(key, shape, dtype)
+
+
+def he_normal(key: PRNGKey, shape: Shape, dtype: Any = jnp.float32) -> jax.Array:
+    """He (Kaiming) normal for ReLU: w ~ N(0, 2/fan_in), i.e. W·√(2/m_{l−1}) (the course)."""
+    return variance_scaling(2.0, "fan_in", "normal")(key, shape, dtype)
+
+
+def lecun_normal(key: PRNGKey, shape: Shape, dtype: Any = jnp.float32) -> jax.Array:
+    """LeCun normal: Var(w) = 1/fan_in, truncated normal (flax's default kernel init);
+    the course's "scale by √(1/m_{l−1})"."""
+    return variance_scaling(1.0, "fan_in", "truncated_normal")(key, shape, dtype)

@@ -1,0 +1,3 @@
+"""The model zoo: functions that return a ``jdl.Module``."""
+
+from jdl.models.mlp import mlp

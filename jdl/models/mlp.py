@@ -1,0 +1,42 @@
+"""The multilayer perceptron."""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import jax
+
+from jdl import init as initializers
+from jdl.core import Initializer, Module
+from jdl.nn.activations import relu
+from jdl.nn.combinators import serial
+from jdl.nn.linear import Dense, Flatten
+
+
+def mlp(
+    features: Sequence[int],
+    activation: Callable[[jax.Array], jax.Array] = relu,
+    output_activation: Callable[[jax.Array], jax.Array] | None = None,
+    w_init: Initializer = initializers.lecun_normal,
+    flatten: bool = True,
+) -> Module:
+    """A multilayer perceptron: a_0 = flatten(x), a_l = φ(a_{l−1} W_l + b_l), output
+    a_L = a_{L−1} W_L + b_L (logits, unless ``output_activation`` is given).
+
+    ``features`` lists the output size of every Dense layer, the last being the number of
+    outputs: ``mlp([1024, 512, 3])`` on 2 inputs has (2·1024+1024) + (1024·512+512) +
+    (512·3+3) = 529,411 parameters.
+
+    Shapes: x (B, ...) → (B, features[-1]) (with ``flatten=False``, x (..., d_in) → (..., d_out)).
+    """
+    features = list(features)
+    if not features or any(not isinstance(f, int) or f < 1 for f in features):
+        raise ValueError(f"mlp: features must be a non-empty list of positive ints, got {features}")
+    layers: list = [Flatten()] if flatten else []
+    for i, f in enumerate(features):
+        layers.append(Dense(f, w_init=w_init))
+        if i < len(features) - 1:
+            layers.append(activation)
+        elif output_activation is not None:
+            layers.append(output_activation)
+    return serial(*layers)

@@ -1,0 +1,178 @@
+"""Combinators: bigger modules from smaller ones, all plain functions returning a ``Module``.
+
+Each child ``i`` keeps its params and state under the key ``f"{i}_{child.name}"`` and gets its
+own random key ``jax.random.fold_in(key, i)``, so results never depend on call order.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+from jdl.core import Module, Params, PRNGKey, State, fold_in, shape_struct
+
+
+def as_module(layer: Module | Callable[..., Any], name: str | None = None) -> Module:
+    """A ``Module`` as is, or a plain array function ``f(x) -> y`` (``jax.nn.relu``) wrapped as
+    a parameter-free module named after the function."""
+    if isinstance(layer, Module):
+        return layer
+    if not callable(layer):
+        raise TypeError(f"serial/parallel: expected a jdl Module or a function, got {layer!r}")
+    fname = name or getattr(layer, "__name__", type(layer).__name__)
+
+    def init(key: PRNGKey, x: Any) -> tuple[Params, State]:
+        del key, x
+        return {}, {}
+
+    def apply(params: Params, state: State, x: Any, *, key=None, train=False, **extra):
+        del params, key, train, extra
+        return layer(x), state
+
+    return Module(init, apply, fname.lower().strip("_<>"))
+
+
+def _names(layers: tuple[Module, ...]) -> list[str]:
+    return [f"{i}_{m.name}" for i, m in enumerate(layers)]
+
+
+def serial(*layers: Module | Callable[..., Any]) -> Module:
+    """Composition: y = f_n(… f_2(f_1(x))). Params are ``{'0_dense': …, '1_relu': {}, …}``.
+
+    Shapes: x → whatever the last layer returns. Keyword inputs (``mask=...``) reach every child.
+    """
+    if not layers:
+        raise ValueError("serial: needs at least one layer")
+    mods = tuple(as_module(m) for m in layers)
+    names = _names(mods)
+
+    def init(key: PRNGKey, x: Any) -> tuple[Params, State]:
+        params, state = {}, {}
+        x = jax.tree.map(shape_struct, x)
+        for i, (n, m) in enumerate(zip(names, mods)):
+            params[n], state[n] = m.init(jax.random.fold_in(key, i), x)
+            x = jax.eval_shape(lambda p, s, x, m=m: m.apply(p, s, x)[0], params[n], state[n], x)
+        return params, state
+
+    def apply(params: Params, state: State, x: Any, *, key=None, train=False, **extra):
+        new_state = {}
+        for i, (n, m) in enumerate(zip(names, mods)):
+            x, new_state[n] = m.apply(params[n], state.get(n, {}), x, key=fold_in(key, i), train=train,
+                                      **extra)
+        return x, new_state
+
+    return Module(init, apply, "serial", mods)
+
+
+def parallel(*layers: Module | Callable[..., Any]) -> Module:
+    """Fan-out: (y_1, …, y_n) = (f_1(x), …, f_n(x)) when x is one array, or
+    (f_1(x_1), …, f_n(x_n)) when x is a tuple of n inputs. Returns a tuple; combine it with a
+    function such as ``lambda ys: jnp.concatenate(ys, -1)`` in a ``serial``."""
+    if not layers:
+        raise ValueError("parallel: needs at least one layer")
+    mods = tuple(as_module(m) for m in layers)
+    names = _names(mods)
+
+    def split(x: Any) -> tuple[Any, ...]:
+        if isinstance(x, (tuple, list)):
+            if len(x) != len(mods):
+                raise ValueError(f"parallel: got a tuple of {len(x)} inputs for {len(mods)} branches")
+            return tuple(x)
+        return (x,) * len(mods)
+
+    def init(key: PRNGKey, x: Any) -> tuple[Params, State]:
+        out = [m.init(jax.random.fold_in(key, i), xi) for i, (m, xi) in enumerate(zip(mods, split(x)))]
+        return {n: p for n, (p, _) in zip(names, out)}, {n: s for n, (_, s) in zip(names, out)}
+
+    def apply(params: Params, state: State, x: Any, *, key=None, train=False, **extra):
+        ys, new_state = [], {}
+        for i, (n, m, xi) in enumerate(zip(names, mods, split(x))):
+            y, new_state[n] = m.apply(params[n], state.get(n, {}), xi, key=fold_in(key, i), train=train,
+                                      **extra)
+            ys.append(y)
+        return tuple(ys), new_state
+
+    return Module(init, apply, "parallel", mods)
+
+
+def residual(layer: Module | Callable[..., Any],
+             shortcut: Module | Callable[..., Any] | None = None) -> Module:
+    """Skip connection: y = F(x) + x, or y = F(x) + S(x) with a shortcut S (a 1×1 projection
+    when shapes change). Its gradient ∂L/∂x = ∂L/∂y·(1 + F'(x)) keeps a path of 1 through
+    any depth, which is why deep residual networks still train.
+
+    Shapes: F(x) and x (or S(x)) must have the same shape; checked at ``init``.
+    """
+    body = as_module(layer)
+    mods = (body,) if shortcut is None else (body, as_module(shortcut))
+    names = ["0_" + body.name] + ([f"1_{mods[1].name}"] if shortcut is not None else [])
+
+    def init(key: PRNGKey, x: Any) -> tuple[Params, State]:
+        x = jax.tree.map(shape_struct, x)
+        params, state = {}, {}
+        outs = []
+        for i, (n, m) in enumerate(zip(names, mods)):
+            params[n], state[n] = m.init(jax.random.fold_in(key, i), x)
+            outs.append(jax.eval_shape(lambda p, s, x, m=m: m.apply(p, s, x)[0], params[n], state[n], x))
+        skip = outs[1] if shortcut is not None else x
+        if outs[0].shape != skip.shape:
+            raise ValueError(
+                f"residual: the branch maps {tuple(x.shape)} to {tuple(outs[0].shape)} but the "
+                f"shortcut gives {tuple(skip.shape)}; pass shortcut=a projection (e.g. a 1x1 "
+                f"convolution or Dense) that produces {tuple(outs[0].shape)}")
+        return params, state
+
+    def apply(params: Params, state: State, x: Any, *, key=None, train=False, **extra):
+        new_state = {}
+        fx, new_state[names[0]] = body.apply(params[names[0]], state.get(names[0], {}), x,
+                                             key=fold_in(key, 0), train=train, **extra)
+        if shortcut is None:
+            sx = x
+        else:
+            sx, new_state[names[1]] = mods[1].apply(params[names[1]], state.get(names[1], {}), x,
+                                                    key=fold_in(key, 1), train=train, **extra)
+        return fx + sx, new_state
+
+    return Module(init, apply, "residual", mods)
+
+
+def repeat(layer: Module | Callable[..., Any], n: int) -> Module:
+    """n copies of ``layer`` with independent params: y = f_{θ_n}(… f_{θ_1}(x)).
+
+    The params of the copies are stacked on a new leading axis (a leaf of shape S becomes
+    (n, *S)) and the copies run under ``jax.lax.scan``, so a 48-layer stack traces and compiles
+    one layer's worth of code. Copy i is initialized with ``fold_in(key, i)`` and applied with
+    ``fold_in(key, i)``, exactly like ``serial`` of n copies, so ``repeat(f, n)`` equals
+    ``serial(f, …, f)`` given the same (unstacked) params.
+
+    Shapes: the layer must map x to an output of x's shape and dtype (checked at ``init``).
+    """
+    body = as_module(layer)
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"repeat: n must be a positive int, got {n!r}")
+
+    def init(key: PRNGKey, x: Any) -> tuple[Params, State]:
+        x = jax.tree.map(shape_struct, x)
+        keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(n))
+        params, state = jax.vmap(body.init, in_axes=(0, None))(keys, x)
+        p0, s0 = jax.tree.map(lambda a: a[0], (params, state))
+        y = jax.eval_shape(lambda p, s, x: body.apply(p, s, x)[0], p0, s0, x)
+        if (y.shape, y.dtype) != (x.shape, x.dtype):
+            raise ValueError(
+                f"repeat: {body.name} maps {tuple(x.shape)} {x.dtype} to {tuple(y.shape)} "
+                f"{y.dtype}; a repeated layer must keep its input's shape and dtype")
+        return params, state
+
+    def apply(params: Params, state: State, x: Any, *, key=None, train=False, **extra):
+        def one_layer(h, inputs):
+            i, p, s = inputs
+            h, s = body.apply(p, s, h, key=None if key is None else jax.random.fold_in(key, i),
+                              train=train, **extra)
+            return h, s
+
+        y, new_state = jax.lax.scan(one_layer, x, (jnp.arange(n), params, state))
+        return y, new_state
+
+    return Module(init, apply, "repeat", (body,))

@@ -1,0 +1,102 @@
+"""Step builders: a model, a loss and an optimizer become one jitted, donating training step,
+and a jitted evaluation step that handles a padded last batch."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jdl.core import Module
+from jdl.metrics import accuracy
+from jdl.optim.base import GradientTransformation, apply_updates
+from jdl.train.state import TrainState
+
+LossFn = Callable[..., jax.Array]  # loss(outputs, targets, reduction='mean') -> scalar
+
+
+def is_classification(outputs: Any, targets: Any) -> bool:
+    """True when targets are integer labels for outputs (..., K): accuracy is then reported."""
+    return (jnp.issubdtype(targets.dtype, jnp.integer) and outputs.ndim == targets.ndim + 1)
+
+
+def make_step(model: Module, loss_fn: LossFn, optimizer: GradientTransformation,
+              donate: bool = True, jit: bool = True) -> Callable[[TrainState, Any], tuple[TrainState, dict]]:
+    """Build ``step(train_state, (x, y)) -> (train_state, metrics)``:
+
+        out, state' = model.apply(θ, state, x, key=fold_in(key, t), train=True)
+        g = ∇_θ loss(out, y);  u, opt_state' = optimizer.update(g, opt_state, θ);  θ' = θ + u
+
+    ``metrics`` holds the batch ``loss`` (and ``accuracy`` for integer class labels). The step
+    is jitted once with the train state donated, so params and optimizer state are updated in
+    place; nothing in it assumes one device.
+    """
+
+    def step(ts: TrainState, batch: Any) -> tuple[TrainState, dict]:
+        x, y = batch
+        key = jax.random.fold_in(ts.key, ts.step)
+
+        def objective(params):
+            out, state = model.apply(params, ts.state, x, key=key, train=True)
+            return loss_fn(out, y), (out, state)
+
+        (loss, (out, state)), grads = jax.value_and_grad(objective, has_aux=True)(ts.params)
+        updates, opt_state = optimizer.update(grads, ts.opt_state, ts.params)
+        params = apply_updates(ts.params, updates)
+        metrics = {"loss": loss}
+        if is_classification(out, y):
+            metrics["accuracy"] = accuracy(out, y)
+        return TrainState(params, state, opt_state, ts.step + 1, ts.key), metrics
+
+    if not jit:
+        return step
+    return jax.jit(step, donate_argnums=(0,) if donate else ())
+
+
+def make_eval_step(model: Module, loss_fn: LossFn) -> Callable[..., dict]:
+    """Build a jitted ``eval_step(params, state, x, y, mask) -> sums`` in evaluation mode
+    (``train=False``). ``mask`` (B,) marks real examples (1) and padding (0); it returns the
+    masked sums of the per-example loss (and correct predictions) and the count, so batches
+    add up exactly to a mean over the data set."""
+
+    def eval_step(params, state, x, y, mask):
+        out, _ = model.apply(params, state, x, train=False)
+        per_example = loss_fn(out, y, reduction="none")
+        per_example = per_example.reshape(per_example.shape[0], -1).mean(axis=1)  # (B,)
+        sums = {"loss": jnp.sum(per_example * mask), "count": jnp.sum(mask)}
+        if is_classification(out, y):
+            correct = (jnp.argmax(out, axis=-1) == y).reshape(y.shape[0], -1).mean(axis=1)
+            sums["accuracy"] = jnp.sum(correct * mask)
+        return sums
+
+    return jax.jit(eval_step)
+
+
+def evaluate(eval_step: Callable[..., dict], params: Any, state: Any, x: np.ndarray,
+             y: np.ndarray, batch_size: int = 256) -> dict[str, float]:
+    """Mean loss (and accuracy) of a model over a whole data set, in fixed-size batches: the
+    last batch is padded to ``batch_size`` and masked, so the step never recompiles.
+
+    Shapes: x (N, ...), y (N, ...) → {'loss': float, 'accuracy': float}.
+    """
+    n = len(x)
+    if n == 0:
+        raise ValueError("evaluate: the data set is empty")
+    batch_size = min(batch_size, n)
+    totals: dict[str, Any] = {}
+    for start in range(0, n, batch_size):
+        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        real = len(xb)
+        mask = np.zeros(batch_size, np.float32)
+        mask[:real] = 1
+        if real < batch_size:
+            pad = batch_size - real
+            xb = np.concatenate([xb, np.repeat(xb[:1], pad, 0)])
+            yb = np.concatenate([yb, np.repeat(yb[:1], pad, 0)])
+        sums = eval_step(params, state, xb, yb, mask)
+        totals = sums if not totals else jax.tree.map(jnp.add, totals, sums)
+    totals = jax.device_get(totals)
+    count = float(totals.pop("count"))
+    return {k: float(v) / count for k, v in totals.items()}

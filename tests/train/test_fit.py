@@ -1,0 +1,65 @@
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jdl
+from jdl.losses import softmax_cross_entropy
+from jdl.train import evaluate, fit, init_train_state, make_eval_step, make_step
+
+
+def test_fit_learns_xor_and_writes_files(tmp_path):
+    model = jdl.models.mlp([32, 2], activation=jnp.tanh)
+    result = fit(model, softmax_cross_entropy, jdl.optim.sgd(0.5), jdl.data.load("xor", "train"),
+                 jdl.data.load("xor", "test"), epochs=30, batch_size=16, workdir=tmp_path,
+                 config={"model": "mlp"}, progress=False)
+    assert result.history[-1]["test_accuracy"] >= 0.93
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 30 and json.loads(lines[-1]) == result.history[-1]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["final"]["test_accuracy"] == result.history[-1]["test_accuracy"]
+    assert summary["config"] == {"model": "mlp"} and summary["wall_time_s"] > 0
+    assert (tmp_path / "curves.png").stat().st_size > 1000
+    assert int(result.train_state.step) == 30 * (800 // 16)
+
+
+def test_fit_same_seed_same_bits():
+    data = jdl.data.load("moons", "train")
+    runs = [fit(jdl.models.mlp([8, 2]), softmax_cross_entropy, jdl.optim.sgd(0.1), data, epochs=2,
+                batch_size=50, seed=3, progress=False) for _ in range(2)]
+    assert runs[0].history == runs[1].history
+    jax.tree.map(np.testing.assert_array_equal, runs[0].train_state.params, runs[1].train_state.params)
+
+
+def test_step_is_one_sgd_update(key):
+    model = jdl.models.mlp([4, 3])
+    x = jax.random.normal(key, (8, 5))
+    y = jnp.arange(8) % 3
+    ts = init_train_state(model, jdl.optim.sgd(0.1), x, seed=0)
+    params0 = jax.tree.map(jnp.copy, ts.params)
+    grads = jax.grad(lambda p: softmax_cross_entropy(model.apply(p, {}, x)[0], y))(params0)
+    ts, metrics = make_step(model, softmax_cross_entropy, jdl.optim.sgd(0.1))(ts, (x, y))
+    jax.tree.map(lambda p, p0, g: np.testing.assert_allclose(p, p0 - 0.1 * g, rtol=1e-5, atol=1e-6),
+                 ts.params, params0, grads)
+    assert int(ts.step) == 1 and set(metrics) == {"loss", "accuracy"}
+
+
+def test_evaluate_pads_last_batch_exactly(key):
+    model = jdl.models.mlp([4, 3])
+    x = np.asarray(jax.random.normal(key, (10, 5)))
+    y = np.arange(10, dtype=np.int32) % 3
+    params, state = model.init(key, x)
+    logits = model.apply(params, state, x)[0]
+    expect = float(softmax_cross_entropy(logits, y))
+    step = make_eval_step(model, softmax_cross_entropy)
+    got = evaluate(step, params, state, x, y, batch_size=4)
+    assert got["loss"] == pytest.approx(expect, rel=1e-5)
+    assert got["accuracy"] == pytest.approx(float(jdl.metrics.accuracy(logits, y)))
+    assert step._cache_size() == 1  # the padded last batch did not recompile
+
+
+def test_fit_rejects_bad_data():
+    with pytest.raises(ValueError, match="train_data has 3 inputs but 2 targets"):
+        fit(jdl.models.mlp([2]), softmax_cross_entropy, jdl.optim.sgd(0.1), (np.zeros((3, 2)), np.zeros(2)))
