@@ -8,6 +8,7 @@ import time
 from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -50,6 +51,10 @@ def fit(
     eval_batch_size: int = 256,
     progress: bool = True,
     callbacks: Sequence[Callable[[int, dict, TrainState], None]] = (),
+    penalty: Callable[[Any], Any] | None = None,
+    augment: Callable[[Any, Any], Any] | None = None,
+    early_stopping_patience: int | None = None,
+    early_stopping_metric: str = "test_loss",
 ) -> FitResult:
     """Train ``model`` for ``epochs`` passes over ``train_data`` with minibatch steps
 
@@ -61,6 +66,12 @@ def fit(
     drops the last, smaller batch so the jitted step never recompiles. With a ``workdir``, it
     writes ``metrics.jsonl`` (one JSON line per epoch), ``summary.json`` (final metrics, wall
     time, config) and ``curves.png``. ``callbacks`` are called as ``cb(epoch, record, ts)``.
+
+    ``penalty(params)`` is added to the loss (``jdl.regularizers``); ``augment(key, x)`` runs
+    inside the jitted step on each batch. Early stopping: with ``early_stopping_patience=P``,
+    training stops once ``early_stopping_metric`` (lower is better for names ending in
+    ``loss``, higher otherwise) has not improved for P epochs, and the returned train state
+    holds the params and state of the best epoch (recorded as ``best_epoch`` in summary.json).
 
     Shapes: train_data = (x (N, ...), y (N, ...)); x's shape after the batch axis is the model's.
     Returns: ``FitResult(train_state, history)``, history a list of per-epoch dicts.
@@ -74,13 +85,15 @@ def fit(
 
     start_time = time.perf_counter()
     ts = init_train_state(model, optimizer, jax.ShapeDtypeStruct((batch_size, *x.shape[1:]), x.dtype), seed)
-    step = make_step(model, loss_fn, optimizer)
+    step = make_step(model, loss_fn, optimizer, penalty=penalty, augment=augment)
     eval_step = make_eval_step(model, loss_fn)
     if workdir is not None:
         os.makedirs(workdir, exist_ok=True)
         open(os.path.join(workdir, "metrics.jsonl"), "w").close()
 
     history: list[dict] = []
+    sign = 1.0 if early_stopping_metric.endswith("loss") else -1.0  # minimize sign·metric
+    best: tuple[float, int, Any] | None = None  # (sign·metric, epoch, (params, state))
     bar = tqdm(total=epochs * steps_per_epoch, disable=not progress, unit="step", dynamic_ncols=True)
     try:
         for epoch in range(epochs):
@@ -101,13 +114,29 @@ def fit(
                     f.write(json.dumps(record) + "\n")
             for cb in callbacks:
                 cb(epoch + 1, record, ts)
+            if early_stopping_patience is not None:
+                if early_stopping_metric not in record:
+                    raise ValueError(f"fit: early_stopping_metric={early_stopping_metric!r} is not "
+                                     f"among the metrics {sorted(record)}")
+                value = sign * record[early_stopping_metric]
+                if best is None or value < best[0]:
+                    best = (value, epoch + 1, jax.tree.map(jnp.copy, (ts.params, ts.state)))
+                elif epoch + 1 - best[1] >= early_stopping_patience:
+                    break
     finally:
         bar.close()
 
     wall = time.perf_counter() - start_time
+    best_epoch = None
+    if best is not None:
+        best_epoch = best[1]
+        ts = ts._replace(params=best[2][0], state=best[2][1])
     if workdir is not None:
         summary = {"final": history[-1] if history else {}, "wall_time_s": wall,
-                   "epochs": epochs, "steps": int(ts.step), "config": config or {}}
+                   "epochs": len(history), "steps": int(ts.step), "config": config or {}}
+        if best_epoch is not None:
+            summary["best_epoch"] = best_epoch
+            summary["best"] = history[best_epoch - 1]
         with open(os.path.join(workdir, "summary.json"), "w") as f:
             json.dump(summary, f, indent=2)
         if history:

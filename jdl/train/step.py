@@ -23,29 +23,40 @@ def is_classification(outputs: Any, targets: Any) -> bool:
 
 
 def make_step(model: Module, loss_fn: LossFn, optimizer: GradientTransformation,
+              penalty: Callable[[Any], jax.Array] | None = None,
+              augment: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
               donate: bool = True, jit: bool = True) -> Callable[[TrainState, Any], tuple[TrainState, dict]]:
     """Build ``step(train_state, (x, y)) -> (train_state, metrics)``:
 
-        out, state' = model.apply(θ, state, x, key=fold_in(key, t), train=True)
-        g = ∇_θ loss(out, y);  u, opt_state' = optimizer.update(g, opt_state, θ);  θ' = θ + u
+        k_aug, k_model = split(fold_in(key, t));  x' = augment(k_aug, x)  (if given)
+        out, state' = model.apply(θ, state, x', key=k_model, train=True)
+        J(θ) = loss(out, y) + penalty(θ)  (if given, e.g. an L2 term λ/2·‖w‖²)
+        g = ∇_θ J;  u, opt_state' = optimizer.update(g, opt_state, θ);  θ' = θ + u
 
-    ``metrics`` holds the batch ``loss`` (and ``accuracy`` for integer class labels). The step
-    is jitted once with the train state donated, so params and optimizer state are updated in
-    place; nothing in it assumes one device.
+    ``metrics`` holds the batch ``loss`` (the data term, and ``penalty`` when there is one, and
+    ``accuracy`` for integer class labels). The step is jitted once with the train state
+    donated, so params and optimizer state are updated in place; nothing in it assumes one
+    device.
     """
 
     def step(ts: TrainState, batch: Any) -> tuple[TrainState, dict]:
         x, y = batch
-        key = jax.random.fold_in(ts.key, ts.step)
+        aug_key, key = jax.random.split(jax.random.fold_in(ts.key, ts.step))
+        if augment is not None:
+            x = augment(aug_key, x)
 
         def objective(params):
             out, state = model.apply(params, ts.state, x, key=key, train=True)
-            return loss_fn(out, y), (out, state)
+            data_loss = loss_fn(out, y)
+            reg = penalty(params) if penalty is not None else jnp.zeros((), data_loss.dtype)
+            return data_loss + reg, (out, state, data_loss, reg)
 
-        (loss, (out, state)), grads = jax.value_and_grad(objective, has_aux=True)(ts.params)
+        (_, (out, state, loss, reg)), grads = jax.value_and_grad(objective, has_aux=True)(ts.params)
         updates, opt_state = optimizer.update(grads, ts.opt_state, ts.params)
         params = apply_updates(ts.params, updates)
         metrics = {"loss": loss}
+        if penalty is not None:
+            metrics["penalty"] = reg
         if is_classification(out, y):
             metrics["accuracy"] = accuracy(out, y)
         return TrainState(params, state, opt_state, ts.step + 1, ts.key), metrics

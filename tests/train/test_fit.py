@@ -63,3 +63,43 @@ def test_evaluate_pads_last_batch_exactly(key):
 def test_fit_rejects_bad_data():
     with pytest.raises(ValueError, match="train_data has 3 inputs but 2 targets"):
         fit(jdl.models.mlp([2]), softmax_cross_entropy, jdl.optim.sgd(0.1), (np.zeros((3, 2)), np.zeros(2)))
+
+
+def test_early_stopping_restores_best_params(tmp_path):
+    """With a learning rate so large that the test loss stops improving (2.0 here stops at epoch
+    19 of 40), fit stops after `patience` epochs without improvement and returns the params of
+    the best epoch."""
+    data, test = jdl.data.load("moons", "train"), jdl.data.load("moons", "test")
+    seen = []
+    result = fit(jdl.models.mlp([16, 2]), softmax_cross_entropy, jdl.optim.sgd(2.0), data, test,
+                 epochs=40, batch_size=100, early_stopping_patience=2, workdir=tmp_path, progress=False,
+                 callbacks=[lambda e, r, ts: seen.append(jax.tree.map(np.array, ts.params))])
+    losses = [h["test_loss"] for h in result.history]
+    best = int(np.argmin(losses))
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["best_epoch"] == best + 1
+    assert len(losses) < 40 and len(losses) - 1 - best == 2
+    jax.tree.map(np.testing.assert_array_equal, result.train_state.params, seen[best])
+
+
+def test_penalty_and_augment_enter_the_step(key):
+    model = jdl.models.mlp([3])
+    x = jax.random.normal(key, (4, 2))
+    y = jnp.arange(4) % 3
+    ts = init_train_state(model, jdl.optim.sgd(0.1), x)
+    p0 = jax.tree.map(jnp.copy, ts.params)
+
+    def penalty(p):
+        return 0.5 * jnp.sum(p["1_dense"]["w"] ** 2)
+
+    def augment(k, x):
+        return -x
+
+    def objective(p):
+        return softmax_cross_entropy(model.apply(p, {}, -x)[0], y) + penalty(p)
+
+    step = make_step(model, softmax_cross_entropy, jdl.optim.sgd(0.1), penalty=penalty, augment=augment)
+    ts, metrics = step(ts, (x, y))
+    grads = jax.grad(objective)(p0)
+    jax.tree.map(lambda p, q, g: np.testing.assert_allclose(p, q - 0.1 * g, rtol=1e-5, atol=1e-6), ts.params, p0, grads)
+    np.testing.assert_allclose(metrics["penalty"], penalty(p0), rtol=1e-6)
