@@ -1,0 +1,1 @@
+"""Benchmarks: the same workloads in jdl, flax+optax and PyTorch, timed side by side."""
