@@ -14,3 +14,4 @@ from jdl.summary import summary
 
 __all__ = ["Module", "param_count", "summary", "autodiff", "core", "data", "init", "losses", "metrics",
            "models", "nn", "optim", "train", "__version__"]
+from jdl import per_example  # noqa: E402  (issue 8: per-example gradients)
