@@ -38,8 +38,10 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
     check_positive("scale_by_adam", "eps", eps)
 
     def init(params):
-        zeros = jax.tree.map(jnp.zeros_like, params)
-        return AdamState(count=jnp.zeros([], jnp.int32), m=zeros, v=zeros)
+        # m and v get their own buffers: the train step donates the state, and a buffer may be
+        # donated only once
+        return AdamState(count=jnp.zeros([], jnp.int32), m=jax.tree.map(jnp.zeros_like, params),
+                         v=jax.tree.map(jnp.zeros_like, params))
 
     def update(grads, state, params=None):
         del params

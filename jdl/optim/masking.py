@@ -9,6 +9,8 @@ from typing import Any, Callable, Union
 
 import jax
 
+from jdl.optim.base import check_tree
+
 Mask = Union[Any, Callable[[Any], Any]]
 
 
@@ -31,3 +33,16 @@ def weights_only(params: Any) -> Any:
     norm scales/shifts: the course's "penalize weights, not biases"."""
     return jax.tree_util.tree_map_with_path(
         lambda path, _: bool(path) and getattr(path[-1], "key", None) == "w", params)
+
+
+def add_to_masked(name: str, term: Callable[[Any], Any], grads: Any, params: Any, mask: Mask | None) -> Any:
+    """u = g + term(θ) on the leaves where the mask is True, u = g elsewhere.
+
+    Raises ``ValueError`` when ``params`` is None (the term needs θ) or its structure differs from
+    the gradient's.
+    """
+    if params is None:
+        raise ValueError(f"{name}: update needs the params (θ); call update(grads, opt_state, params)")
+    check_tree(name, grads, params)
+    m = resolve_mask(name, mask, params)
+    return jax.tree.map(lambda g, p, keep: g + term(p) if keep else g, grads, params, m)

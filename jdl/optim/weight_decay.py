@@ -9,10 +9,8 @@ decoupled decay θ ← θ − η·(m̂/(√v̂+ε) + λ·θ). With plain SGD the
 
 from __future__ import annotations
 
-import jax
-
-from jdl.optim.base import EmptyState, GradientTransformation, check_nonnegative, check_tree
-from jdl.optim.masking import Mask, resolve_mask
+from jdl.optim.base import EmptyState, GradientTransformation, check_nonnegative
+from jdl.optim.masking import Mask, add_to_masked
 
 
 def add_decayed_weights(weight_decay: float = 0.0, mask: Mask | None = None) -> GradientTransformation:
@@ -28,12 +26,6 @@ def add_decayed_weights(weight_decay: float = 0.0, mask: Mask | None = None) -> 
     check_nonnegative("add_decayed_weights", "weight_decay", weight_decay)
 
     def update(grads, state, params=None):
-        if params is None:
-            raise ValueError("add_decayed_weights: update needs the params (θ) to decay; call "
-                             "update(grads, opt_state, params)")
-        check_tree("add_decayed_weights", grads, params)
-        m = resolve_mask("add_decayed_weights", mask, params)
-        return jax.tree.map(lambda g, p, keep: g + weight_decay * p if keep else g,
-                            grads, params, m), state
+        return add_to_masked("add_decayed_weights", lambda p: weight_decay * p, grads, params, mask), state
 
     return GradientTransformation(lambda params: EmptyState(), update)
