@@ -6,3 +6,4 @@ from jdl.nn.activations import (
 )
 from jdl.nn.combinators import as_module, parallel, repeat, residual, serial
 from jdl.nn.linear import Dense, Flatten, dense
+from jdl.nn.norm import BatchNorm, GroupNorm, InstanceNorm, LayerNorm, RMSNorm, moments, normalize, torch_momentum
