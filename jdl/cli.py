@@ -83,6 +83,18 @@ def regularization_options(x_shape: Sequence[int], batch_size: int) -> dict:
     return options
 
 
+def with_weight_decay(optimizer, weight_decay: float):
+    """``chain(add_decayed_weights(λ), optimizer)``: the update sees g + λ·w (all params, as
+    PyTorch's ``weight_decay``); with ``sgd`` that is w ← (1 − ηλ)·w − η·g."""
+    from jdl import optim
+
+    if not weight_decay:
+        return optimizer
+    if not hasattr(optim, "add_decayed_weights"):
+        raise app.UsageError("--weight_decay needs jdl.optim.add_decayed_weights, which this version lacks")
+    return optim.chain(optim.add_decayed_weights(weight_decay), optimizer)
+
+
 def train_command() -> dict:
     """``jdl train``: train a model on a data set with ``jdl.train.fit``; returns the summary."""
     import numpy as np
@@ -100,7 +112,7 @@ def train_command() -> dict:
     train_data, test_data = data.load(FLAGS.dataset, "train"), data.load(FLAGS.dataset, "test")
     n_classes = int(np.max(train_data[1])) + 1
     model = build_model(FLAGS.model, n_classes, hidden, FLAGS.activation, FLAGS.norm, FLAGS.dropout)
-    optimizer = build_optimizer(FLAGS.optimizer, FLAGS.learning_rate)
+    optimizer = with_weight_decay(build_optimizer(FLAGS.optimizer, FLAGS.learning_rate), FLAGS.weight_decay)
     config = {name: FLAGS[name].value for name in
               ("model", "dataset", "optimizer", "learning_rate", "batch_size", "epochs", "seed",
                "hidden", "activation", *REGULARIZATION_FLAGS)}
