@@ -9,6 +9,7 @@ the list of valid choices.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -50,13 +51,27 @@ flags.DEFINE_float("decay_rate", 0.5, "exponential/step: factor per --decay_step
 flags.DEFINE_integer("decay_steps", None, "Steps per decay period (default: one epoch).", lower_bound=1)
 flags.DEFINE_integer("warmup_steps", None, "warmup_cosine: linear warmup steps (default: one epoch).",
                      lower_bound=0)
+# --- regularization flags ---
+flags.DEFINE_float("dropout", 0.0, "Dropout probability p after every hidden activation.", lower_bound=0.0, upper_bound=0.99)
+flags.DEFINE_float("weight_decay", 0.0, "Weight decay λ: λ·w added to the gradient before the optimizer "
+                  "(jdl.optim.add_decayed_weights; with sgd the same as --l2=λ).", lower_bound=0.0)
+flags.DEFINE_float("l1", 0.0, "L1 penalty λ₁·‖w‖₁ on the weights, added to the loss.", lower_bound=0.0)
+flags.DEFINE_float("l2", 0.0, "L2 penalty λ₂/2·‖w‖² on the weights, added to the loss.", lower_bound=0.0)
+flags.DEFINE_enum("norm", "none", ("none", "batch", "layer"), "Normalization after every hidden Dense.")
+flags.DEFINE_bool("augment", False, "Augment training batches (images: shifts and ±10° rotations; vectors: noise).")
+flags.DEFINE_float("label_smoothing", 0.0, "Label smoothing ε of the cross-entropy.", lower_bound=0.0, upper_bound=0.99)
+flags.DEFINE_integer("early_stopping_patience", None, "Stop when the test loss has not improved for this "
+                     "many epochs, keeping the best params.", lower_bound=1)
+REGULARIZATION_FLAGS = ("dropout", "weight_decay", "l1", "l2", "norm", "augment", "label_smoothing",
+                        "early_stopping_patience")
 
-def build_model(name: str, n_classes: int, hidden: Sequence[int], activation: str):
+def build_model(name: str, n_classes: int, hidden: Sequence[int], activation: str,
+                norm: str = "none", dropout: float = 0.0):
     """The model named by ``--model``, ending in ``n_classes`` logits."""
     from jdl import models, nn
 
     if name == "mlp":
-        return models.mlp([*hidden, n_classes], activation=getattr(nn, activation))
+        return models.mlp([*hidden, n_classes], activation=getattr(nn, activation), norm=norm, dropout=dropout)
     raise app.UsageError(f"--model={name!r}: valid choices are {', '.join(MODELS)}")
 
 
@@ -107,6 +122,31 @@ def build_optimizer(name: str, learning_rate=None, momentum: float | None = None
         raise app.UsageError(f"--optimizer={name}: {e}")
 
 
+def regularization_options(x_shape: Sequence[int], batch_size: int) -> dict:
+    """``fit``'s ``penalty``, ``augment`` and ``early_stopping_patience`` from the flags."""
+    from jdl import regularizers
+    from jdl.data import augment
+
+    options: dict = {"early_stopping_patience": FLAGS.early_stopping_patience}
+    if FLAGS.l1 or FLAGS.l2:
+        options["penalty"] = regularizers.penalty(l1_coef=FLAGS.l1, l2_coef=FLAGS.l2)
+    if FLAGS.augment:
+        options["augment"] = augment.default((batch_size, *x_shape[1:]))
+    return options
+
+
+def with_weight_decay(optimizer, weight_decay: float):
+    """``chain(add_decayed_weights(λ), optimizer)``: the update sees g + λ·w (all params, as
+    PyTorch's ``weight_decay``); with ``sgd`` that is w ← (1 − ηλ)·w − η·g."""
+    from jdl import optim
+
+    if not weight_decay:
+        return optimizer
+    if not hasattr(optim, "add_decayed_weights"):
+        raise app.UsageError("--weight_decay needs jdl.optim.add_decayed_weights, which this version lacks")
+    return optim.chain(optim.add_decayed_weights(weight_decay), optimizer)
+
+
 def train_command() -> dict:
     """``jdl train``: train a model on a data set with ``jdl.train.fit``; returns the summary."""
     import numpy as np
@@ -123,7 +163,7 @@ def train_command() -> dict:
         raise app.UsageError(f"--hidden={','.join(FLAGS.hidden)!r}: sizes must be positive")
     train_data, test_data = data.load(FLAGS.dataset, "train"), data.load(FLAGS.dataset, "test")
     n_classes = int(np.max(train_data[1])) + 1
-    model = build_model(FLAGS.model, n_classes, hidden, FLAGS.activation)
+    model = build_model(FLAGS.model, n_classes, hidden, FLAGS.activation, FLAGS.norm, FLAGS.dropout)
     from jdl.data.batching import num_batches
 
     learning_rate = (DEFAULT_LEARNING_RATES[FLAGS.optimizer] if FLAGS.learning_rate is None
@@ -131,16 +171,20 @@ def train_command() -> dict:
     steps_per_epoch = num_batches(len(train_data[0]), min(FLAGS.batch_size, len(train_data[0])))
     lr = build_schedule(FLAGS.schedule, learning_rate, FLAGS.epochs * steps_per_epoch, FLAGS.decay_rate,
                         FLAGS.decay_steps or steps_per_epoch, FLAGS.warmup_steps)
-    optimizer = build_optimizer(FLAGS.optimizer, lr, FLAGS.momentum, FLAGS.nesterov)
+    optimizer = with_weight_decay(build_optimizer(FLAGS.optimizer, lr, FLAGS.momentum, FLAGS.nesterov),
+                                  FLAGS.weight_decay)
     config = {name: FLAGS[name].value for name in
               ("model", "dataset", "optimizer", "batch_size", "epochs", "seed", "hidden", "activation",
-               "momentum", "nesterov", "schedule", "decay_rate", "decay_steps", "warmup_steps")}
+               "momentum", "nesterov", "schedule", "decay_rate", "decay_steps", "warmup_steps",
+               *REGULARIZATION_FLAGS)}
     config["learning_rate"] = learning_rate
+    regularization = regularization_options(train_data[0].shape, FLAGS.batch_size)
     workdir = FLAGS.workdir or os.path.join(
         "runs", f"{FLAGS.model}-{FLAGS.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
-    result = train.fit(model, losses.softmax_cross_entropy, optimizer, train_data, test_data,
+    loss_fn = functools.partial(losses.softmax_cross_entropy, label_smoothing=FLAGS.label_smoothing)
+    result = train.fit(model, loss_fn, optimizer, train_data, test_data,
                        epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
-                       workdir=workdir, config=config, progress=FLAGS.progress)
+                       workdir=workdir, config=config, progress=FLAGS.progress, **regularization)
     with open(os.path.join(workdir, "summary.json")) as f:
         summary = json.load(f)
     final = result.history[-1] if result.history else {}
