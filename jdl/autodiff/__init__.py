@@ -4,3 +4,4 @@ manual backprop and the computation graph)."""
 from jdl.autodiff.gradcheck import (
     check_grads, compare_grads, grad_report, numerical_grad, relative_error,
 )
+from jdl.autodiff import manual
