@@ -5,3 +5,4 @@ from jdl.autodiff.gradcheck import (
     check_grads, compare_grads, grad_report, numerical_grad, relative_error,
 )
 from jdl.autodiff import manual
+from jdl.autodiff import scalar
