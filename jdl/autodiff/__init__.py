@@ -6,3 +6,4 @@ from jdl.autodiff.gradcheck import (
 )
 from jdl.autodiff import manual
 from jdl.autodiff import scalar
+from jdl.autodiff import graph
