@@ -14,4 +14,8 @@ from jdl.core import Module, param_count
 from jdl.summary import summary
 
 __all__ = ["Module", "param_count", "summary", "autodiff", "core", "data", "init", "losses", "metrics",
-           "models", "nn", "optim", "train", "__version__", "regularizers"]
+           "models", "nn", "optim", "regularizers", "train", "__version__"]
+
+from jdl import debug  # noqa: E402  (after train, which it uses)
+
+__all__ += ["debug"]

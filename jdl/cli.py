@@ -64,6 +64,23 @@ flags.DEFINE_integer("early_stopping_patience", None, "Stop when the test loss h
                      "many epochs, keeping the best params.", lower_bound=1)
 REGULARIZATION_FLAGS = ("dropout", "weight_decay", "l1", "l2", "norm", "augment", "label_smoothing",
                         "early_stopping_patience")
+# --- checkpoint flags ---
+flags.DEFINE_integer("checkpoint_every", 100, "Write a checkpoint to <workdir>/checkpoints every N steps "
+                     "(also at the best epoch, at the end and on SIGINT/SIGTERM); 0: none. A workdir "
+                     "that has checkpoints is resumed where it stopped.", lower_bound=0)
+flags.DEFINE_integer("keep", 3, "Checkpoints kept: the last K, plus the best by test loss.", lower_bound=1)
+flags.DEFINE_string("restore", None, "Start from the params of this checkpoint (a run's workdir or one "
+                    "checkpoints/<step> folder) with a fresh optimizer: fine-tuning, or evaluation "
+                    "alone with --epochs=0.")
+flags.DEFINE_enum("on_nonfinite", "stop", ["stop", "skip", "ignore"], "On a NaN/inf loss, gradient or "
+                  "param: stop naming the step and param, skip the step, or ignore it.")
+
+
+def checkpoint_options() -> dict:
+    """``fit``'s keyword arguments for the checkpoint flags."""
+    return {"checkpoint_every": FLAGS.checkpoint_every or None, "keep": FLAGS.keep, "restore": FLAGS.restore,
+            "on_nonfinite": None if FLAGS.on_nonfinite == "ignore" else FLAGS.on_nonfinite}
+
 
 def build_model(name: str, n_classes: int, hidden: Sequence[int], activation: str,
                 norm: str = "none", dropout: float = 0.0):
@@ -184,10 +201,15 @@ def train_command() -> dict:
     loss_fn = functools.partial(losses.softmax_cross_entropy, label_smoothing=FLAGS.label_smoothing)
     result = train.fit(model, loss_fn, optimizer, train_data, test_data,
                        epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
-                       workdir=workdir, config=config, progress=FLAGS.progress, **regularization)
+                       workdir=workdir, config=config, progress=FLAGS.progress, **regularization,
+                       **checkpoint_options())
     with open(os.path.join(workdir, "summary.json")) as f:
         summary = json.load(f)
     final = result.history[-1] if result.history else {}
+    if not result.history and FLAGS.restore:  # --epochs=0: evaluate the restored params
+        ts = result.train_state
+        final = {f"test_{k}": v for k, v in train.evaluate(
+            train.make_eval_step(model, losses.softmax_cross_entropy), ts.params, ts.state, *test_data).items()}
     print(f"{FLAGS.model} on {FLAGS.dataset}: test accuracy {final.get('test_accuracy', float('nan')):.4f}, "
           f"test loss {final.get('test_loss', float('nan')):.4f}, {summary['wall_time_s']:.1f} s; "
           f"results in {workdir}")

@@ -13,6 +13,7 @@ import numpy as np
 
 from jdl.data import augment, builtin
 from jdl.data.batching import batches, epoch_order, num_batches
+from jdl.data.validate import check_examples
 
 LOADERS: dict[str, Callable[[str], tuple[np.ndarray, np.ndarray]]] = {
     "digits": builtin.digits,
