@@ -11,8 +11,9 @@ from typing import Callable
 
 import numpy as np
 
-from jdl.data import builtin
+from jdl.data import augment, builtin
 from jdl.data.batching import batches, epoch_order, num_batches
+from jdl.data.validate import check_examples
 
 LOADERS: dict[str, Callable[[str], tuple[np.ndarray, np.ndarray]]] = {
     "digits": builtin.digits,
