@@ -34,6 +34,10 @@ def test_precision_recall_f1_worked_example():
     assert f1[1] == pytest.approx(2 * 0.75 * 0.6 / (0.75 + 0.6))
     assert p[0] == pytest.approx(2 / 4) and r[0] == pytest.approx(2 / 3)
     np.testing.assert_array_equal(support, [3, 5])
+    jitted = jax.jit(metrics.precision_recall_f1, static_argnums=(2, 3))(y, y_hat, 2, "macro")
+    assert float(jitted[0]) == pytest.approx((0.5 + 0.75) / 2)
+    with pytest.raises(ValueError, match=r"confusion_matrix: labels and predictions must both have shape \(N,\), got \(8,\) and \(7,\)"):
+        metrics.confusion_matrix(y, y_hat[:7], 2)
 
 
 @pytest.mark.parametrize("average", [None, "macro", "micro", "weighted"])
