@@ -13,5 +13,7 @@ from jdl import regularizers
 from jdl.core import Module, param_count
 from jdl.summary import summary
 
-__all__ = ["Module", "param_count", "summary", "autodiff", "core", "data", "init", "losses", "metrics",
-           "models", "nn", "optim", "train", "__version__", "regularizers"]
+from jdl import debug, per_example  # noqa: E402  (debug uses train)
+
+__all__ = ["Module", "param_count", "summary", "autodiff", "core", "data", "debug", "init", "losses",
+           "metrics", "models", "nn", "optim", "per_example", "regularizers", "train", "__version__"]

@@ -8,3 +8,13 @@ from jdl.nn.combinators import as_module, parallel, repeat, residual, serial
 from jdl.nn.dropout import Dropout, dropout
 from jdl.nn.linear import Dense, Flatten, dense
 from jdl.nn.norm import BatchNorm, GroupNorm, InstanceNorm, LayerNorm, RMSNorm, moments, normalize, torch_momentum
+from jdl.nn.conv import Conv1D, Conv2D, conv, conv1d, conv2d
+from jdl.nn.conv_arithmetic import (
+    batchnorm_params, conv_output_size, conv_output_size_total, conv_params, dense_params,
+    receptive_field, same_padding,
+)
+from jdl.nn.conv_transpose import ConvTranspose2D, conv_transpose2d, conv_transpose_output_size
+from jdl.nn.im2col import conv2d_im2col, im2col
+from jdl.nn.pooling import (
+    AvgPool1D, AvgPool2D, GlobalAvgPool, MaxPool1D, MaxPool2D, avg_pool, global_avg_pool, max_pool,
+)
