@@ -9,8 +9,11 @@ Every layer and model is a ``Module(init, apply)``:
 __version__ = "0.1.0"
 
 from jdl import autodiff, core, data, init, losses, metrics, models, nn, optim, train
+from jdl import regularizers
 from jdl.core import Module, param_count
 from jdl.summary import summary
 
-__all__ = ["Module", "param_count", "summary", "autodiff", "core", "data", "init", "losses", "metrics",
-           "models", "nn", "optim", "train", "__version__"]
+from jdl import debug, per_example  # noqa: E402  (debug uses train)
+
+__all__ = ["Module", "param_count", "summary", "autodiff", "core", "data", "debug", "init", "losses",
+           "metrics", "models", "nn", "optim", "per_example", "regularizers", "train", "__version__"]

@@ -49,7 +49,35 @@ def check_grads(f: Callable[[Any], jax.Array], params: Any, eps: float = 1e-6) -
 
     Returns {leaf path: worst relative error}; in float64 a correct gradient gives ~1e-8 or less.
     """
-    auto = jax.grad(f)(params)
-    num = numerical_grad(f, params, eps)
-    errors = jax.tree.map(lambda a, n: float(relative_error(a, n)), auto, num)
+    return compare_grads(jax.grad(f)(params), numerical_grad(f, params, eps))
+
+
+def compare_grads(a: Any, b: Any) -> dict[str, float]:
+    """The worst relative error of every leaf of two gradient pytrees of one structure (a
+    hand-derived gradient against ``jax.grad``, or ``jax.grad`` against finite differences):
+    {leaf path: ``relative_error(a_leaf, b_leaf)``}, paths as ``jax.tree_util.keystr`` writes them.
+    """
+    ta, tb = jax.tree.structure(a), jax.tree.structure(b)
+    if ta != tb:
+        raise ValueError(f"compare_grads: the two gradients have different structures:\n{ta}\n{tb}")
+    errors = jax.tree.map(lambda x, y: float(relative_error(x, y)), a, b)
     return {jax.tree_util.keystr(path): err for path, err in jax.tree_util.tree_leaves_with_path(errors)}
+
+
+def grad_report(errors: dict[str, float], tol: float = 1e-7) -> str:
+    """A per-leaf table of worst relative errors (from ``check_grads`` or ``compare_grads``),
+    worst first, each marked ``ok`` or ``FAIL`` against ``tol``, and a last line with the verdict.
+
+    >>> print(grad_report({"['w']": 3e-10, "['b']": 2e-3}, tol=1e-7))
+    leaf   worst rel. error
+    ['b']          2.00e-03  FAIL
+    ['w']          3.00e-10  ok
+    1 of 2 leaves above 1e-07
+    """
+    rows = sorted(errors.items(), key=lambda kv: -kv[1])
+    width = max([len("leaf")] + [len(k) for k in errors])
+    lines = [f"{'leaf':<{width}}  {'worst rel. error':>16}"]
+    lines += [f"{k:<{width}}  {v:16.2e}  {'ok' if v <= tol else 'FAIL'}" for k, v in rows]
+    bad = sum(v > tol or v != v for v in errors.values())
+    lines.append(f"{bad} of {len(errors)} leaves above {tol:g}")
+    return "\n".join(lines)

@@ -1,6 +1,7 @@
 """The model zoo: functions that return a ``jdl.Module``."""
 
 from jdl.models.mlp import mlp
+from jdl.models import classic
 from jdl.models.cnn import VGG_CONFIGS, cnn, cnn1d, lenet5, vgg
 from jdl.models.inception import googlenet_small, inception_block
 from jdl.models.resnet import (

@@ -10,7 +10,11 @@ from jdl import init as initializers
 from jdl.core import Initializer, Module
 from jdl.nn.activations import relu
 from jdl.nn.combinators import serial
+from jdl.nn.dropout import Dropout
 from jdl.nn.linear import Dense, Flatten
+from jdl.nn.norm import BatchNorm, LayerNorm
+
+NORMS = {"batch": BatchNorm, "layer": LayerNorm}
 
 
 def mlp(
@@ -19,6 +23,8 @@ def mlp(
     output_activation: Callable[[jax.Array], jax.Array] | None = None,
     w_init: Initializer = initializers.lecun_normal,
     flatten: bool = True,
+    norm: str | None = None,
+    dropout: float = 0.0,
 ) -> Module:
     """A multilayer perceptron: a_0 = flatten(x), a_l = φ(a_{l−1} W_l + b_l), output
     a_L = a_{L−1} W_L + b_L (logits, unless ``output_activation`` is given).
@@ -27,16 +33,28 @@ def mlp(
     outputs: ``mlp([1024, 512, 3])`` on 2 inputs has (2·1024+1024) + (1024·512+512) +
     (512·3+3) = 529,411 parameters.
 
+    Regularized and normalized variants: every hidden layer becomes
+    Dense → norm → φ → Dropout(p), with ``norm`` 'batch' (``BatchNorm``; its Dense then has no
+    bias, which BatchNorm's β makes redundant) or 'layer' (``LayerNorm``), and ``dropout`` = p.
+
     Shapes: x (B, ...) → (B, features[-1]) (with ``flatten=False``, x (..., d_in) → (..., d_out)).
     """
     features = list(features)
     if not features or any(not isinstance(f, int) or f < 1 for f in features):
         raise ValueError(f"mlp: features must be a non-empty list of positive ints, got {features}")
+    if norm not in (None, "none", *NORMS):
+        raise ValueError(f"mlp: norm must be None, 'none', 'batch' or 'layer', got {norm!r}")
+    norm = None if norm == "none" else norm
     layers: list = [Flatten()] if flatten else []
     for i, f in enumerate(features):
-        layers.append(Dense(f, w_init=w_init))
-        if i < len(features) - 1:
+        hidden = i < len(features) - 1
+        layers.append(Dense(f, use_bias=not (hidden and norm == "batch"), w_init=w_init))
+        if hidden:
+            if norm is not None:
+                layers.append(NORMS[norm]())
             layers.append(activation)
+            if dropout:
+                layers.append(Dropout(dropout))
         elif output_activation is not None:
             layers.append(output_activation)
     return serial(*layers)

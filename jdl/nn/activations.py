@@ -33,8 +33,12 @@ def tanh(z: jax.Array) -> jax.Array:
 
 def relu(z: jax.Array) -> jax.Array:
     """Rectified linear unit: φ(z) = max(0, z); φ'(z) = 1 if z > 0 else 0 (a unit stuck at
-    z < 0 for every input gets no gradient: the dying ReLU)."""
-    return jnp.maximum(z, 0)
+    z < 0 for every input gets no gradient: the dying ReLU).
+
+    At the kink the course's convention is φ'(0) = 0 ("1 if x > 0, 0 if x ≤ 0"), as in PyTorch;
+    it is written as where(z > 0, z, 0) because ``jnp.maximum`` would split the tie, φ'(0) = 1/2.
+    """
+    return jnp.where(z > 0, z, jnp.zeros_like(z))
 
 
 def leaky_relu(z: jax.Array, negative_slope: float = 0.01) -> jax.Array:

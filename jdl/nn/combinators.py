@@ -138,7 +138,7 @@ def residual(layer: Module | Callable[..., Any],
     return Module(init, apply, "residual", mods)
 
 
-def repeat(layer: Module | Callable[..., Any], n: int) -> Module:
+def repeat(layer: Module | Callable[..., Any], n: int, unroll: int | bool = 1) -> Module:
     """n copies of ``layer`` with independent params: y = f_{θ_n}(… f_{θ_1}(x)).
 
     The params of the copies are stacked on a new leading axis (a leaf of shape S becomes
@@ -148,6 +148,9 @@ def repeat(layer: Module | Callable[..., Any], n: int) -> Module:
     ``serial(f, …, f)`` given the same (unstacked) params.
 
     Shapes: the layer must map x to an output of x's shape and dtype (checked at ``init``).
+
+    ``unroll`` is ``jax.lax.scan``'s: how many layers one loop iteration runs (``True``: all).
+    Compile time grows with it; XLA can fuse across the unrolled layers.
     """
     body = as_module(layer)
     if not isinstance(n, int) or n < 1:
@@ -172,7 +175,7 @@ def repeat(layer: Module | Callable[..., Any], n: int) -> Module:
                               train=train, **extra)
             return h, s
 
-        y, new_state = jax.lax.scan(one_layer, x, (jnp.arange(n), params, state))
+        y, new_state = jax.lax.scan(one_layer, x, (jnp.arange(n), params, state), unroll=unroll)
         return y, new_state
 
     return Module(init, apply, "repeat", (body,))

@@ -1,7 +1,20 @@
 """Optimizers in the optax style, written from scratch (optax is the reference in the tests)."""
 
-from jdl.optim.aliases import sgd
+from jdl.optim.adagrad import AdagradState, scale_by_rss
+from jdl.optim.adam import AdamState, scale_by_adam
+from jdl.optim.aliases import adagrad, adam, adam_l2, adamw, momentum_ema, rmsprop, sgd
 from jdl.optim.base import (
     EmptyState, GradientTransformation, ScaleByScheduleState, apply_updates, chain, identity,
     scale, scale_by_learning_rate, scale_by_schedule,
+)
+from jdl.optim import schedules
+from jdl.optim.clipping import clip, clip_by_global_norm, global_norm
+from jdl.optim.masking import weights_only
+from jdl.optim.momentum import EmaState, TraceState, VelocityState, scale_by_ema, scale_by_velocity, trace
+from jdl.optim.penalties import add_l1_penalty, add_l2_penalty
+from jdl.optim.rmsprop import CenteredRMSPropState, RMSPropState, scale_by_rms, scale_by_stddev
+from jdl.optim.weight_decay import add_decayed_weights
+from jdl.optim.schedules import (
+    constant_schedule, cosine_decay_schedule, exponential_decay, inverse_time_decay, join_schedules,
+    linear_schedule, step_decay, warmup_cosine_decay_schedule,
 )

@@ -1,16 +1,87 @@
-"""Ready-made optimizers with optax's names, arguments and defaults."""
+"""Ready-made optimizers with optax's names, arguments and defaults.
+
+Each is a ``chain`` of the transforms in this package; every ``learning_rate`` is a float η or a
+schedule t ↦ η_t (t counts the updates made so far, see ``jdl.optim.schedules``).
+"""
 
 from __future__ import annotations
 
+from jdl.optim.adagrad import scale_by_rss
+from jdl.optim.adam import scale_by_adam
 from jdl.optim.base import (
-    GradientTransformation, ScalarOrSchedule, chain, check_learning_rate, scale_by_learning_rate,
+    GradientTransformation, ScalarOrSchedule, chain, check_learning_rate, identity, scale_by_learning_rate,
 )
+from jdl.optim.masking import Mask
+from jdl.optim.momentum import scale_by_ema, trace
+from jdl.optim.rmsprop import scale_by_rms, scale_by_stddev
+from jdl.optim.weight_decay import add_decayed_weights
 
 
-def sgd(learning_rate: ScalarOrSchedule) -> GradientTransformation:
-    """Stochastic gradient descent: θ_{t+1} = θ_t − η_t·g_t, g_t the minibatch gradient.
+def sgd(learning_rate: ScalarOrSchedule, momentum: float | None = None,
+        nesterov: bool = False) -> GradientTransformation:
+    """Stochastic gradient descent, with optional (Nesterov) momentum:
 
-    ``learning_rate`` is a float η or a schedule t ↦ η_t (t counts the updates made so far).
+        θ_{t+1} = θ_t − η_t·g_t                          (momentum=None)
+        τ ← g + μ·τ;   θ ← θ − η·τ                       (momentum=μ, optax's trace form)
+        τ ← g + μ·τ;   θ ← θ − η·(g + μ·τ)               (nesterov=True)
+
+    Args: learning_rate: η or a schedule; momentum: μ in [0, 1) or None; nesterov: bool.
     """
     check_learning_rate("sgd", learning_rate)
-    return chain(scale_by_learning_rate(learning_rate))
+    if nesterov and momentum is None:
+        raise ValueError("sgd: nesterov=True needs a momentum, e.g. sgd(0.1, momentum=0.9, nesterov=True)")
+    return chain(trace(momentum, nesterov) if momentum is not None else identity(),
+                 scale_by_learning_rate(learning_rate))
+
+
+def momentum_ema(learning_rate: ScalarOrSchedule, beta: float = 0.9) -> GradientTransformation:
+    """Momentum as a moving average (the course's cheat sheet): v ← β·v + (1−β)·g; θ ← θ − η·v.
+
+    Equal to ``sgd(η·(1−β), momentum=β)``. Args: learning_rate: η or a schedule; beta: β in [0, 1).
+    """
+    check_learning_rate("momentum_ema", learning_rate)
+    return chain(scale_by_ema(beta), scale_by_learning_rate(learning_rate))
+
+
+def adagrad(learning_rate: ScalarOrSchedule, initial_accumulator_value: float = 0.1,
+            eps: float = 1e-7) -> GradientTransformation:
+    """Adagrad: v ← v + g²; θ ← θ − η·g/√(v + ε) (see ``jdl.optim.adagrad``)."""
+    check_learning_rate("adagrad", learning_rate)
+    return chain(scale_by_rss(initial_accumulator_value, eps), scale_by_learning_rate(learning_rate))
+
+
+def rmsprop(learning_rate: ScalarOrSchedule, decay: float = 0.9, eps: float = 1e-8,
+            initial_scale: float = 0.0, eps_in_sqrt: bool = True, centered: bool = False,
+            momentum: float | None = None, nesterov: bool = False) -> GradientTransformation:
+    """RMSProp: v ← β·v + (1−β)·g²; θ ← θ − η·g/√(v + ε); ``centered`` divides by √(v − m² + ε);
+    ``momentum`` adds a trace after the learning rate, as optax does (see ``jdl.optim.rmsprop``)."""
+    check_learning_rate("rmsprop", learning_rate)
+    scaler = scale_by_stddev if centered else scale_by_rms
+    return chain(scaler(decay, eps, initial_scale, eps_in_sqrt), scale_by_learning_rate(learning_rate),
+                 trace(momentum, nesterov) if momentum is not None else identity())
+
+
+def adam(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
+         eps_in_sqrt: bool = False) -> GradientTransformation:
+    """Adam: θ ← θ − η·m̂/(√v̂ + ε) with bias-corrected moments (see ``jdl.optim.adam``)."""
+    check_learning_rate("adam", learning_rate)
+    return chain(scale_by_adam(b1, b2, eps, eps_in_sqrt), scale_by_learning_rate(learning_rate))
+
+
+def adamw(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
+          weight_decay: float = 1e-4, mask: Mask | None = None) -> GradientTransformation:
+    """AdamW, decoupled weight decay (Loshchilov & Hutter 2019):
+    θ ← θ − η·(m̂/(√v̂ + ε) + λ·θ); the decay never enters the moments. ``update`` needs params."""
+    check_learning_rate("adamw", learning_rate)
+    return chain(scale_by_adam(b1, b2, eps), add_decayed_weights(weight_decay, mask),
+                 scale_by_learning_rate(learning_rate))
+
+
+def adam_l2(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
+            weight_decay: float = 1e-4, mask: Mask | None = None) -> GradientTransformation:
+    """Adam on the L2-penalized loss ℓ + λ/2·‖θ‖²: g ← g + λ·θ enters the moments, so the decay
+    is divided by √v̂ like the gradient (weaker on coordinates with large gradients, unlike AdamW).
+    ``update`` needs params."""
+    check_learning_rate("adam_l2", learning_rate)
+    return chain(add_decayed_weights(weight_decay, mask), scale_by_adam(b1, b2, eps),
+                 scale_by_learning_rate(learning_rate))

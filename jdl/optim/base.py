@@ -53,6 +53,7 @@ def check_tree(name: str, grads: Any, params: Any) -> None:
 
 def apply_updates(params: Params, updates: Updates) -> Params:
     """θ ← θ + u, leaf by leaf, keeping each param's dtype."""
+    check_tree("apply_updates", updates, params)
     return jax.tree.map(lambda p, u: (p + u).astype(p.dtype) if p is not None else None,
                         params, updates, is_leaf=lambda x: x is None)
 
@@ -70,6 +71,7 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
         return tuple(t.init(params) for t in transforms)
 
     def update(grads: Updates, state: tuple, params: Params | None = None):
+        check_tree("chain", grads, params)
         if len(state) != len(transforms):
             raise ValueError(f"chain: expected a state of {len(transforms)} transformations, got {len(state)}")
         new_state = []
@@ -114,6 +116,26 @@ def check_learning_rate(name: str, learning_rate: ScalarOrSchedule) -> None:
     lr = float(learning_rate)
     if not lr >= 0 or lr == float("inf"):
         raise ValueError(f"{name}: learning_rate must be a finite number >= 0 or a schedule, got {learning_rate!r}")
+
+
+def check_decay(name: str, arg: str, value: float) -> None:
+    """A momentum or decay rate β must lie in [0, 1) (β = 1 never forgets, β < 0 oscillates)."""
+    if not 0.0 <= float(value) < 1.0:
+        raise ValueError(f"{name}: {arg} must be in [0, 1), got {value!r}")
+
+
+def check_positive(name: str, arg: str, value: float) -> None:
+    """An epsilon (or a clipping threshold) must be a finite number > 0."""
+    v = float(value)
+    if not v > 0 or v == float("inf"):
+        raise ValueError(f"{name}: {arg} must be a finite number > 0, got {value!r}")
+
+
+def check_nonnegative(name: str, arg: str, value: float) -> None:
+    """A weight decay or penalty strength λ must be a finite number >= 0."""
+    v = float(value)
+    if not v >= 0 or v == float("inf"):
+        raise ValueError(f"{name}: {arg} must be a finite number >= 0, got {value!r}")
 
 
 def scale_by_learning_rate(learning_rate: ScalarOrSchedule, flip_sign: bool = True) -> GradientTransformation:

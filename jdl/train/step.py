@@ -12,6 +12,7 @@ import numpy as np
 from jdl.core import Module
 from jdl.metrics import accuracy
 from jdl.optim.base import GradientTransformation, apply_updates
+from jdl.train import nonfinite
 from jdl.train.state import TrainState
 
 LossFn = Callable[..., jax.Array]  # loss(outputs, targets, reduction='mean') -> scalar
@@ -25,7 +26,8 @@ def is_classification(outputs: Any, targets: Any) -> bool:
 def make_step(model: Module, loss_fn: LossFn, optimizer: GradientTransformation,
               penalty: Callable[[Any], jax.Array] | None = None,
               augment: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
-              donate: bool = True, jit: bool = True) -> Callable[[TrainState, Any], tuple[TrainState, dict]]:
+              donate: bool = True, jit: bool = True,
+              on_nonfinite: str | None = None) -> Callable[[TrainState, Any], tuple[TrainState, dict]]:
     """Build ``step(train_state, (x, y)) -> (train_state, metrics)``:
 
         k_aug, k_model = split(fold_in(key, t));  x' = augment(k_aug, x)  (if given)
@@ -37,7 +39,13 @@ def make_step(model: Module, loss_fn: LossFn, optimizer: GradientTransformation,
     ``accuracy`` for integer class labels). The step is jitted once with the train state
     donated, so params and optimizer state are updated in place; nothing in it assumes one
     device.
+
+    ``on_nonfinite='stop'`` adds ``metrics['ok']``, the (1 + 2L,) flags of
+    ``jdl.train.nonfinite.finite_flags`` (loss, each gradient leaf, each new param leaf) for the
+    loop to check; ``'skip'`` also keeps θ, state and opt_state unchanged on a step whose flags
+    are not all set (t still advances), zeroes its metrics and reports ``metrics['skipped']``.
     """
+    nonfinite.check_mode(on_nonfinite)
 
     def step(ts: TrainState, batch: Any) -> tuple[TrainState, dict]:
         x, y = batch
@@ -59,6 +67,15 @@ def make_step(model: Module, loss_fn: LossFn, optimizer: GradientTransformation,
             metrics["penalty"] = reg
         if is_classification(out, y):
             metrics["accuracy"] = accuracy(out, y)
+        if on_nonfinite is not None:
+            ok = nonfinite.finite_flags(loss, grads, params)
+            if on_nonfinite == "skip":
+                good = jnp.all(ok)
+                params, state, opt_state = nonfinite.select(
+                    good, (params, state, opt_state), (ts.params, ts.state, ts.opt_state))
+                metrics = {k: jnp.where(good, v, jnp.zeros_like(v)) for k, v in metrics.items()}
+                metrics["skipped"] = 1 - good.astype(jnp.int32)
+            metrics["ok"] = ok
         return TrainState(params, state, opt_state, ts.step + 1, ts.key), metrics
 
     if not jit:

@@ -29,7 +29,7 @@ def test_xor_labels():
 
 
 def test_unknown_name_lists_known():
-    with pytest.raises(ValueError, match="unknown data set 'mnistt'; known: circles, digits, moons, spirals, xor"):
+    with pytest.raises(ValueError, match="unknown data set 'mnistt'; known: .*digits, .*mnist1d, .*xor"):
         jdl.data.load("mnistt")
     with pytest.raises(ValueError, match="split must be one of"):
         jdl.data.load("digits", "val")

@@ -74,3 +74,11 @@ def test_prelu_equals_torch():
     ref = torch.nn.PReLU(init=0.3)(torch.tensor(Z, dtype=torch.float32)).detach().numpy()
     y, _ = nn.PReLU(0.3).apply({"alpha": jnp.float32(0.3)}, {}, jnp.asarray(Z, jnp.float32))
     np.testing.assert_allclose(y, ref, rtol=1e-6)
+
+
+def test_relu_gradient_at_zero_is_zero_as_in_the_course():
+    # the course: dReLU/dx = 1 if x > 0, 0 if x <= 0 (PyTorch agrees); jnp.maximum gives 1/2
+    z = jnp.array([-1.0, 0.0, 0.0, 2.0])
+    np.testing.assert_array_equal(jax.vmap(jax.grad(nn.relu))(z), [0.0, 0.0, 0.0, 1.0])
+    np.testing.assert_array_equal(nn.relu(z), [0.0, 0.0, 0.0, 2.0])
+    assert nn.relu(jnp.zeros(3, jnp.bfloat16)).dtype == jnp.bfloat16

@@ -1,0 +1,174 @@
+"""Turn results.json into a table (stdout), docs/benchmarks.md and a bar chart of the ratios.
+
+``python -m benchmarks.report runs/benchmarks/results.json --docs docs`` regenerates the page
+from a saved run without timing anything again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+
+def _pm(s: dict, fmt: str = "{:.3f}") -> str:
+    return f"{fmt.format(s['median'])} ±{100 * s['spread'] / 2:.0f}%"
+
+
+def workload_rows(results: dict) -> list[list[str]]:
+    """One row per (workload, implementation): ms/step ±half-spread, first call s, GFLOP/s,
+    MFU, and the ratio jdl/impl (median over rounds, ±half-spread)."""
+    rows = []
+    for name, w in results["workloads"].items():
+        if "skipped" in w:
+            rows.append([name, "-", f"skipped: {w['skipped']}", "", "", "", ""])
+            continue
+        for impl, r in w["impls"].items():
+            if "error" in r:
+                rows.append([name, impl, f"error: {r['error'][:60]}", "", "", "", ""])
+                continue
+            ratio = w["ratios"].get(f"jdl/{impl}")
+            rows.append([name, impl, _pm(r["step_ms"]), f"{r['first_call_s']['median']:.2f}",
+                         f"{r['gflops']:.1f}", f"{100 * r['mfu']:.1f}%",
+                         _pm(ratio, "{:.2f}") if ratio else ("1" if impl == "jdl" else "")])
+    return rows
+
+
+HEADER = ["workload", "impl", "ms/step", "first call s", "GFLOP/s", "MFU", "jdl/impl"]
+
+
+def _format(rows: list[list[str]], header: list[str], markdown: bool) -> str:
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    fmt = "  ".join("{:<%d}" % w for w in widths)
+    return "\n".join([fmt.format(*header)] + [fmt.format(*r) for r in rows])
+
+
+def extra_sections(results: dict, markdown: bool) -> list[str]:
+    """The depth, per-example and optimizer tables, as text blocks."""
+    out = []
+    ex = results.get("extras", {})
+    d = ex.get("depth", {})
+    if "rows" in d:
+        rows = [[str(r["layers"]), r["kind"], f"{r['trace_lower_s']:.2f}", f"{r['first_call_s']:.2f}",
+                 f"{r['step_ms']:.2f}"] for r in d["rows"]]
+        out.append((f"Compile time against depth: Dense({d['width']})+tanh stacks, batch {d['batch']}",
+                    _format(rows, ["layers", "built as", "trace+lower s", "first call s", "ms/step"], markdown)))
+    p = ex.get("per_example", {})
+    if "ms" in p:
+        rows = [[k, f"{v:.2f}"] for k, v in p["ms"].items()]
+        out.append((f"Per-example gradients, MLP 784-512-512-10, batch {p['batch']} "
+                    f"(max |jdl − vmap| = {p['max_abs_diff_vs_vmap']:.1e})",
+                    _format(rows, ["method", "ms/call"], markdown)))
+    o = ex.get("optim", {})
+    if "rows" in o:
+        rows = [[str(r.get("name")), str(r.get("leaves")), f"{r.get('jdl_ms', float('nan')):.2f}",
+                 f"{r.get('optax_ms', float('nan')):.2f}", f"{r.get('ratio', float('nan')):.2f}"]
+                for r in o["rows"]]
+        out.append((f"Optimizer updates ({o.get('params', '?')} params)",
+                    _format(rows, ["update", "leaves", "jdl ms", "optax ms", "jdl/optax"], markdown)))
+    elif o:
+        out.append(("Optimizer updates", o.get("skipped", o.get("error", ""))))
+    for name, e in ex.items():
+        if "error" in e:
+            out.append((name, "error: " + e["error"]))
+    return [f"{'### ' if markdown else '== '}{title}\n\n{body}" for title, body in out]
+
+
+def table(results: dict) -> str:
+    """The plain-text report printed at the end of a run."""
+    c = results["ceilings"]
+    head = (f"ceilings: matmul {c['matmul_gflops']:.0f} GFLOP/s (n={c['matmul_n']}), "
+            f"copy {c['copy_gbs']:.1f} GB/s; rounds {results['rounds']}, {results['isolation']} isolation"
+            + (" (QUICK: timings mean nothing)" if results["quick"] else ""))
+    return "\n\n".join([head, _format(workload_rows(results), HEADER, False)]
+                       + extra_sections(results, False))
+
+
+def bar_chart(results: dict, path: str) -> str:
+    """A PNG of the step-time ratios jdl/flax and jdl/PyTorch per workload (1 = a tie)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n, w in results["workloads"].items() if w.get("ratios")]
+    others = sorted({k for n in names for k in results["workloads"][n]["ratios"]})
+    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
+    width = 0.8 / max(len(others), 1)
+    for j, key in enumerate(others):
+        meds, errs = [], [[], []]
+        for n in names:
+            s = results["workloads"][n]["ratios"].get(key)
+            meds.append(s["median"] if s else 0)
+            errs[0].append(s["median"] - s["min"] if s else 0)
+            errs[1].append(s["max"] - s["median"] if s else 0)
+        ax.bar([i + j * width for i in range(len(names))], meds, width, yerr=errs, capsize=3, label=key)
+    ax.axhline(1.0, color="k", lw=0.8, ls="--")
+    ax.set_xticks([i + width * (len(others) - 1) / 2 for i in range(len(names))], names)
+    ax.set_ylabel("step time ratio (< 1: jdl faster)")
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def markdown(results: dict, image: str) -> str:
+    """docs/benchmarks.md: how it was run, the machine, the tables and the chart."""
+    m, c = results["machine"], results["ceilings"]
+    v = ", ".join(f"{k} {x}" for k, x in m["versions"].items() if x)
+    specs = "\n".join(f"- **{n}**: {w['spec']['description']}; {w['spec']['flops'] / 1e6:.1f} MFLOP/step "
+                      f"(matmuls), at least {w['spec']['min_bytes'] / 1e6:.1f} MB/step; floors at the "
+                      f"ceilings: compute {w['compute_floor_ms']:.3f} ms, memory {w['memory_floor_ms']:.3f} ms"
+                      for n, w in results["workloads"].items() if "spec" in w)
+    return "\n".join([
+        "# Benchmarks",
+        "",
+        "_Generated by `benchmarks/report.py` from `results.json`; do not edit by hand._",
+        "",
+        f"Command: `{results['command']}` ({results['rounds']} rounds, {results['isolation']} isolation, "
+        f"{results['blocks']} blocks of {results['steps_per_block']} steps per measurement; "
+        f"{results['wall_s'] / 60:.1f} min).",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['platform']}; devices {m['devices']}; "
+        f"load average at start {', '.join(f'{x:.1f}' for x in m['load_average'])}.",
+        f"Libraries: {v}; torch threads {m['torch_threads']}; env {m['env']}.",
+        f"Ceilings measured at start: float32 matmul {c['matmul_n']}³ in XLA {c['matmul_gflops']:.0f} GFLOP/s; "
+        f"in-place x+1 on a donated {c['copy_mib']:.0f} MiB buffer {c['copy_gbs']:.1f} GB/s (read + write).",
+        "",
+        "Each number is the median over rounds of one process's median over blocks; ± is half the "
+        "spread (max − min)/median over rounds. jdl/impl is the ratio of step times in the same "
+        "round (≤ 1: jdl as fast or faster). MFU = achieved GFLOP/s / the matmul ceiling. "
+        "First call = trace + compile + one step.",
+        "",
+        "## Workloads",
+        "",
+        specs,
+        "",
+        _format(workload_rows(results), HEADER, True),
+        "",
+        f"![step-time ratios]({image})",
+        "",
+        *[s + "\n" for s in extra_sections(results, True)],
+    ])
+
+
+def write_docs(results: dict, docs: str) -> str:
+    """Write ``<docs>/benchmarks.md`` and ``<docs>/img/benchmarks_ratios.png``; returns the page path."""
+    bar_chart(results, os.path.join(docs, "img", "benchmarks_ratios.png"))
+    page = os.path.join(docs, "benchmarks.md")
+    with open(page, "w") as f:
+        f.write(markdown(results, "img/benchmarks_ratios.png"))
+    return page
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="Regenerate the benchmark page from results.json")
+    parser.add_argument("results")
+    parser.add_argument("--docs", default="docs")
+    a = parser.parse_args()
+    with open(a.results) as f:
+        print(write_docs(json.load(f), a.docs))

@@ -1,0 +1,191 @@
+"""The benchmark harness: ``python -m benchmarks.run`` (``make bench``).
+
+Times each workload (``benchmarks.workloads``) in jdl, flax.linen+optax and PyTorch eager from
+the same initial weights and batch, and the extra benchmarks (``benchmarks.extras``: compile
+time against depth, per-example gradients, optimizer updates). Method:
+
+1. measure the machine's ceilings first (XLA float32 matmul GFLOP/s, in-place copy GB/s);
+2. every (workload, implementation) runs in its own process (``--isolation=process``, the
+   default) or in blocks of the parent (``block``); the order of the implementations rotates
+   from round to round, over ``--rounds`` rounds (3 by default);
+3. each process compiles and warms up first (compile time reported apart), then times blocks
+   of steps with ``block_until_ready`` and donated state, and fails loudly if the step is
+   traced again after warm-up;
+4. report per implementation the median over rounds and the spread (max − min)/median, the
+   ratio jdl/other of each round and its median (≤ 1: jdl as fast or faster), GFLOP/s and the
+   fraction of the matmul ceiling (MFU).
+
+Output: a table on stdout, ``<out>/results.json`` and, with ``--docs``, ``docs/benchmarks.md``
+with a bar chart of the ratios (``benchmarks.report``). ``--quick`` runs everything a few steps
+to check that the harness works; its timings mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+from benchmarks import report
+from benchmarks.timing import summarize
+
+IMPLS = ("jdl", "flax", "torch")
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    from benchmarks.extras import EXTRAS
+    from benchmarks.workloads import WORKLOADS
+
+    p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="a few steps of everything (checks the harness)")
+    p.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated workloads")
+    p.add_argument("--impls", default=",".join(IMPLS), help="comma-separated implementations")
+    p.add_argument("--extras", default=",".join(EXTRAS), help="comma-separated extra benchmarks ('' for none)")
+    p.add_argument("--rounds", type=int, default=None, help="rounds of alternation (3; quick 1)")
+    p.add_argument("--isolation", choices=("process", "block"), default="process",
+                   help="each measurement in its own process, or in blocks of this one")
+    p.add_argument("--out", default=os.path.join("runs", "benchmarks"), help="where results.json goes")
+    p.add_argument("--docs", default=None, help="write <docs>/benchmarks.md and the chart "
+                   "(default: 'docs' for a full run, nothing with --quick)")
+    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    args.workloads = [w for w in args.workloads.split(",") if w]
+    args.impls = [i for i in args.impls.split(",") if i]
+    args.extras = [e for e in args.extras.split(",") if e]
+    for w in args.workloads:
+        if w not in WORKLOADS:
+            p.error(f"unknown workload {w!r}; expected some of {sorted(WORKLOADS)}")
+    for i in args.impls:
+        if i not in IMPLS:
+            p.error(f"unknown implementation {i!r}; expected some of {IMPLS}")
+    for e in args.extras:
+        if e not in EXTRAS:
+            p.error(f"unknown extra benchmark {e!r}; expected some of {sorted(EXTRAS)}")
+    args.rounds = args.rounds or (1 if args.quick else 3)
+    if args.docs is None:
+        args.docs = "" if args.quick else "docs"
+    return args
+
+
+def _env(device: str) -> dict:
+    env = dict(os.environ)
+    env["JAX_PLATFORMS"] = "cuda" if device == "gpu" else "cpu"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def call(config: dict, isolation: str, device: str) -> dict:
+    """Run one worker config here or in a fresh process; an error becomes {'error': ...}."""
+    if isolation == "block":
+        from benchmarks import worker
+
+        try:
+            return worker.measure(config)
+        except Exception as err:  # noqa: BLE001 - reported in the results, the run goes on
+            return {"error": f"{type(err).__name__}: {err}"}
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.worker", json.dumps(config)],
+                          capture_output=True, text=True, env=_env(device), timeout=900)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    return {"error": f"worker exited with {proc.returncode}: {proc.stderr.strip()[-800:]}"}
+
+
+def configure(names: list[str], quick: bool, seed: int, out: str) -> dict:
+    """Each workload's spec and options, or {'skipped': reason} (printed)."""
+    from benchmarks.workloads import WORKLOADS
+    from benchmarks.workloads.common import Skip
+
+    configs = {}
+    for name in names:
+        try:
+            configs[name] = WORKLOADS[name].configure(quick, seed, out)
+        except (Skip, ImportError) as err:
+            print(f"skipping workload {name}: {err}", flush=True)
+            configs[name] = {"skipped": str(err)}
+    return configs
+
+
+def aggregate(config: dict, runs: dict, ceilings: dict) -> dict:
+    """Medians and spreads over rounds, per-round ratios jdl/other, GFLOP/s and MFU."""
+    spec = config["spec"]
+    impls = {}
+    for impl, rounds in runs.items():
+        good = [r for r in rounds if "error" not in r]
+        if not good:
+            impls[impl] = {"error": rounds[0]["error"] if rounds else "not run"}
+            continue
+        step = summarize([r["step_ms"] for r in good])
+        gflops = spec["flops"] / (step["median"] / 1e3) / 1e9
+        impls[impl] = {"step_ms": step, "first_call_s": summarize([r["first_call_s"] for r in good]),
+                       "trace_lower_s": summarize([r["trace_lower_s"] for r in good]),
+                       "gflops": gflops, "mfu": gflops / ceilings["matmul_gflops"],
+                       "rounds": rounds}
+    ratios = {}
+    for impl in impls:
+        if impl == "jdl" or "error" in impls[impl] or "error" in impls.get("jdl", {"error": 1}):
+            continue
+        per_round = [a["step_ms"] / b["step_ms"] for a, b in zip(runs["jdl"], runs[impl])
+                     if "error" not in a and "error" not in b]
+        if per_round:
+            ratios[f"jdl/{impl}"] = summarize(per_round)
+    floor_ms = spec["min_bytes"] / (ceilings["copy_gbs"] * 1e9) * 1e3
+    return {"spec": spec, "options": config["options"], "impls": impls, "ratios": ratios,
+            "memory_floor_ms": floor_ms, "compute_floor_ms": spec["flops"] / ceilings["matmul_gflops"] / 1e6}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run the benchmarks the flags ask for; return (and write) the results."""
+    args = parse(argv)
+    started = time.time()
+    os.makedirs(args.out, exist_ok=True)
+    machine = call({"kind": "machine", "quick": args.quick}, args.isolation, args.device)
+    if "error" in machine:
+        raise RuntimeError(f"measuring the machine failed: {machine['error']}")
+    print(f"ceilings: matmul {machine['ceilings']['matmul_gflops']:.0f} GFLOP/s, "
+          f"copy {machine['ceilings']['copy_gbs']:.1f} GB/s", flush=True)
+    configs = configure(args.workloads, args.quick, args.seed, args.out)
+    steps = (2, 2, 1) if args.quick else (20, 5, 5)  # steps a block, blocks, warm-up steps
+    runs = {w: {i: [] for i in args.impls} for w, c in configs.items() if "skipped" not in c}
+    for r in range(args.rounds):
+        order = args.impls[r % len(args.impls):] + args.impls[:r % len(args.impls)]
+        for w in runs:
+            for impl in order:
+                result = call({"kind": "workload", "workload": w, "impl": impl,
+                               "options": configs[w]["options"], "n_steps": steps[0], "n_blocks": steps[1],
+                               "n_warmup": steps[2], "device": args.device}, args.isolation, args.device)
+                print(f"round {r + 1}/{args.rounds} {w:8s} {impl:6s} " + (
+                    f"{result['step_ms']:8.3f} ms/step, first call {result['first_call_s']:.2f} s"
+                    if "error" not in result else f"ERROR {result['error']}"), flush=True)
+                runs[w][impl].append(result)
+    results = {
+        "command": "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "quick": args.quick, "rounds": args.rounds, "isolation": args.isolation, "device": args.device,
+        "steps_per_block": steps[0], "blocks": steps[1],
+        "machine": machine["info"], "ceilings": machine["ceilings"],
+        "workloads": {w: (aggregate(c, runs[w], machine["ceilings"]) if w in runs else c)
+                      for w, c in configs.items()},
+        "extras": {},
+    }
+    for e in args.extras:
+        print(f"extra benchmark {e} ...", flush=True)
+        results["extras"][e] = call({"kind": "extra", "extra": e, "quick": args.quick, "seed": args.seed},
+                                    args.isolation, args.device)
+    results["wall_s"] = time.time() - started
+    path = os.path.join(args.out, "results.json")
+    with open(path, "w") as f:
+        json.dump(results, f, indent=1)
+    print(report.table(results))
+    print(f"wrote {path}")
+    if args.docs:
+        print(f"wrote {report.write_docs(results, args.docs)}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

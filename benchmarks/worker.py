@@ -1,0 +1,34 @@
+"""One measurement, in the process that runs it: ``python -m benchmarks.worker '<json>'``
+prints one line ``RESULT <json>``. The parent starts one such process per implementation and
+round, so that no two libraries' thread pools share a process (XLA's and OpenBLAS's threads
+keep spinning for a while after a call and would steal the cores of the next one).
+
+The config is {'kind': 'machine', 'quick'}, {'kind': 'workload', 'workload', 'impl', 'options', 'n_steps', 'n_blocks',
+'n_warmup', 'device'} or {'kind': 'extra', 'extra': name, 'quick': bool, ...}.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def measure(config: dict) -> dict:
+    """Run one config (see the module docstring) and return its result dict."""
+    if config["kind"] == "machine":
+        from benchmarks import machine
+
+        return {"info": machine.info(), "ceilings": machine.ceilings(quick=config["quick"])}
+    if config["kind"] == "extra":
+        from benchmarks import extras
+
+        return extras.run(config["extra"], quick=config["quick"], seed=config.get("seed", 0))
+    from benchmarks.timing import measure as time_runner
+    from benchmarks.workloads import WORKLOADS
+
+    runner = WORKLOADS[config["workload"]].build(config["impl"], config["options"], config.get("device", "cpu"))
+    return time_runner(runner, config["n_steps"], config["n_blocks"], config["n_warmup"])
+
+
+if __name__ == "__main__":
+    print("RESULT " + json.dumps(measure(json.loads(sys.argv[1]))), flush=True)

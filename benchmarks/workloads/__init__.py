@@ -1,0 +1,8 @@
+"""The workloads: each module defines NAME, ``configure(quick, seed, workdir)`` (run once in the
+parent: it checks jdl can build the model, writes the shared initial weights and returns the
+spec and the options every implementation gets, or raises ``Skip``) and ``build(impl, options)``
+returning a ``benchmarks.timing.Runner``."""
+
+from benchmarks.workloads import lenet5, mlp
+
+WORKLOADS = {mlp.NAME: mlp, lenet5.NAME: lenet5}

@@ -1,0 +1,204 @@
+"""What the workloads share: the optimizer choice, ordered weights that every implementation
+loads, and the runners that wrap a JAX or a PyTorch training step.
+
+Weights travel as a list of layers in jdl's layout (Dense ``w`` (d_in, d_out), Conv ``w`` HWIO,
+``b``), written once by the parent to an .npz file so that jdl, flax and PyTorch start from the
+same numbers.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from benchmarks.timing import Runner, trace_counter
+
+LEARNING_RATE = 1e-3
+
+
+class Skip(Exception):
+    """A workload (or an implementation of it) that cannot run here; the message says why."""
+
+
+def optimizer_name() -> str:
+    """'adam' when jdl has it (the optimizers issue), else 'sgd' for all three implementations."""
+    import jdl
+
+    return "adam" if hasattr(jdl.optim, "adam") else "sgd"
+
+
+def _layer_index(path: tuple) -> tuple:
+    """Sort key of a params path: '10_dense' after '2_relu' (numeric prefix), then the name."""
+    key = []
+    for part in path:
+        name = str(getattr(part, "key", part))
+        m = re.match(r"(\d+)_", name)
+        key.append((int(m.group(1)) if m else -1, name))
+    return tuple(key)
+
+
+def ordered_layers(params: Any) -> list[tuple[tuple, dict]]:
+    """Every dict of ``params`` holding a ``w``, in the order the layers run: [(path, {'w', 'b'})]."""
+    found = []
+
+    def visit(tree, path):
+        if isinstance(tree, dict):
+            if "w" in tree and not isinstance(tree["w"], dict):
+                found.append((path, tree))
+                return
+            for k, v in tree.items():
+                visit(v, path + (k,))
+
+    visit(params, ())
+    return sorted(found, key=lambda item: _layer_index(item[0]))
+
+
+def with_layers(params: Any, layers: list[dict]) -> Any:
+    """A copy of jdl ``params`` whose weight dicts (in run order) are replaced by ``layers``."""
+    import jax.numpy as jnp
+
+    paths = [p for p, _ in ordered_layers(params)]
+    if len(paths) != len(layers):
+        raise ValueError(f"with_layers: params have {len(paths)} weight layers, got {len(layers)}")
+
+    def replace(tree, path):
+        if path in paths:
+            return {k: jnp.asarray(v) for k, v in layers[paths.index(path)].items()}
+        if isinstance(tree, dict):
+            return {k: replace(v, path + (k,)) for k, v in tree.items()}
+        return tree
+
+    return replace(params, ())
+
+
+def save_layers(path: str, layers: list[dict]) -> str:
+    """Write layers as ``{i}/w``, ``{i}/b`` arrays of one .npz file."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    np.savez(path, **{f"{i}/{k}": np.asarray(v) for i, layer in enumerate(layers) for k, v in layer.items()})
+    return path
+
+
+def load_layers(path: str) -> list[dict]:
+    """Read what ``save_layers`` wrote: [{'w': array, 'b': array}, ...]."""
+    with np.load(path) as f:
+        n = 1 + max(int(k.split("/")[0]) for k in f.files)
+        return [{k.split("/")[1]: f[k] for k in f.files if k.split("/")[0] == str(i)} for i in range(n)]
+
+
+def jax_runner(step: Callable, carry: Any, batch: Any, traces: Callable[[], int]) -> Runner:
+    """A Runner for a jitted ``step(carry, batch) -> (carry, metrics)`` with the carry donated."""
+    import jax
+
+    held = [carry]
+
+    def first_call() -> dict:
+        start = time.perf_counter()
+        step.lower(held[0], batch)
+        lowered = time.perf_counter()
+        out = run_step()
+        jax.block_until_ready(out)
+        return {"trace_lower_s": lowered - start, "first_call_s": time.perf_counter() - lowered}
+
+    def run_step():
+        held[0], metrics = step(held[0], batch)
+        return metrics
+
+    return Runner(first_call, run_step, jax.block_until_ready, traces)
+
+
+def flax_adam_or_sgd(name: str):
+    """The optax optimizer matching jdl's choice (Adam β=(0.9, 0.999), ε=1e-8, or SGD)."""
+    import optax
+
+    return optax.adam(LEARNING_RATE) if name == "adam" else optax.sgd(LEARNING_RATE)
+
+
+def flax_runner(model: Any, params: Any, optimizer: str, batch: tuple) -> Runner:
+    """flax.linen + optax: value_and_grad of the mean softmax cross-entropy, the update and
+    ``apply_updates`` in one jitted step with params and optimizer state donated."""
+    import jax
+    import optax
+
+    counted, traces = trace_counter()
+    tx = flax_adam_or_sgd(optimizer)
+
+    @counted
+    def loss(p, x, y):
+        logits = model.apply({"params": p}, x)
+        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+    def step(carry, batch):
+        p, opt_state = carry
+        value, grads = jax.value_and_grad(loss)(p, *batch)
+        updates, opt_state = tx.update(grads, opt_state, p)
+        return (optax.apply_updates(p, updates), opt_state), {"loss": value}
+
+    return jax_runner(jax.jit(step, donate_argnums=(0,)), (params, tx.init(params)), batch, traces)
+
+
+def jdl_runner(model: Any, layers: list[dict], optimizer: str, x: np.ndarray, y: np.ndarray) -> Runner:
+    """jdl as a user writes it: ``init_train_state`` and ``make_step`` (jitted, donated) with
+    ``softmax_cross_entropy``; params replaced by the shared weights."""
+    import jax.numpy as jnp
+
+    import jdl
+    from jdl.losses import softmax_cross_entropy
+    from jdl.train.state import TrainState, init_train_state
+    from jdl.train.step import make_step
+
+    counted, traces = trace_counter()
+    opt = getattr(jdl.optim, optimizer)(LEARNING_RATE)
+    ts = init_train_state(model, opt, jnp.asarray(x), seed=0)
+    params = with_layers(ts.params, layers)
+    ts = TrainState(params, ts.state, opt.init(params), ts.step, ts.key)
+    step = make_step(model, counted(softmax_cross_entropy), opt)
+    return jax_runner(step, ts, (jnp.asarray(x), jnp.asarray(y)), traces)
+
+
+def torch_runner(model: Any, optimizer: str, x: np.ndarray, y: np.ndarray, device: str = "cpu") -> Runner:
+    """PyTorch eager: zero_grad, forward, cross-entropy, backward, optimizer step; Adam is the
+    fused kernel where this torch build has it (``fused=True``), else the foreach one."""
+    import torch
+    import torch.nn.functional as F
+
+    model = model.to(device)
+    xt = torch.from_numpy(np.ascontiguousarray(x)).to(device)
+    yt = torch.from_numpy(y.astype(np.int64)).to(device)
+    if optimizer == "adam":
+        try:
+            opt = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE, fused=True)
+        except (RuntimeError, TypeError):
+            opt = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE, foreach=True)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(xt), yt)
+        loss.backward()
+        opt.step()
+        return loss
+
+    def sync(loss):
+        if device != "cpu":
+            torch.cuda.synchronize()
+
+    def first_call() -> dict:
+        start = time.perf_counter()
+        sync(step())
+        return {"trace_lower_s": 0.0, "first_call_s": time.perf_counter() - start}
+
+    return Runner(first_call, step, sync, lambda: -1)
+
+
+def torch_linear(torch_layer: Any, layer: dict) -> None:
+    """Copy a jdl Dense layer (w (d_in, d_out), b) into a torch.nn.Linear (weight = wᵀ)."""
+    import torch
+
+    with torch.no_grad():
+        torch_layer.weight.copy_(torch.from_numpy(np.ascontiguousarray(layer["w"].T)))
+        torch_layer.bias.copy_(torch.from_numpy(np.array(layer["b"])))

@@ -1,0 +1,144 @@
+"""Learning-rate schedules: functions t ↦ η_t of the update count t (an int32 scalar), usable as
+any optimizer's ``learning_rate`` and jit-friendly. Names and arguments follow optax where optax
+has the schedule; the course's decays are the closed forms in each docstring.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import jax.numpy as jnp
+
+from jdl.optim.base import Schedule, check_nonnegative, check_positive
+
+
+def _check_steps(name: str, arg: str, steps: int) -> None:
+    if int(steps) != steps or steps <= 0:
+        raise ValueError(f"{name}: {arg} must be a positive integer, got {steps!r}")
+
+
+def constant_schedule(value: float) -> Schedule:
+    """η_t = η₀ for every t."""
+    check_nonnegative("constant_schedule", "value", value)
+    return lambda count: jnp.full([], value, jnp.float32)
+
+
+def exponential_decay(init_value: float, transition_steps: int, decay_rate: float,
+                      transition_begin: int = 0, staircase: bool = False,
+                      end_value: float | None = None) -> Schedule:
+    """η_t = η₀ · r^((t − t₀)/T) for t ≥ t₀ (η₀ before), i.e. the course's η₀·e^(−k·t) with
+    k = −ln(r)/T; ``staircase`` uses ⌊(t − t₀)/T⌋ (step decay); ``end_value`` bounds the decay.
+
+    Args: init_value: η₀; transition_steps: T > 0; decay_rate: r > 0; transition_begin: t₀ ≥ 0.
+    """
+    _check_steps("exponential_decay", "transition_steps", transition_steps)
+    check_positive("exponential_decay", "decay_rate", decay_rate)
+
+    def schedule(count):
+        p = jnp.maximum(count - transition_begin, 0).astype(jnp.float32) / transition_steps
+        if staircase:
+            p = jnp.floor(p)
+        value = init_value * jnp.power(decay_rate, p)
+        if end_value is not None:
+            bound = jnp.maximum if decay_rate < 1 else jnp.minimum
+            value = bound(value, end_value)
+        return value
+
+    return schedule
+
+
+def exponential_rate(init_value: float, k: float) -> Schedule:
+    """The course's form η_t = η₀·e^(−k·t), k ≥ 0 (= ``exponential_decay(η₀, 1, e^(−k))``)."""
+    check_nonnegative("exponential_rate", "k", k)
+    return exponential_decay(init_value, 1, math.exp(-k))
+
+
+def step_decay(init_value: float, step_size: int, factor: float = 0.5) -> Schedule:
+    """η_t = η₀ · factor^⌊t / T₀⌋: halve (factor 0.5) every T₀ steps, or any factor in (0, 1]."""
+    if not 0 < factor <= 1:
+        raise ValueError(f"step_decay: factor must be in (0, 1], got {factor!r}")
+    return exponential_decay(init_value, step_size, factor, staircase=True)
+
+
+def inverse_time_decay(init_value: float, decay_rate: float, decay_steps: int = 1,
+                       staircase: bool = False) -> Schedule:
+    """η_t = η₀ / (1 + k·t/T) (the course's η₀/(1+k·t) with T = 1); ``staircase`` uses ⌊t/T⌋.
+
+    Args: init_value: η₀; decay_rate: k ≥ 0; decay_steps: T > 0.
+    """
+    check_nonnegative("inverse_time_decay", "decay_rate", decay_rate)
+    _check_steps("inverse_time_decay", "decay_steps", decay_steps)
+
+    def schedule(count):
+        p = jnp.asarray(count, jnp.float32) / decay_steps
+        if staircase:
+            p = jnp.floor(p)
+        return init_value / (1 + decay_rate * p)
+
+    return schedule
+
+
+def cosine_decay_schedule(init_value: float, decay_steps: int, alpha: float = 0.0,
+                          exponent: float = 1.0) -> Schedule:
+    """η_t = η₀·((1 − α)·c_t^p + α), c_t = ½(1 + cos(π·min(t, T)/T)): from η₀ down to α·η₀ at T.
+
+    Args: init_value: η₀; decay_steps: T > 0; alpha: the final fraction α; exponent: p.
+    """
+    _check_steps("cosine_decay_schedule", "decay_steps", decay_steps)
+
+    def schedule(count):
+        t = jnp.minimum(count, decay_steps)
+        cosine = 0.5 * (1 + jnp.cos(jnp.pi * t / decay_steps))
+        return init_value * ((1 - alpha) * cosine ** exponent + alpha)
+
+    return schedule
+
+
+def linear_schedule(init_value: float, end_value: float, transition_steps: int,
+                    transition_begin: int = 0) -> Schedule:
+    """η_t = η_a + (η_b − η_a)·clip((t − t₀)/T, 0, 1): a straight line from η_a to η_b."""
+    _check_steps("linear_schedule", "transition_steps", transition_steps)
+
+    def schedule(count):
+        frac = jnp.clip((count - transition_begin) / transition_steps, 0.0, 1.0)
+        return init_value + (end_value - init_value) * frac
+
+    return schedule
+
+
+def warmup(peak_value: float, warmup_steps: int, init_value: float = 0.0) -> Schedule:
+    """Linear warmup: η_t = η_init + (η_peak − η_init)·min(t/W, 1)."""
+    return linear_schedule(init_value, peak_value, warmup_steps)
+
+
+def join_schedules(schedules: Sequence[Callable], boundaries: Sequence[int]) -> Schedule:
+    """η_t = s_i(t − b_{i−1}) for b_{i−1} ≤ t < b_i (b_0 = 0): each schedule restarts its count.
+
+    Args: schedules: n schedules; boundaries: the n − 1 increasing steps where the next one starts.
+    """
+    if len(boundaries) != len(schedules) - 1:
+        raise ValueError(f"join_schedules: {len(schedules)} schedules need {len(schedules) - 1} "
+                         f"boundaries, got {len(boundaries)}")
+
+    def schedule(count):
+        value = schedules[0](count)
+        for boundary, s in zip(boundaries, schedules[1:]):
+            value = jnp.where(count < boundary, value, s(count - boundary))
+        return value
+
+    return schedule
+
+
+def warmup_cosine_decay_schedule(init_value: float, peak_value: float, warmup_steps: int,
+                                 decay_steps: int, end_value: float = 0.0) -> Schedule:
+    """Linear warmup from η_init to η_peak over W steps, then cosine decay to η_end at step T
+    (T counts the warmup too, as in optax)."""
+    if decay_steps <= warmup_steps:
+        raise ValueError(f"warmup_cosine_decay_schedule: decay_steps ({decay_steps}) must exceed "
+                         f"warmup_steps ({warmup_steps})")
+    alpha = 0.0 if peak_value == 0 else end_value / peak_value
+    return join_schedules([linear_schedule(init_value, peak_value, warmup_steps),
+                           cosine_decay_schedule(peak_value, decay_steps - warmup_steps, alpha)],
+                          [warmup_steps])
+

@@ -1,0 +1,67 @@
+"""Non-finite guards for the training step: which of the loss, the gradients and the new params
+went NaN or ±∞, found inside the jitted step at the cost of one reduction a leaf, and reported by
+the loop with the step and the first param path that went bad."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jdl.train.checkpoint import path_str
+
+MODES = ("stop", "skip")
+
+
+class NonFiniteError(FloatingPointError):
+    """Training produced a NaN or ±∞; ``step`` is the update that did, ``path`` the first leaf."""
+
+    def __init__(self, message: str, step: int, path: str):
+        super().__init__(message)
+        self.step, self.path = step, path
+
+
+def check_mode(mode: str | None) -> None:
+    """Refuse an unknown ``on_nonfinite`` value, listing the valid ones."""
+    if mode is not None and mode not in MODES:
+        raise ValueError(f"on_nonfinite={mode!r}: valid choices are None, {', '.join(map(repr, MODES))}")
+
+
+def finite_flags(loss: jax.Array, grads: Any, params: Any) -> jax.Array:
+    """ok (1 + 2L,) bool: [isfinite(loss), all(isfinite(g_l)) for each of the L gradient leaves,
+    all(isfinite(θ'_l)) for each new param leaf]; ``all(ok)`` means the step is good."""
+    leaves = [loss, *jax.tree.leaves(grads), *jax.tree.leaves(params)]
+    return jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])
+
+
+def flag_names(params: Any) -> list[str]:
+    """The names of :func:`finite_flags`' entries: 'loss', 'gradient of <path>', '<path>'."""
+    paths = [path_str(p) for p, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
+    return ["loss", *(f"gradient of {p}" for p in paths), *paths]
+
+
+def select(ok: jax.Array, new: Any, old: Any) -> Any:
+    """new where ``ok`` else old, leaf by leaf (a skipped step keeps the old values)."""
+    return jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, old)
+
+
+def raise_first(pending: list[tuple[int, jax.Array]], names: list[str], last_good: str | None) -> None:
+    """Check the flags of the steps run since the last check (``pending``: (step, ok) pairs, ok
+    still on the device) and raise ``NonFiniteError`` for the first bad step, naming the first
+    bad entry; one transfer for all of them, so the loop never waits for the device per step."""
+    if not pending:
+        return
+    flags = jax.device_get([ok for _, ok in pending])
+    for (step, _), ok in zip(pending, flags):
+        ok = np.asarray(ok)
+        if not ok.all():
+            bad = [n for n, good in zip(names, ok) if not good]
+            path = next((n for n in bad if n != "loss" and not n.startswith("gradient of ")), bad[0])
+            where = f"the last good checkpoint is {last_good}" if last_good else "no checkpoint was written"
+            raise NonFiniteError(
+                f"fit: step {step} made a non-finite value: {', '.join(bad[:4])}"
+                f"{' ...' if len(bad) > 4 else ''} (first param that went non-finite: {path}). "
+                f"Training stopped; {where}. Pass on_nonfinite='skip' to skip such steps, or use "
+                "jdl.debug.find_nan to find the operation that made it.", step, path)

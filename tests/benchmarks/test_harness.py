@@ -1,0 +1,61 @@
+"""The harness: statistics, the recompilation guard, and a quick run end to end (nothing about
+time is asserted, only that every piece is there and holds numbers that can be checked)."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from benchmarks import run, timing
+from benchmarks.workloads import common, mlp
+
+
+def test_summarize():
+    s = timing.summarize([2.0, 1.0, 4.0])
+    assert (s["median"], s["min"], s["max"], s["n"]) == (2.0, 1.0, 4.0, 3)
+    assert s["spread"] == pytest.approx(1.5)  # (4 − 1) / 2
+
+
+def test_recompilation_after_warmup_fails_loudly():
+    counted, traces = timing.trace_counter()
+    step = jax.jit(counted(lambda c, b: (c + b.sum(), {})))
+    sizes = iter(range(1, 100))  # a new batch shape every call: a retrace every step
+
+    def runner_step():
+        c, _ = step(jnp.zeros(()), jnp.ones(next(sizes)))
+        return c
+
+    runner = timing.Runner(lambda: {"trace_lower_s": 0.0, "first_call_s": 0.0}, runner_step,
+                           jax.block_until_ready, traces)
+    with pytest.raises(RuntimeError, match="recompiles"):
+        timing.measure(runner, n_steps=2, n_blocks=1, n_warmup=1)
+
+
+def test_jax_runner_traces_once(tmp_path):
+    options = mlp.configure(quick=True, seed=0, workdir=str(tmp_path))["options"]
+    result = timing.measure(mlp.build("jdl", options), n_steps=2, n_blocks=2, n_warmup=1)
+    assert result["traces"] == 1 and len(result["block_ms"]) == 2 and result["step_ms"] > 0
+
+
+def test_quick_run_end_to_end(tmp_path):
+    out, docs = tmp_path / "out", tmp_path / "docs"
+    results = run.main(["--quick", "--workloads=mlp", "--impls=jdl,flax", "--extras=per_example",
+                        "--isolation=block", "--out", str(out), "--docs", str(docs)])
+    saved = json.loads((out / "results.json").read_text())
+    w = saved["workloads"]["mlp"]
+    assert w["spec"]["flops"] == 410_779_648
+    assert set(w["impls"]) == {"jdl", "flax"} and "jdl/flax" in w["ratios"]
+    jdl_ms = w["impls"]["jdl"]["step_ms"]["median"]
+    assert w["ratios"]["jdl/flax"]["median"] == pytest.approx(jdl_ms / w["impls"]["flax"]["step_ms"]["median"])
+    assert w["impls"]["jdl"]["gflops"] == pytest.approx(410_779_648 / jdl_ms / 1e6)
+    assert saved["ceilings"]["matmul_gflops"] > 0 and saved["machine"]["versions"]["jax"]
+    assert saved["extras"]["per_example"]["max_abs_diff_vs_vmap"] < 1e-5
+    page = (docs / "benchmarks.md").read_text()
+    assert "| mlp | flax |" in page and (docs / "img" / "benchmarks_ratios.png").stat().st_size > 1000
+    assert results["workloads"]["lenet5" if "lenet5" in results["workloads"] else "mlp"]
+
+
+def test_unknown_names_are_rejected():
+    with pytest.raises(SystemExit):
+        run.parse(["--workloads=nope"])

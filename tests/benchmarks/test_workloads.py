@@ -1,0 +1,86 @@
+"""The workloads' FLOP counts (by hand and against XLA's own count) and that the three
+implementations of a workload compute the same thing from the same weights."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from benchmarks.workloads import common, lenet5, mlp
+
+
+def test_mlp_counts_by_hand():
+    # forward 2·128·(784·512 + 512·512 + 512·10) = 171,180,032; weight grads the same;
+    # input grads of layers 2 and 3 only: 2·128·(512·512 + 512·10) = 68,419,584.
+    assert mlp.flops() == 171_180_032 * 2 + 68_419_584 == 410_779_648
+    assert mlp.n_params() == 784 * 512 + 512 + 512 * 512 + 512 + 512 * 10 + 10 == 669_706
+    # Adam: params, m, v read and written once (6·P floats) + x (128·784) + y (128).
+    assert mlp.min_bytes(optimizer="adam") == 4 * (6 * 669_706 + 128 * 784 + 128)
+
+
+def test_lenet5_counts_by_hand():
+    conv1 = 2 * 128 * 28 * 28 * 6 * 25  # SAME: 28×28 outputs, 6 channels, 5·5·1 taps
+    conv2 = 2 * 128 * 10 * 10 * 16 * 150  # 10×10 outputs, 16 channels, 5·5·6 taps
+    dense = 2 * 128 * (400 * 120 + 120 * 84 + 84 * 10)
+    assert lenet5.flops("SAME") == 3 * (conv1 + conv2 + dense) - conv1 == 289_781_760
+    assert lenet5.n_params("SAME") == 156 + 2416 + 48120 + 10164 + 850
+
+
+def test_mlp_flops_agree_with_xla_cost_analysis():
+    """XLA counts the matmuls of value_and_grad plus elementwise work: ours is the matmul part."""
+    import jdl
+    from jdl.losses import softmax_cross_entropy
+
+    model = mlp.jdl_model()
+    x, y = mlp.data(mlp.BATCH, 0)
+    params, state = model.init(jax.random.key(0), x)
+    loss = lambda p: softmax_cross_entropy(model.apply(p, state, x)[0], y)
+    cost = jax.jit(jax.grad(loss)).lower(params).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    assert mlp.flops() <= cost["flops"] <= 1.05 * mlp.flops()
+
+
+@pytest.fixture(scope="module")
+def mlp_options(tmp_path_factory):
+    return mlp.configure(quick=True, seed=0, workdir=str(tmp_path_factory.mktemp("w")))["options"]
+
+
+def test_mlp_implementations_agree_step_for_step(mlp_options):
+    """Same weights, batch, loss and optimizer: the losses of the first three steps agree."""
+    torch = pytest.importorskip("torch")
+    losses = {}
+    for impl in ("jdl", "flax", "torch"):
+        runner = mlp.build(impl, mlp_options)
+        runner.first_call()  # step 1
+        out = [runner.step() for _ in range(2)]  # steps 2 and 3
+        losses[impl] = [float(o["loss"]) if isinstance(o, dict) else float(o.detach()) for o in out]
+    np.testing.assert_allclose(losses["flax"], losses["jdl"], rtol=2e-5)
+    np.testing.assert_allclose(losses["torch"], losses["jdl"], rtol=2e-5)
+    assert losses["jdl"][1] < losses["jdl"][0] + 1e-3 and torch is not None
+
+
+def test_lenet5_torch_twin_equals_flax_twin():
+    """The PyTorch LeNet-5 (NCHW, OIHW, permuted first Dense) computes the flax one (NHWC, HWIO)."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    shapes = [(5, 5, 1, 6), (5, 5, 6, 16), (400, 120), (120, 84), (84, 10)]
+    layers = [{"w": (0.2 * rng.standard_normal(s)).astype(np.float32),
+               "b": (0.1 * rng.standard_normal(s[-1])).astype(np.float32)} for s in shapes]
+    x = rng.standard_normal((4, 28, 28, 1), dtype=np.float32)
+    for act, pool in (("relu", "max"), ("tanh", "avg")):
+        y_flax = lenet5.flax_model(act, pool, "SAME").apply({"params": lenet5.flax_params(layers)}, x)
+        net = lenet5.torch_model(layers, act, pool, "SAME")
+        y_torch = net(torch.from_numpy(x.transpose(0, 3, 1, 2))).detach().numpy()
+        np.testing.assert_allclose(y_torch, np.asarray(y_flax), rtol=1e-4, atol=1e-5)
+
+
+def test_ordered_layers_follow_the_run_order_and_round_trip(tmp_path):
+    params = {"10_dense": {"w": np.ones((2, 3)), "b": np.zeros(3)}, "2_dense": {"w": np.zeros((4, 2)), "b": np.ones(2)},
+              "3_relu": {}}
+    order = [p for p, _ in common.ordered_layers(params)]
+    assert order == [("2_dense",), ("10_dense",)]
+    layers = [dict(l) for _, l in common.ordered_layers(params)]
+    back = common.load_layers(common.save_layers(str(tmp_path / "w.npz"), layers))
+    jax.tree.map(np.testing.assert_array_equal, back, layers)
+    swapped = common.with_layers(params, [layers[0], {"w": jnp.full((2, 3), 5.0), "b": jnp.zeros(3)}])
+    assert float(swapped["10_dense"]["w"][0, 0]) == 5.0 and swapped["3_relu"] == {}
