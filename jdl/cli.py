@@ -20,7 +20,10 @@ from typing import Sequence
 from absl import app, flags, logging
 
 COMMANDS = ("train", "info", "data")
-MODELS = ("mlp",)
+# --- cnn models (issue 6): image models take (H, W, C) inputs, cnn1d takes (L,) or (L, C) ---
+CNN_MODELS = ("lenet5", "cnn", "vgg", "googlenet", "resnet20", "resnet32", "resnet56", "plain20", "plain32",
+              "plain56", "cnn1d")
+MODELS = ("mlp",) + CNN_MODELS
 OPTIMIZERS = ("sgd", "momentum_ema", "adagrad", "rmsprop", "adam", "adamw", "adam_l2")
 # the learning rate each optimizer gets when --learning_rate is not given
 DEFAULT_LEARNING_RATES = {"sgd": 0.1, "momentum_ema": 0.1, "adagrad": 0.05, "rmsprop": 1e-3, "adam": 1e-3,
@@ -114,13 +117,44 @@ def checkpoint_options() -> dict:
 
 
 def build_model(name: str, n_classes: int, hidden: Sequence[int], activation: str,
-                norm: str = "none", dropout: float = 0.0):
-    """The model named by ``--model``, ending in ``n_classes`` logits."""
+                norm: str = "none", dropout: float = 0.0, input_shape: Sequence[int] | None = None):
+    """The model named by ``--model``, ending in ``n_classes`` logits; ``input_shape`` is one
+    example's shape (no batch axis), which the convolutional models adapt to."""
     from jdl import models, nn
 
     if name == "mlp":
         return models.mlp([*hidden, n_classes], activation=getattr(nn, activation), norm=norm, dropout=dropout)
+    if name in CNN_MODELS:
+        return build_cnn_model(name, n_classes, input_shape, norm, dropout)
     raise app.UsageError(f"--model={name!r}: valid choices are {', '.join(MODELS)}")
+
+
+def build_cnn_model(name: str, n_classes: int, input_shape: Sequence[int] | None, norm: str = "none",
+                    dropout: float = 0.0):
+    """A convolutional model of ``CNN_MODELS`` for inputs of ``input_shape``: ``--norm`` goes
+    between the blocks of cnn and after the convolutions of vgg; ResNets always use BatchNorm."""
+    from jdl import models, nn
+
+    shape = tuple(input_shape or ())
+    if dropout:
+        raise app.UsageError(f"--dropout applies to --model=mlp only, not --model={name}")
+    if name == "cnn1d":
+        if len(shape) not in (1, 2):
+            raise app.UsageError(f"--model=cnn1d needs sequences (L,) or (L, C); the data set's examples are {shape}")
+        return models.cnn1d(n_classes)
+    if len(shape) != 3:
+        raise app.UsageError(f"--model={name} needs images (H, W, C); the data set's examples are {shape} "
+                             "(use --model=cnn1d or mlp)")
+    norm_layer = {"none": None, "batch": nn.BatchNorm, "layer": nn.LayerNorm}[norm]
+    if name == "lenet5":
+        return models.lenet5(n_classes, shape)
+    if name == "cnn":
+        return models.cnn(n_classes, shape, (32, 64), norm=norm_layer, hidden=(128,))
+    if name == "vgg":
+        return models.vgg("vgg_small", n_classes, norm=norm_layer)
+    if name == "googlenet":
+        return models.googlenet_small(n_classes)
+    return models.cifar_resnet(int(name[-2:]), n_classes, shortcut=name.startswith("resnet"))
 
 
 def build_schedule(name: str, learning_rate: float, total_steps: int, decay_rate: float = 0.5,
@@ -211,7 +245,8 @@ def train_command() -> dict:
         raise app.UsageError(f"--hidden={','.join(FLAGS.hidden)!r}: sizes must be positive")
     train_data, test_data = load_data(FLAGS.dataset, "train"), load_data(FLAGS.dataset, "test")
     n_classes = int(np.max(train_data[1])) + 1
-    model = build_model(FLAGS.model, n_classes, hidden, FLAGS.activation, FLAGS.norm, FLAGS.dropout)
+    model = build_model(FLAGS.model, n_classes, hidden, FLAGS.activation, FLAGS.norm, FLAGS.dropout,
+                        input_shape=train_data[0].shape[1:])
     from jdl.data.batching import num_batches
 
     learning_rate = (DEFAULT_LEARNING_RATES[FLAGS.optimizer] if FLAGS.learning_rate is None
