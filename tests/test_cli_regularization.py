@@ -14,7 +14,7 @@ def run(*args):
 def test_train_with_every_regularizer(tmp_path):
     r = run("train", "--epochs=2", "--progress=false", f"--workdir={tmp_path}", "--hidden=16",
             "--norm=batch", "--dropout=0.2", "--l1=1e-4", "--l2=1e-3", "--augment", "--label_smoothing=0.1",
-            "--early_stopping_patience=1", "--learning_rate=0.5")
+            "--early_stopping_patience=1", "--optimizer=sgd", "--learning_rate=0.5")
     assert r.returncode == 0, r.stderr
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["config"]["norm"] == "batch" and summary["config"]["dropout"] == 0.2
