@@ -128,7 +128,7 @@ def plot_surfaces(paths: dict, path: str) -> None:
         loss_ax.set(xlabel="step", ylabel="f − f*")
     axes[0, 0].legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, dpi=64)
+    fig.savefig(path, dpi=60)
     plt.close(fig)
 
 
