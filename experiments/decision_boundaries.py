@@ -72,7 +72,7 @@ def run(workdir: str, quick: bool = False, seed: int = 0, widths: tuple[int, ...
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    steps = 300 if quick else 3000
+    steps = 300 if quick else 10000
     widths = tuple(widths[:3]) if quick else tuple(widths)
     names = ["logistic"] + [f"mlp_{w}" for w in widths]
     fig, axes = plt.subplots(len(DATASETS), len(names), figsize=(2.4 * len(names), 2.4 * len(DATASETS)))

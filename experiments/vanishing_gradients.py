@@ -92,7 +92,7 @@ def run(workdir: str, quick: bool = False, seed: int = 0, depth: int = 20, width
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    steps, every, lr = (30, 15, 0.1) if quick else (2000, 100, 0.1)
+    steps, every, lr = (30, 15, 0.1) if quick else (2000, 100, 0.05)
     x, y = (jnp.asarray(a) for a in jdl.data.load("moons", "train"))
     results: dict = {"depth": depth, "width": width, "steps": steps, "lr": lr, "every": every, "variants": {}}
     for name, (act, w_init, res) in VARIANTS.items():
@@ -106,14 +106,14 @@ def run(workdir: str, quick: bool = False, seed: int = 0, depth: int = 20, width
     layers = np.arange(1, depth + 1)
     for name, r in results["variants"].items():
         axes[0].semilogy(layers, r["grad_norms"][0], marker=".", label=name)
-        axes[1].plot(np.arange(1, steps + 1), r["loss"], label=name)
+        axes[1].semilogy(np.arange(1, steps + 1), r["loss"], label=name)
         g = np.asarray(r["grad_norms"])  # (checkpoints, depth)
         with np.errstate(divide="ignore", invalid="ignore"):
             axes[2].semilogy(np.arange(len(g)) * every, g[:, 0] / g[:, -1], marker=".", label=name)
     axes[0].set(xlabel="layer l (1 = next to the input)", ylabel="‖∂L/∂W_l‖ at initialization",
                 title=f"{depth}-layer networks: gradient per layer")
-    axes[1].set(xlabel="step", ylabel="training loss", title="full-batch gradient descent, moons",
-                ylim=(0, 1.5))
+    axes[1].set(xlabel="step", ylabel="training loss", title=f"full-batch gradient descent (lr {lr}), moons",
+                ylim=(1e-4, 10))
     axes[2].set(xlabel="step", ylabel="‖∂L/∂W_1‖ / ‖∂L/∂W_L‖", title="first vs last layer, in training")
     for ax in axes:
         ax.legend(fontsize=8)
