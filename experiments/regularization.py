@@ -74,22 +74,13 @@ def near_zero_fraction(w: np.ndarray, tol: float = 1e-2) -> float:
     return float(np.mean(np.abs(w) < tol))
 
 
-def save_figure(fig, workdir: str, name: str) -> str:
-    """Save a matplotlib figure as ``workdir/name`` (PNG, 100 dpi), close it, return the path."""
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    path = os.path.join(workdir, name)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
-
-
 def plot(results: dict, weights: dict, curves: dict, workdir: str) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from experiments.figures import save_figure
 
     names = list(results)
     paths = []

@@ -57,8 +57,8 @@ flags.DEFINE_integer("warmup_steps", None, "warmup_cosine: linear warmup steps (
                      lower_bound=0)
 # --- regularization flags ---
 flags.DEFINE_float("dropout", 0.0, "Dropout probability p after every hidden activation.", lower_bound=0.0, upper_bound=0.99)
-flags.DEFINE_float("weight_decay", 0.0, "Weight decay λ: λ·w added to the gradient before the optimizer "
-                  "(jdl.optim.add_decayed_weights; with sgd the same as --l2=λ).", lower_bound=0.0)
+flags.DEFINE_float("weight_decay", 0.0, "Weight decay λ: λ·w added to the weights' gradient before the "
+                  "optimizer (with sgd the same as --l2=λ; for decoupled decay use --optimizer=adamw).", lower_bound=0.0)
 flags.DEFINE_float("l1", 0.0, "L1 penalty λ₁·‖w‖₁ on the weights, added to the loss.", lower_bound=0.0)
 flags.DEFINE_float("l2", 0.0, "L2 penalty λ₂/2·‖w‖² on the weights, added to the loss.", lower_bound=0.0)
 flags.DEFINE_enum("norm", "none", ("none", "batch", "layer"), "Normalization after every hidden Dense.")
@@ -218,15 +218,14 @@ def regularization_options(x_shape: Sequence[int], batch_size: int) -> dict:
 
 
 def with_weight_decay(optimizer, weight_decay: float):
-    """``chain(add_decayed_weights(λ), optimizer)``: the update sees g + λ·w (all params, as
-    PyTorch's ``weight_decay``); with ``sgd`` that is w ← (1 − ηλ)·w − η·g."""
+    """``chain(add_decayed_weights(λ, mask=weights_only), optimizer)``: the optimizer sees
+    g + λ·w for the weights ``w`` (not biases or norm parameters). With ``sgd`` that is
+    w ← (1 − ηλ)·w − η·g, the same as ``--l2=λ``; with ``adam`` it is Adam + L2, not AdamW."""
     from jdl import optim
 
     if not weight_decay:
         return optimizer
-    if not hasattr(optim, "add_decayed_weights"):
-        raise app.UsageError("--weight_decay needs jdl.optim.add_decayed_weights, which this version lacks")
-    return optim.chain(optim.add_decayed_weights(weight_decay), optimizer)
+    return optim.chain(optim.add_decayed_weights(weight_decay, mask=optim.weights_only), optimizer)
 
 
 def train_command() -> dict:
