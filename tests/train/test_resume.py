@@ -5,6 +5,7 @@ interrupted: same params, optimizer state, history and metrics.jsonl."""
 import json
 import os
 import shutil
+import signal
 
 import jax
 import numpy as np
@@ -63,6 +64,18 @@ def test_resume_after_a_failing_callback_is_exact(reference, tmp_path):
     with pytest.raises(RuntimeError, match="callback failed"):
         _fit(tmp_path, callbacks=[boom])
     assert ckpt.restore(tmp_path).meta["position"] == {**ckpt.restore(tmp_path).meta["position"], "epoch": 2, "batch": 0}
+    _same_run(_fit(tmp_path), reference[0], tmp_path, reference[1])
+
+
+def test_sigint_saves_after_the_current_step_then_interrupts(reference, tmp_path):
+    def ctrl_c(epoch, record, ts):
+        if epoch == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # arrives during the loop; fit finishes step 9 first
+
+    with pytest.raises(KeyboardInterrupt):
+        _fit(tmp_path, callbacks=[ctrl_c])
+    assert max(ckpt.steps(tmp_path / "checkpoints")) == 9  # 9: neither a multiple of 5 nor an epoch end
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
     _same_run(_fit(tmp_path), reference[0], tmp_path, reference[1])
 
 
