@@ -25,10 +25,10 @@ WIDTHS = (8, 16, 32)
 
 
 def make_model(depth: int, shortcut: bool):
-    """ResNet-``depth`` (or its plain twin) with BatchNorm of momentum 0.9 (short runs)."""
-    from jdl import models, nn
+    """ResNet-``depth`` (or its plain twin) with BatchNorm (momentum 0.9, the ResNet default)."""
+    from jdl import models
 
-    return models.cifar_resnet(depth, 10, WIDTHS, shortcut=shortcut, norm=lambda: nn.BatchNorm(momentum=0.9))
+    return models.cifar_resnet(depth, 10, WIDTHS, shortcut=shortcut)
 
 
 def block_gradient_norms(model, x: np.ndarray, y: np.ndarray, seed: int) -> list[float]:
