@@ -2,6 +2,7 @@
 
     jdl train [--model=mlp] [--dataset=digits] [--optimizer=adam] [--schedule=cosine] [--epochs=20] ...
     jdl info
+    jdl data download NAME [--data_dir=DIR]
 
 Flags are absl flags; ``jdl train --helpfull`` lists them all. Invalid values are refused with
 the list of valid choices.
@@ -18,7 +19,7 @@ from typing import Sequence
 
 from absl import app, flags, logging
 
-COMMANDS = ("train", "info")
+COMMANDS = ("train", "info", "data")
 # --- cnn models (issue 6): image models take (H, W, C) inputs, cnn1d takes (L,) or (L, C) ---
 CNN_MODELS = ("lenet5", "cnn", "vgg", "googlenet", "resnet20", "resnet32", "resnet56", "plain20", "plain32",
               "plain56", "cnn1d")
@@ -77,6 +78,36 @@ flags.DEFINE_string("restore", None, "Start from the params of this checkpoint (
                     "alone with --epochs=0.")
 flags.DEFINE_enum("on_nonfinite", "stop", ["stop", "skip", "ignore"], "On a NaN/inf loss, gradient or "
                   "param: stop naming the step and param, skip the step, or ignore it.")
+
+# --- data flags ---
+flags.DEFINE_string("data_dir", None, "Data root of file-based data sets (mnist, fashion_mnist, "
+                    "cifar10, the mnist1d cache); default $JDL_DATA, else ~/.cache/jdl. See docs/data.md.")
+
+
+def load_data(name: str, split: str):
+    """``jdl.data.load(name, split, --data_dir)``; missing or corrupt files become a usage error
+    that says which files to put where."""
+    from jdl import data
+
+    try:
+        return data.load(name, split, data_dir=FLAGS.data_dir)
+    except (FileNotFoundError, data.DataFileError) as e:
+        raise app.UsageError(str(e)) from None
+
+
+def data_command(args: Sequence[str]) -> None:
+    """``jdl data download NAME``: fetch NAME's published files into the data root and verify
+    them (the only jdl command that uses the network; nothing else downloads)."""
+    from jdl import data
+    from jdl.data.fetch import DOWNLOADABLE
+
+    if len(args) != 2 or args[0] != "download":
+        raise app.UsageError(f"jdl data: expected `jdl data download NAME` with NAME one of "
+                             f"{', '.join(DOWNLOADABLE)}; got {' '.join(args) or 'nothing'}")
+    try:
+        data.download(args[1], FLAGS.data_dir)
+    except (ValueError, OSError) as e:
+        raise app.UsageError(f"jdl data download {args[1]}: {e}") from None
 
 
 def checkpoint_options() -> dict:
@@ -212,7 +243,7 @@ def train_command() -> dict:
         raise app.UsageError(f"--hidden={','.join(FLAGS.hidden)!r}: expected comma-separated positive ints")
     if any(h < 1 for h in hidden):
         raise app.UsageError(f"--hidden={','.join(FLAGS.hidden)!r}: sizes must be positive")
-    train_data, test_data = data.load(FLAGS.dataset, "train"), data.load(FLAGS.dataset, "test")
+    train_data, test_data = load_data(FLAGS.dataset, "train"), load_data(FLAGS.dataset, "test")
     n_classes = int(np.max(train_data[1])) + 1
     model = build_model(FLAGS.model, n_classes, hidden, FLAGS.activation, FLAGS.norm, FLAGS.dropout,
                         input_shape=train_data[0].shape[1:])
@@ -271,6 +302,8 @@ def main(argv: Sequence[str]) -> None:
         got = repr(argv[1]) if len(argv) > 1 else "nothing"
         raise app.UsageError(f"jdl: expected a command, one of {', '.join(COMMANDS)}; got {got}. "
                              "Example: jdl train --epochs=5")
+    if argv[1] == "data":
+        return data_command(argv[2:])
     if len(argv) > 2:
         raise app.UsageError(f"jdl {argv[1]}: unexpected arguments {argv[2:]}; flags take the form --name=value")
     if argv[1] == "train":

@@ -58,10 +58,13 @@ def raise_first(pending: list[tuple[int, jax.Array]], names: list[str], last_goo
         ok = np.asarray(ok)
         if not ok.all():
             bad = [n for n, good in zip(names, ok) if not good]
-            path = next((n for n in bad if n != "loss" and not n.startswith("gradient of ")), bad[0])
+            params = [n for n in bad if n != "loss" and not n.startswith("gradient of ")]
+            path = params[0] if params else bad[0]
+            first = (f"first param that went non-finite: {path}" if params
+                     else f"first: {path}; the params are still finite")
             where = f"the last good checkpoint is {last_good}" if last_good else "no checkpoint was written"
             raise NonFiniteError(
                 f"fit: step {step} made a non-finite value: {', '.join(bad[:4])}"
-                f"{' ...' if len(bad) > 4 else ''} (first param that went non-finite: {path}). "
+                f"{' ...' if len(bad) > 4 else ''} ({first}). "
                 f"Training stopped; {where}. Pass on_nonfinite='skip' to skip such steps, or use "
                 "jdl.debug.find_nan to find the operation that made it.", step, path)
