@@ -36,7 +36,8 @@ def lenet5(n_classes: int = 10, input_shape: Sequence[int] = (28, 28, 1),
         → C5: 120 units → F6: 84 units → n_classes logits
 
     The paper's 32×32 input becomes 28×28 after C1; smaller images (MNIST's 28×28, digits' 8×8)
-    get 'SAME' padding in C1 so C1 still gives 28×28 (MNIST: the usual padding of 2). C3 uses
+    get 'SAME' padding in C1 so C1 keeps their size (for MNIST the usual padding of 2, giving
+    the paper's 28×28 C1 maps). C3 uses
     no padding when its input is at least 10×10 (the paper's 14 → 10) and 'SAME' below that. C5
     is the paper's 5×5 convolution over the 5×5 S4 maps, i.e. a dense layer on their flattening
     (48,120 parameters). Simplifications: C3 connects to all six S2 maps (the paper used a

@@ -33,6 +33,14 @@ def test_resnet34_and_50_param_counts():
     assert count(models.resnet50(norm=bn.BatchNorm), (1, 224, 224, 3)) == (25_557_032, (1, 1000))
 
 
+@pytest.mark.parametrize("depth, with_bn", [(20, 272_474), (32, 466_906), (56, 855_770)])
+def test_cifar_resnets_with_batchnorm(depth, with_bn):
+    """He et al.'s 0.27M/0.46M/0.85M use zero-padding shortcuts (option A); the two 1x1
+    projections with their BatchNorms (option B) add 16·32 + 64 + 32·64 + 128 = 2,752."""
+    assert count(models.cifar_resnet(depth), (1, 32, 32, 3))[0] == with_bn
+    assert round((with_bn - 2_752) / 1e6, 2) == {20: 0.27, 32: 0.46, 56: 0.85}[depth]
+
+
 @pytest.mark.parametrize("depth, million", [(20, 0.27), (32, 0.46), (56, 0.85)])
 def test_cifar_resnets_sizes(depth, million):
     n, y = count(models.cifar_resnet(depth, norm=identity_norm), (2, 32, 32, 3))
