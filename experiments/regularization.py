@@ -27,7 +27,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "dropout": {"dropout": 0.5},
     "augment": {"augment": True},
     "early_stopping": {"patience": 5},
-    "combined": {"l2": 1e-2, "dropout": 0.5, "augment": True, "patience": 10},
+    "combined": {"l2": 1e-3, "dropout": 0.2, "augment": True, "patience": 20},
 }
 
 
@@ -63,7 +63,8 @@ def train_config(options: dict, train, val, *, seed: int, epochs: int, batch_siz
     va = evaluate(eval_step, ts.params, ts.state, *val)
     return {"train_accuracy": tr["accuracy"], "val_accuracy": va["accuracy"],
             "train_loss": tr["loss"], "val_loss": va["loss"],
-            "gap": tr["accuracy"] - va["accuracy"], "epochs_run": len(result.history),
+            "gap": tr["accuracy"] - va["accuracy"], "loss_gap": va["loss"] - tr["loss"],
+            "epochs_run": len(result.history),
             "val_loss_curve": [h["test_loss"] for h in result.history],
             "w1": np.asarray(jax.device_get(ts.params["1_dense"]["w"])).ravel()}
 
@@ -78,6 +79,8 @@ def plot(results: dict, weights: dict, curves: dict, workdir: str) -> list[str]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from experiments.figures import save_figure
 
     names = list(results)
     paths = []
@@ -94,10 +97,7 @@ def plot(results: dict, weights: dict, curves: dict, workdir: str) -> list[str]:
     ax.set_ylabel("accuracy (eval mode)")
     ax.set_title(f"MLP on {N_TRAIN} digits: train vs validation")
     ax.legend(loc="lower right")
-    fig.tight_layout()
-    paths.append(os.path.join(workdir, "regularization_gap.png"))
-    fig.savefig(paths[-1], dpi=100)
-    plt.close(fig)
+    paths.append(save_figure(fig, workdir, "regularization_gap.png"))
 
     fig, ax = plt.subplots(figsize=(6, 3.6))
     bins = np.linspace(-0.3, 0.3, 121)
@@ -108,10 +108,7 @@ def plot(results: dict, weights: dict, curves: dict, workdir: str) -> list[str]:
     ax.set_xlabel("first-layer weight")
     ax.set_title("L1 makes weights sparse, L2 shrinks them all")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    paths.append(os.path.join(workdir, "regularization_weights.png"))
-    fig.savefig(paths[-1], dpi=100)
-    plt.close(fig)
+    paths.append(save_figure(fig, workdir, "regularization_weights.png"))
 
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for n, curve in curves.items():
@@ -120,22 +117,19 @@ def plot(results: dict, weights: dict, curves: dict, workdir: str) -> list[str]:
     ax.set_ylabel("validation loss")
     ax.set_yscale("log")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    paths.append(os.path.join(workdir, "regularization_curves.png"))
-    fig.savefig(paths[-1], dpi=100)
-    plt.close(fig)
+    paths.append(save_figure(fig, workdir, "regularization_curves.png"))
     return paths
 
 
 def run(workdir: str, quick: bool = False, seed: int = 0, epochs: int | None = None,
         seeds: int | None = None, configs: str | None = None) -> dict:
     """The configurations ``configs`` (comma-separated names of ``CONFIGS``; all by default) on
-    ``seeds`` seeds (3; 1 with ``quick``) for ``epochs`` epochs (150; 20 with ``quick``).
+    ``seeds`` seeds (3; 1 with ``quick``) for ``epochs`` epochs (200; 20 with ``quick``).
     Returns and writes {config: {metric: {mean, std, runs}}}, the near-zero weight fractions
     and the plots."""
     from experiments.common import write_results
 
-    epochs = epochs or (20 if quick else 150)
+    epochs = epochs or (20 if quick else 200)
     seeds = seeds or (1 if quick else 3)
     names = configs.split(",") if configs else list(CONFIGS)
     unknown = [n for n in names if n not in CONFIGS]
@@ -155,7 +149,7 @@ def run(workdir: str, quick: bool = False, seed: int = 0, epochs: int | None = N
         curves[name] = runs[0]["val_loss_curve"]
         for r in runs[1:]:
             r.pop("w1")
-        metrics = ("train_accuracy", "val_accuracy", "train_loss", "val_loss", "gap", "epochs_run")
+        metrics = ("train_accuracy", "val_accuracy", "train_loss", "val_loss", "gap", "loss_gap", "epochs_run")
         results[name] = {m: {"mean": float(np.mean([r[m] for r in runs])), "std": float(np.std([r[m] for r in runs])),
                              "runs": [r[m] for r in runs]} for m in metrics}
         results[name]["near_zero_w1"] = near_zero_fraction(weights[name])
@@ -166,6 +160,11 @@ def run(workdir: str, quick: bool = False, seed: int = 0, epochs: int | None = N
 
 
 if __name__ == "__main__":
+    from absl import flags
+
     from experiments import common
 
+    flags.DEFINE_integer("epochs", None, "Epochs per run (default 200, 20 with --quick).")
+    flags.DEFINE_integer("seeds", None, "Seeds per configuration (default 3, 1 with --quick).")
+    flags.DEFINE_string("configs", None, f"Comma-separated subset of {', '.join(CONFIGS)}.")
     common.main(run, "regularization")

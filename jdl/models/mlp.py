@@ -23,7 +23,7 @@ def mlp(
     output_activation: Callable[[jax.Array], jax.Array] | None = None,
     w_init: Initializer = initializers.lecun_normal,
     flatten: bool = True,
-    norm: str | None = None,
+    norm: str | Callable[[], Module] | None = None,
     dropout: float = 0.0,
 ) -> Module:
     """A multilayer perceptron: a_0 = flatten(x), a_l = φ(a_{l−1} W_l + b_l), output
@@ -35,23 +35,26 @@ def mlp(
 
     Regularized and normalized variants: every hidden layer becomes
     Dense → norm → φ → Dropout(p), with ``norm`` 'batch' (``BatchNorm``; its Dense then has no
-    bias, which BatchNorm's β makes redundant) or 'layer' (``LayerNorm``), and ``dropout`` = p.
+    bias, which BatchNorm's β makes redundant), 'layer' (``LayerNorm``) or a function returning
+    a norm layer (``lambda: GroupNorm(8)``), and ``dropout`` = p.
 
     Shapes: x (B, ...) → (B, features[-1]) (with ``flatten=False``, x (..., d_in) → (..., d_out)).
     """
     features = list(features)
     if not features or any(not isinstance(f, int) or f < 1 for f in features):
         raise ValueError(f"mlp: features must be a non-empty list of positive ints, got {features}")
-    if norm not in (None, "none", *NORMS):
-        raise ValueError(f"mlp: norm must be None, 'none', 'batch' or 'layer', got {norm!r}")
+    if not callable(norm) and norm not in (None, "none", *NORMS):
+        raise ValueError(f"mlp: norm must be None, 'none', 'batch', 'layer' or a function returning "
+                         f"a norm layer, got {norm!r}")
     norm = None if norm == "none" else norm
+    make_norm = NORMS.get(norm) if isinstance(norm, str) else norm
     layers: list = [Flatten()] if flatten else []
     for i, f in enumerate(features):
         hidden = i < len(features) - 1
         layers.append(Dense(f, use_bias=not (hidden and norm == "batch"), w_init=w_init))
         if hidden:
-            if norm is not None:
-                layers.append(NORMS[norm]())
+            if make_norm is not None:
+                layers.append(make_norm())
             layers.append(activation)
             if dropout:
                 layers.append(Dropout(dropout))

@@ -31,24 +31,6 @@ def _geometry(name: str, x: Any, window: Any, stride: Any, padding: Padding):
     return (1, *window, 1), (1, *stride, 1), ((0, 0), *pads, (0, 0))
 
 
-def _tiles(x: jax.Array, dims: tuple, strides: tuple, pads: tuple) -> tuple[jax.Array, tuple] | None:
-    """Non-overlapping, unpadded windows that tile x exactly, as a reshape:
-    (B, n_1, …, C) → (B, n_1/k_1, k_1, …, C) and the window axes (2, 4, …); None otherwise.
-
-    A max over these axes equals ``reduce_window``'s, but its gradient is an elementwise mask
-    instead of XLA's select-and-scatter, about 3× faster on XLA:CPU (benchmarks/NOTES.md; for
-    a mean, reduce_window is as fast, so ``avg_pool`` keeps it).
-    """
-    window = dims[1:-1]
-    if strides != dims or any(p != (0, 0) for p in pads) or any(n % k for n, k in zip(x.shape[1:-1], window)):
-        return None
-    shape = [x.shape[0]]
-    for n, k in zip(x.shape[1:-1], window):
-        shape += [n // k, k]
-    axes = tuple(range(2, 2 * len(window) + 1, 2))
-    return x.reshape(*shape, x.shape[-1]), axes  # (B, n_1/k_1, k_1, …, C)
-
-
 def max_pool(x: jax.Array, window: int | Sequence[int], stride: int | Sequence[int] | None = None,
              padding: Padding = "VALID") -> jax.Array:
     """Max pooling: y[n, i, j, c] = max_{a<k_h, b<k_w} x_pad[n, s_h·i + a, s_w·j + b, c]
@@ -59,15 +41,25 @@ def max_pool(x: jax.Array, window: int | Sequence[int], stride: int | Sequence[i
 
     >>> max_pool(jnp.arange(9.0).reshape(1, 3, 3, 1), 2, stride=1)[0, :, :, 0].tolist()
     [[4.0, 5.0], [7.0, 8.0]]
-
-    Non-overlapping windows that tile x exactly are reduced as a reshape (faster gradients on
-    CPU); there, tied maxima share the gradient equally instead of the first one taking it all.
     """
     dims, strides, pads = _geometry("max_pool", x, window, stride, padding)
-    tiles = _tiles(x, dims, strides, pads)
-    if tiles is not None:
-        return tiles[0].max(axis=tiles[1])
+    if dims == strides and not any(lo or hi for lo, hi in pads):
+        return _tiled_max(x, dims[1:-1])
     return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, dims, strides, pads)
+
+
+def _tiled_max(x: jax.Array, window: tuple[int, ...]) -> jax.Array:
+    """Non-overlapping, unpadded max pooling as a reshape and a max: (B, H, W, C) →
+    (B, H/k_h, k_h, W/k_w, k_w, C) → max over the k axes (rows and columns past the last whole
+    window are dropped, as 'VALID' does). Same values as ``reduce_window``; its gradient is an
+    elementwise mask, several times faster on XLA:CPU than reduce_window's select-and-scatter.
+    On ties (e.g. a window of ReLU zeros) the gradient is shared equally among the maxima
+    instead of going to one of them — both are valid subgradients."""
+    spatial = [n // k * k for n, k in zip(x.shape[1:-1], window)]
+    x = x[(slice(None), *(slice(0, n) for n in spatial))]  # crop to whole windows
+    split = [d for n, k in zip(spatial, window) for d in (n // k, k)]
+    x = x.reshape(x.shape[0], *split, x.shape[-1])  # (B, H/k_h, k_h, W/k_w, k_w, C)
+    return jnp.max(x, axis=tuple(range(2, 2 + 2 * len(window), 2)))
 
 
 def avg_pool(x: jax.Array, window: int | Sequence[int], stride: int | Sequence[int] | None = None,

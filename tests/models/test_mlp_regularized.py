@@ -55,7 +55,7 @@ def test_normalized_mlp_equals_flax(norm, key):
 
 
 def test_mlp_rejects_unknown_norm():
-    with pytest.raises(ValueError, match="mlp: norm must be None, 'none', 'batch' or 'layer', got 'group'"):
+    with pytest.raises(ValueError, match="mlp: norm must be None, 'none', 'batch', 'layer' or a function returning a norm layer, got 'group'"):
         jdl.models.mlp([4, 2], norm="group")
 
 
@@ -102,3 +102,9 @@ def test_gradient_through_batchnorm_and_dropout_matches_finite_differences():
         f = lambda p: softmax_cross_entropy(model.apply(p, state, x, key=key, train=True)[0], y)
         errors = check_grads(f, params)
     assert max(errors.values()) < 1e-6, errors
+
+
+def test_mlp_takes_a_norm_factory(key):
+    model = jdl.models.mlp([8, 3], norm=lambda: jdl.nn.GroupNorm(4))
+    params, _ = model.init(key, X)
+    assert params["2_groupnorm"]["gamma"].shape == (8,) and "b" in params["1_dense"]
