@@ -12,8 +12,9 @@ time against depth, per-example gradients, optimizer updates). Method:
    of steps with ``block_until_ready`` and donated state, and fails loudly if the step is
    traced again after warm-up;
 4. report per implementation the median over rounds and the spread (max − min)/median, the
-   ratio jdl/other of each round and its median (≤ 1: jdl as fast or faster), GFLOP/s and the
-   fraction of the matmul ceiling (MFU).
+   ratio jdl/other of each round and its median (≤ 1: jdl as fast or faster) in wall time and
+   in CPU time (steadier on a shared machine), GFLOP/s and the fraction of the matmul ceiling
+   (MFU).
 
 Output: a table on stdout, ``<out>/results.json`` and, with ``--docs``, ``docs/benchmarks.md``
 with a bar chart of the ratios (``benchmarks.report``). ``--quick`` runs everything a few steps
@@ -131,10 +132,11 @@ def aggregate(config: dict, runs: dict, ceilings: dict) -> dict:
     for impl in impls:
         if impl == "jdl" or "error" in impls[impl] or "error" in impls.get("jdl", {"error": 1}):
             continue
-        per_round = [a["step_ms"] / b["step_ms"] for a, b in zip(runs["jdl"], runs[impl])
-                     if "error" not in a and "error" not in b]
-        if per_round:
-            ratios[f"jdl/{impl}"] = summarize(per_round)
+        for key, suffix in (("step_ms", ""), ("cpu_ms", " CPU")):
+            per_round = [a[key] / b[key] for a, b in zip(runs["jdl"], runs[impl])
+                         if "error" not in a and "error" not in b]
+            if per_round:
+                ratios[f"jdl/{impl}{suffix}"] = summarize(per_round)
     floor_ms = spec["min_bytes"] / (ceilings["copy_gbs"] * 1e9) * 1e3
     return {"spec": spec, "options": config["options"], "impls": impls, "ratios": ratios,
             "memory_floor_ms": floor_ms, "compute_floor_ms": spec["flops"] / ceilings["matmul_gflops"] / 1e6}
