@@ -13,7 +13,10 @@ LeNet-5 (28×28×1, batch 128, SAME conv1, ReLU, 2×2 pooling) written several w
 - ``shift1+reshape``: the first convolution (C_in = 1) as 25 fused shifted multiply-adds
   (``shifted_conv``), the second by ``lax``, reshape pooling.
 
-``python -m benchmarks.conv_variants`` prints ms/step (wall and CPU) for each; the findings are in
+- ``jdl.nn.conv2d+window``: jdl's own ``conv2d`` (whose CPU fast path is the fenced shifted
+  sum of ``jdl.nn.conv_shifted`` for C_in ≤ 3) with reduce_window pooling.
+
+``python -m benchmarks.conv_variants [--tanh] [--avg]`` prints ms/step (wall and CPU) for each; the findings are in
 benchmarks/NOTES.md.
 """
 
@@ -78,6 +81,10 @@ def shifted_conv(x, w, pad):
 def _conv(x, w, pad, layout):
     import jax
 
+    if layout == "jdl":
+        from jdl.nn.conv import conv2d
+
+        return conv2d(x, w, padding=pad)
     if layout == "shift1" and w.shape[2] == 1:
         return shifted_conv(x, w, pad)
     if layout == "nchw":
@@ -103,33 +110,36 @@ def _conv(x, w, pad, layout):
 
 
 VARIANTS = ("conv+window", "conv+reshape", "im2col+reshape", "nchw+reshape", "slices+reshape",
-            "shift1+reshape")
+            "shift1+reshape", "jdl.nn.conv2d+window")
 
 
-def make_step(variant: str, pool: str = "max"):
+def make_step(variant: str, pool: str = "max", act: str = "relu"):
     """A jitted SGD step ``step(params, x, y) -> params`` of LeNet-5 written as ``variant``."""
     import jax
     import jax.numpy as jnp
 
     layout = {"conv+window": "nhwc", "conv+reshape": "nhwc", "im2col+reshape": "im2col",
-              "nchw+reshape": "nchw", "slices+reshape": "slices", "shift1+reshape": "shift1"}[variant]
+              "nchw+reshape": "nchw", "slices+reshape": "slices", "shift1+reshape": "shift1",
+              "jdl.nn.conv2d+window": "jdl"}[variant]
     nchw = layout == "nchw"
 
     def pooled(h):
-        return _pool_window(h, pool) if variant == "conv+window" else _pool_reshape(h, pool, nchw)
+        window = variant.endswith("+window")
+        return _pool_window(h, pool) if window else _pool_reshape(h, pool, nchw)
 
     def bias(h, b):
         return h + (b[None, :, None, None] if nchw else b[None, None, None, :])
 
     def forward(p, x):
-        h = pooled(jax.nn.relu(bias(_conv(x, p[0]["w"], "SAME", layout), p[0]["b"])))
-        h = pooled(jax.nn.relu(bias(_conv(h, p[1]["w"], "VALID", layout), p[1]["b"])))
+        fn = jnp.tanh if act == "tanh" else jax.nn.relu
+        h = pooled(fn(bias(_conv(x, p[0]["w"], "SAME", layout), p[0]["b"])))
+        h = pooled(fn(bias(_conv(h, p[1]["w"], "VALID", layout), p[1]["b"])))
         if nchw:
             h = h.transpose(0, 2, 3, 1)  # (B, 5, 5, 16): the NHWC flattening order
         h = h.reshape(h.shape[0], -1)  # (B, 400)
         for i, l in enumerate(p[2:]):
             h = h @ l["w"] + l["b"][None, :]
-            h = jax.nn.relu(h) if i < 2 else h
+            h = fn(h) if i < 2 else h
         return h
 
     def loss(p, x, y):
@@ -143,7 +153,7 @@ def make_step(variant: str, pool: str = "max"):
     return jax.jit(step, donate_argnums=0), forward
 
 
-def run(quick: bool = False, seed: int = 0, pool: str = "max", variants=VARIANTS) -> dict:
+def run(quick: bool = False, seed: int = 0, pool: str = "max", variants=VARIANTS, act: str = "relu") -> dict:
     """ms/step (wall, CPU) of every variant, and the largest output difference from the first."""
     import jax
     import jax.numpy as jnp
@@ -161,7 +171,7 @@ def run(quick: bool = False, seed: int = 0, pool: str = "max", variants=VARIANTS
     n, blocks = (2, 2) if quick else (10, 5)
     out, ref = {}, None
     for variant in variants:
-        step, forward = make_step(variant, pool)
+        step, forward = make_step(variant, pool, act)
         xv = jnp.asarray(x_nchw if variant.startswith("nchw") else x)
         params = jax.tree.map(jnp.asarray, layers)
         logits = np.asarray(jax.jit(forward)(params, xv))
@@ -178,11 +188,12 @@ def run(quick: bool = False, seed: int = 0, pool: str = "max", variants=VARIANTS
             cpu.append((time.process_time() - c) * 1e3 / n)
         out[variant] = {"ms": statistics.median(wall), "cpu_ms": statistics.median(cpu),
                         "max_abs_diff": float(np.max(np.abs(logits - ref)))}
-    return {"pool": pool, "batch": int(x.shape[0]), "variants": out}
+    return {"pool": pool, "act": act, "batch": int(x.shape[0]), "variants": out}
 
 
 if __name__ == "__main__":
     import json
     import sys
 
-    print(json.dumps(run(quick="--quick" in sys.argv, pool="avg" if "--avg" in sys.argv else "max"), indent=1))
+    print(json.dumps(run(quick="--quick" in sys.argv, pool="avg" if "--avg" in sys.argv else "max",
+                         act="tanh" if "--tanh" in sys.argv else "relu"), indent=1))
