@@ -10,7 +10,8 @@ C_in ≈ 6 on (benchmarks/NOTES.md). Two details make it pay inside a network:
 - the sum runs inside a ``lax.cond`` whose other branch is ``lax.conv_general_dilated`` (the
   same value): XLA cannot fuse across a conditional, so a following tanh is not fused into the
   loop, where it stops vectorization (6.4 ms instead of 0.8);
-- its gradients are ``lax.conv_general_dilated``'s (a custom VJP), outside the conditional.
+- its derivatives are ``lax.conv_general_dilated``'s (a custom JVP, outside the conditional),
+  so reverse mode runs XLA's own backward convolutions and forward mode works as well.
 
 Used on CPU only: a conditional on GPU/TPU reads its predicate on the host.
 """
@@ -21,6 +22,7 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+from jax.custom_derivatives import SymbolicZero
 
 MAX_C_IN = 3  # the fast path pays off up to this many input channels (measured on XLA:CPU)
 _NHWC = ("NHWC", "HWIO", "NHWC")
@@ -47,7 +49,7 @@ def _shifted_sum(x: jax.Array, w: jax.Array, pads: tuple) -> jax.Array:
     return sum(terms)
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(2,))
+@partial(jax.custom_jvp, nondiff_argnums=(2,))
 def shifted_conv2d(x: jax.Array, w: jax.Array, pads: tuple) -> jax.Array:
     """Stride-1 2-D convolution (cross-correlation) as shifted multiply-adds (see the module);
     equal to ``lax.conv_general_dilated(x, w, (1, 1), pads)`` in NHWC/HWIO.
@@ -60,14 +62,14 @@ def shifted_conv2d(x: jax.Array, w: jax.Array, pads: tuple) -> jax.Array:
     return jax.lax.cond(fence, partial(_shifted_sum, pads=pads), partial(_lax_conv, pads=pads), x, w)
 
 
-def _forward(x, w, pads):
-    return shifted_conv2d(x, w, pads), (x, w)
+def _jvp(pads, primals, tangents):
+    """ẏ = conv(ẋ, w) + conv(x, ẇ) by ``lax``, skipping a zero tangent (the data's): reverse
+    mode transposes it into XLA's own backward convolutions, forward mode works too."""
+    (x, w), (dx, dw) = primals, tangents
+    y = shifted_conv2d(x, w, pads)
+    terms = [] if isinstance(dx, SymbolicZero) else [_lax_conv(dx, w, pads)]
+    terms += [] if isinstance(dw, SymbolicZero) else [_lax_conv(x, dw, pads)]
+    return y, sum(terms[1:], terms[0]) if terms else jnp.zeros_like(y)
 
 
-def _backward(pads, residuals, g):
-    x, w = residuals
-    _, vjp = jax.vjp(partial(_lax_conv, pads=pads), x, w)
-    return vjp(g)  # (∂L/∂x, ∂L/∂w) by XLA's backward convolutions
-
-
-shifted_conv2d.defvjp(_forward, _backward)
+shifted_conv2d.defjvp(_jvp, symbolic_zeros=True)

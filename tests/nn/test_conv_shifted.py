@@ -42,3 +42,13 @@ def test_used_only_where_it_pays_and_conv2d_unchanged():
     x = jax.random.normal(jax.random.key(3), (2, 8, 8, 1))
     w = jax.random.normal(jax.random.key(4), (5, 5, 1, 3))
     np.testing.assert_allclose(conv2d(x, w, padding="SAME"), lax_conv(x, w, ((2, 2), (2, 2))), rtol=1e-5, atol=1e-5)
+
+
+def test_forward_mode_matches_lax():
+    x = jax.random.normal(jax.random.key(5), (2, 6, 6, 1))
+    w = jax.random.normal(jax.random.key(6), (3, 3, 1, 2))
+    dx, dw = jnp.ones_like(x), jax.random.normal(jax.random.key(7), w.shape)
+    pads = ((1, 1), (1, 1))
+    ours = jax.jvp(lambda x, w: shifted_conv2d(x, w, pads), (x, w), (dx, dw))
+    theirs = jax.jvp(lambda x, w: lax_conv(x, w, pads), (x, w), (dx, dw))
+    assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
