@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jdl.nn.pooling import _tiles, max_pool
+from jdl.nn.pooling import max_pool
 
 
 def window_max(x, k):
@@ -23,11 +23,5 @@ def test_tiled_max_pool_equals_reduce_window_with_gradients():
     x1 = jax.random.normal(jax.random.key(2), (2, 9, 4))  # 1-D, window 3
     np.testing.assert_array_equal(max_pool(x1, 3), jax.lax.reduce_window(
         x1, -jnp.inf, jax.lax.max, (1, 3, 1), (1, 3, 1), "VALID"))
-
-
-def test_tiles_only_where_windows_tile_exactly():
-    x = jnp.zeros((1, 6, 6, 1))
-    assert _tiles(x, (1, 2, 2, 1), (1, 2, 2, 1), ((0, 0),) * 4) is not None
-    assert _tiles(x, (1, 2, 2, 1), (1, 1, 1, 1), ((0, 0),) * 4) is None  # overlapping
-    assert _tiles(x, (1, 4, 4, 1), (1, 4, 4, 1), ((0, 0),) * 4) is None  # 6 % 4 ≠ 0
-    assert _tiles(x, (1, 2, 2, 1), (1, 2, 2, 1), ((0, 0), (1, 1), (1, 1), (0, 0))) is None  # padded
+    x2 = jax.random.normal(jax.random.key(3), (1, 7, 6, 2))  # 7 % 2 ≠ 0: the last row is dropped
+    np.testing.assert_array_equal(max_pool(x2, 2), window_max(x2, (2, 2)))
