@@ -26,8 +26,9 @@ def _median_ms(fn: Callable[[], object], sync: Callable[[object], None], n: int)
 
 
 def depth(quick: bool = False, seed: int = 0) -> dict:
-    """Compile seconds and step ms of serial(Dense(d), tanh)×L for L in (12, 24) [quick: (2, 4)],
-    built as a Python loop and as ``repeat`` (unroll 1 and 2). Batch 128, d 256 [quick: 16, 32]."""
+    """Compile seconds and step ms of L residual MLP blocks, x + Dense_d(tanh(Dense_2d(x))), for
+    L in (12, 24) [quick: (2, 4)], built as a Python loop (``serial``) and as ``repeat``
+    (unroll 1 and 2). Batch 128, d 256 [quick: 16, 32]."""
     import jax
     import jax.numpy as jnp
 
@@ -40,7 +41,7 @@ def depth(quick: bool = False, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((batch, width), dtype=np.float32)
     y = rng.integers(0, width, batch).astype(np.int32)
-    block = jdl.nn.serial(jdl.nn.Dense(width), jnp.tanh)
+    block = jdl.nn.residual(jdl.nn.serial(jdl.nn.Dense(2 * width), jnp.tanh, jdl.nn.Dense(width)))
     builds = {"loop": lambda n: jdl.nn.serial(*[block] * n),
               "repeat": lambda n: jdl.nn.repeat(block, n),
               "repeat_unroll2": lambda n: jdl.nn.repeat(block, n, unroll=2)}
@@ -54,7 +55,8 @@ def depth(quick: bool = False, seed: int = 0) -> dict:
                 else _stacked_runner(model, params, x, y)
             r = measure(runner, n_steps=2 if quick else 10, n_blocks=2 if quick else 5, n_warmup=1)
             rows.append({"layers": n, "kind": kind, "trace_lower_s": r["trace_lower_s"],
-                         "first_call_s": r["first_call_s"], "step_ms": r["step_ms"]})
+                         "first_call_s": r["first_call_s"], "first_call_cpu_s": r["first_call_cpu_s"],
+                         "step_ms": r["step_ms"], "cpu_ms": r["cpu_ms"]})
     return {"batch": batch, "width": width, "rows": rows}
 
 

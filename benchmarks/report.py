@@ -21,20 +21,21 @@ def workload_rows(results: dict) -> list[list[str]]:
     rows = []
     for name, w in results["workloads"].items():
         if "skipped" in w:
-            rows.append([name, "-", f"skipped: {w['skipped']}", "", "", "", ""])
+            rows.append([name, "-", f"skipped: {w['skipped']}", "", "", "", "", ""])
             continue
         for impl, r in w["impls"].items():
             if "error" in r:
-                rows.append([name, impl, f"error: {r['error'][:60]}", "", "", "", ""])
+                rows.append([name, impl, f"error: {r['error'][:60]}", "", "", "", "", ""])
                 continue
             ratio = w["ratios"].get(f"jdl/{impl}")
-            rows.append([name, impl, _pm(r["step_ms"]), f"{r['first_call_s']['median']:.2f}",
+            rows.append([name, impl, _pm(r["step_ms"]), f"{r['cpu_ms']['median']:.2f}",
+                         f"{r['first_call_s']['median']:.2f}",
                          f"{r['gflops']:.1f}", f"{100 * r['mfu']:.1f}%",
                          _pm(ratio, "{:.2f}") if ratio else ("1" if impl == "jdl" else "")])
     return rows
 
 
-HEADER = ["workload", "impl", "ms/step", "first call s", "GFLOP/s", "MFU", "jdl/impl"]
+HEADER = ["workload", "impl", "ms/step", "CPU ms/step", "first call s", "GFLOP/s", "MFU", "jdl/impl"]
 
 
 def _format(rows: list[list[str]], header: list[str], markdown: bool) -> str:
@@ -53,9 +54,11 @@ def extra_sections(results: dict, markdown: bool) -> list[str]:
     d = ex.get("depth", {})
     if "rows" in d:
         rows = [[str(r["layers"]), r["kind"], f"{r['trace_lower_s']:.2f}", f"{r['first_call_s']:.2f}",
-                 f"{r['step_ms']:.2f}"] for r in d["rows"]]
-        out.append((f"Compile time against depth: Dense({d['width']})+tanh stacks, batch {d['batch']}",
-                    _format(rows, ["layers", "built as", "trace+lower s", "first call s", "ms/step"], markdown)))
+                 f"{r['first_call_cpu_s']:.2f}", f"{r['step_ms']:.2f}", f"{r['cpu_ms']:.2f}"] for r in d["rows"]]
+        out.append((f"Compile time against depth: residual blocks x + Dense({d['width']})(tanh(Dense"
+                    f"({2 * d['width']})(x))), batch {d['batch']}",
+                    _format(rows, ["layers", "built as", "trace+lower s", "first call s", "first call CPU s",
+                                   "ms/step", "CPU ms/step"], markdown)))
     p = ex.get("per_example", {})
     if "ms" in p:
         rows = [[k, f"{v:.2f}"] for k, v in p["ms"].items()]
@@ -141,7 +144,8 @@ def markdown(results: dict, image: str) -> str:
         "",
         "Each number is the median over rounds of one process's median over blocks; ± is half the "
         "spread (max − min)/median over rounds. jdl/impl is the ratio of step times in the same "
-        "round (≤ 1: jdl as fast or faster). MFU = achieved GFLOP/s / the matmul ceiling. "
+        "round (≤ 1: jdl as fast or faster). CPU ms/step is the process's CPU time (all threads) "
+        "per step, steadier than wall time on a shared machine. MFU = achieved GFLOP/s / the matmul ceiling. "
         "First call = trace + compile + one step.",
         "",
         "## Workloads",

@@ -122,7 +122,8 @@ def aggregate(config: dict, runs: dict, ceilings: dict) -> dict:
             continue
         step = summarize([r["step_ms"] for r in good])
         gflops = spec["flops"] / (step["median"] / 1e3) / 1e9
-        impls[impl] = {"step_ms": step, "first_call_s": summarize([r["first_call_s"] for r in good]),
+        impls[impl] = {"step_ms": step, "cpu_ms": summarize([r["cpu_ms"] for r in good]),
+                       "first_call_s": summarize([r["first_call_s"] for r in good]),
                        "trace_lower_s": summarize([r["trace_lower_s"] for r in good]),
                        "gflops": gflops, "mfu": gflops / ceilings["matmul_gflops"],
                        "rounds": rounds}

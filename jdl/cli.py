@@ -2,6 +2,7 @@
 
     jdl train [--model=mlp] [--dataset=digits] [--optimizer=adam] [--schedule=cosine] [--epochs=20] ...
     jdl info
+    jdl data download NAME [--data_dir=DIR]
 
 Flags are absl flags; ``jdl train --helpfull`` lists them all. Invalid values are refused with
 the list of valid choices.
@@ -18,8 +19,11 @@ from typing import Sequence
 
 from absl import app, flags, logging
 
-COMMANDS = ("train", "info")
-MODELS = ("mlp",)
+COMMANDS = ("train", "info", "data")
+# --- cnn models (issue 6): image models take (H, W, C) inputs, cnn1d takes (L,) or (L, C) ---
+CNN_MODELS = ("lenet5", "cnn", "vgg", "googlenet", "resnet20", "resnet32", "resnet56", "plain20", "plain32",
+              "plain56", "cnn1d")
+MODELS = ("mlp",) + CNN_MODELS
 OPTIMIZERS = ("sgd", "momentum_ema", "adagrad", "rmsprop", "adam", "adamw", "adam_l2")
 # the learning rate each optimizer gets when --learning_rate is not given
 DEFAULT_LEARNING_RATES = {"sgd": 0.1, "momentum_ema": 0.1, "adagrad": 0.05, "rmsprop": 1e-3, "adam": 1e-3,
@@ -75,6 +79,36 @@ flags.DEFINE_string("restore", None, "Start from the params of this checkpoint (
 flags.DEFINE_enum("on_nonfinite", "stop", ["stop", "skip", "ignore"], "On a NaN/inf loss, gradient or "
                   "param: stop naming the step and param, skip the step, or ignore it.")
 
+# --- data flags ---
+flags.DEFINE_string("data_dir", None, "Data root of file-based data sets (mnist, fashion_mnist, "
+                    "cifar10, the mnist1d cache); default $JDL_DATA, else ~/.cache/jdl. See docs/data.md.")
+
+
+def load_data(name: str, split: str):
+    """``jdl.data.load(name, split, --data_dir)``; missing or corrupt files become a usage error
+    that says which files to put where."""
+    from jdl import data
+
+    try:
+        return data.load(name, split, data_dir=FLAGS.data_dir)
+    except (FileNotFoundError, data.DataFileError) as e:
+        raise app.UsageError(str(e)) from None
+
+
+def data_command(args: Sequence[str]) -> None:
+    """``jdl data download NAME``: fetch NAME's published files into the data root and verify
+    them (the only jdl command that uses the network; nothing else downloads)."""
+    from jdl import data
+    from jdl.data.fetch import DOWNLOADABLE
+
+    if len(args) != 2 or args[0] != "download":
+        raise app.UsageError(f"jdl data: expected `jdl data download NAME` with NAME one of "
+                             f"{', '.join(DOWNLOADABLE)}; got {' '.join(args) or 'nothing'}")
+    try:
+        data.download(args[1], FLAGS.data_dir)
+    except (ValueError, OSError) as e:
+        raise app.UsageError(f"jdl data download {args[1]}: {e}") from None
+
 
 def checkpoint_options() -> dict:
     """``fit``'s keyword arguments for the checkpoint flags."""
@@ -83,13 +117,44 @@ def checkpoint_options() -> dict:
 
 
 def build_model(name: str, n_classes: int, hidden: Sequence[int], activation: str,
-                norm: str = "none", dropout: float = 0.0):
-    """The model named by ``--model``, ending in ``n_classes`` logits."""
+                norm: str = "none", dropout: float = 0.0, input_shape: Sequence[int] | None = None):
+    """The model named by ``--model``, ending in ``n_classes`` logits; ``input_shape`` is one
+    example's shape (no batch axis), which the convolutional models adapt to."""
     from jdl import models, nn
 
     if name == "mlp":
         return models.mlp([*hidden, n_classes], activation=getattr(nn, activation), norm=norm, dropout=dropout)
+    if name in CNN_MODELS:
+        return build_cnn_model(name, n_classes, input_shape, norm, dropout)
     raise app.UsageError(f"--model={name!r}: valid choices are {', '.join(MODELS)}")
+
+
+def build_cnn_model(name: str, n_classes: int, input_shape: Sequence[int] | None, norm: str = "none",
+                    dropout: float = 0.0):
+    """A convolutional model of ``CNN_MODELS`` for inputs of ``input_shape``: ``--norm`` goes
+    between the blocks of cnn and after the convolutions of vgg; ResNets always use BatchNorm."""
+    from jdl import models, nn
+
+    shape = tuple(input_shape or ())
+    if dropout:
+        raise app.UsageError(f"--dropout applies to --model=mlp only, not --model={name}")
+    if name == "cnn1d":
+        if len(shape) not in (1, 2):
+            raise app.UsageError(f"--model=cnn1d needs sequences (L,) or (L, C); the data set's examples are {shape}")
+        return models.cnn1d(n_classes)
+    if len(shape) != 3:
+        raise app.UsageError(f"--model={name} needs images (H, W, C); the data set's examples are {shape} "
+                             "(use --model=cnn1d or mlp)")
+    norm_layer = {"none": None, "batch": nn.BatchNorm, "layer": nn.LayerNorm}[norm]
+    if name == "lenet5":
+        return models.lenet5(n_classes, shape)
+    if name == "cnn":
+        return models.cnn(n_classes, shape, (32, 64), norm=norm_layer, hidden=(128,))
+    if name == "vgg":
+        return models.vgg("vgg_small", n_classes, norm=norm_layer)
+    if name == "googlenet":
+        return models.googlenet_small(n_classes)
+    return models.cifar_resnet(int(name[-2:]), n_classes, shortcut=name.startswith("resnet"))
 
 
 def build_schedule(name: str, learning_rate: float, total_steps: int, decay_rate: float = 0.5,
@@ -177,9 +242,10 @@ def train_command() -> dict:
         raise app.UsageError(f"--hidden={','.join(FLAGS.hidden)!r}: expected comma-separated positive ints")
     if any(h < 1 for h in hidden):
         raise app.UsageError(f"--hidden={','.join(FLAGS.hidden)!r}: sizes must be positive")
-    train_data, test_data = data.load(FLAGS.dataset, "train"), data.load(FLAGS.dataset, "test")
+    train_data, test_data = load_data(FLAGS.dataset, "train"), load_data(FLAGS.dataset, "test")
     n_classes = int(np.max(train_data[1])) + 1
-    model = build_model(FLAGS.model, n_classes, hidden, FLAGS.activation, FLAGS.norm, FLAGS.dropout)
+    model = build_model(FLAGS.model, n_classes, hidden, FLAGS.activation, FLAGS.norm, FLAGS.dropout,
+                        input_shape=train_data[0].shape[1:])
     from jdl.data.batching import num_batches
 
     learning_rate = (DEFAULT_LEARNING_RATES[FLAGS.optimizer] if FLAGS.learning_rate is None
@@ -235,6 +301,8 @@ def main(argv: Sequence[str]) -> None:
         got = repr(argv[1]) if len(argv) > 1 else "nothing"
         raise app.UsageError(f"jdl: expected a command, one of {', '.join(COMMANDS)}; got {got}. "
                              "Example: jdl train --epochs=5")
+    if argv[1] == "data":
+        return data_command(argv[2:])
     if len(argv) > 2:
         raise app.UsageError(f"jdl {argv[1]}: unexpected arguments {argv[2:]}; flags take the form --name=value")
     if argv[1] == "train":

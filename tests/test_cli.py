@@ -25,7 +25,7 @@ def test_train_same_seed_writes_identical_metrics(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["train", "--optimizer=adamx"], "value should be one of <"),
-    (["train", "--dataset=nope"], "--dataset='nope': valid choices are circles, digits, moons, spirals, xor"),
+    (["train", "--dataset=nope"], "--dataset='nope': valid choices are cifar10, circles, digits"),
     (["trian"], "expected a command, one of train"),
     (["train", "--batch_size=0"], "--batch_size"),
 ])

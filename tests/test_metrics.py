@@ -34,6 +34,10 @@ def test_precision_recall_f1_worked_example():
     assert f1[1] == pytest.approx(2 * 0.75 * 0.6 / (0.75 + 0.6))
     assert p[0] == pytest.approx(2 / 4) and r[0] == pytest.approx(2 / 3)
     np.testing.assert_array_equal(support, [3, 5])
+    jitted = jax.jit(metrics.precision_recall_f1, static_argnums=(2, 3))(y, y_hat, 2, "macro")
+    assert float(jitted[0]) == pytest.approx((0.5 + 0.75) / 2)
+    with pytest.raises(ValueError, match=r"confusion_matrix: labels and predictions must both have shape \(N,\), got \(8,\) and \(7,\)"):
+        metrics.confusion_matrix(y, y_hat[:7], 2)
 
 
 @pytest.mark.parametrize("average", [None, "macro", "micro", "weighted"])
@@ -246,3 +250,58 @@ def test_map_equals_sklearn_on_single_box_images():
 def test_public_api():
     assert jdl.metrics.box_iou is metrics.box_iou
     assert set(itertools.chain(metrics.AP_METHODS)) == {"all_point", "11_point", "101_point", "step"}
+
+
+def random_scene(rng, n_images=8, n_classes=3):
+    detections, ground_truths = [], []
+    for _ in range(n_images):
+        m = rng.integers(1, 5)
+        xy = rng.uniform(0, 80, (m, 2))
+        gt = np.concatenate([xy, xy + rng.uniform(8, 30, (m, 2))], 1)
+        gt_labels = rng.integers(0, n_classes, m)
+        found = gt + rng.normal(0, 3, gt.shape)  # noisy detections of the objects: IoU spread over 0.3–1
+        found[:, 2:] = np.maximum(found[:, 2:], found[:, :2] + 1)
+        extra_xy = rng.uniform(0, 100, (3, 2))
+        extra = np.concatenate([extra_xy, extra_xy + rng.uniform(5, 20, (3, 2))], 1)  # false positives
+        labels = np.concatenate([np.where(rng.random(m) < 0.85, gt_labels, rng.integers(0, n_classes, m)),
+                                 rng.integers(0, n_classes, 3)])
+        detections.append((np.concatenate([found, extra]), None, labels))
+        ground_truths.append((gt, gt_labels))
+    scores = rng.permutation(sum(len(d[2]) for d in detections)) / 1000 + 0.001  # distinct
+    start = 0
+    for i, (boxes, _, labels) in enumerate(detections):
+        detections[i] = (boxes, scores[start:start + len(labels)], labels)
+        start += len(labels)
+    return detections, ground_truths
+
+
+def test_coco_map_equals_pycocotools():
+    """COCO's own evaluator (pycocotools) on random scenes: AP@[.5:.95] and AP@.5 with 101-point
+    interpolation equal ours."""
+    pytest.importorskip("pycocotools")
+    import contextlib
+    import io
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    detections, ground_truths = random_scene(np.random.default_rng(6))
+    xywh = lambda b: [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])]  # noqa: E731
+    images = [{"id": i + 1} for i in range(len(ground_truths))]
+    objects = [(i + 1, b, c) for i, (boxes, labels) in enumerate(ground_truths) for b, c in zip(boxes, labels)]
+    annotations = [{"id": n + 1, "image_id": i, "category_id": int(c) + 1, "bbox": xywh(b),
+                    "area": float((b[2] - b[0]) * (b[3] - b[1])), "iscrowd": 0} for n, (i, b, c) in enumerate(objects)]
+    results = [{"image_id": i + 1, "category_id": int(c) + 1, "bbox": xywh(b), "score": float(s)}
+               for i, (boxes, scores, labels) in enumerate(detections) for b, s, c in zip(boxes, scores, labels)]
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO()
+        coco.dataset = {"images": images, "annotations": annotations,
+                        "categories": [{"id": c + 1} for c in range(3)]}
+        coco.createIndex()
+        evaluator = COCOeval(coco, coco.loadRes(results), "bbox")
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    ours = metrics.mean_average_precision(detections, ground_truths, 3, metrics.COCO_IOU_THRESHOLDS, "101_point")
+    assert ours["map"] == pytest.approx(evaluator.stats[0], abs=1e-6)
+    assert ours["map_per_threshold"][0] == pytest.approx(evaluator.stats[1], abs=1e-6)
+    assert 0.1 < ours["map"] < 0.9 and ours["map"] < ours["map_per_threshold"][0]  # neither trivial nor hopeless

@@ -1,5 +1,5 @@
-"""Automatic differentiation for teaching: gradient checking (and, later, a scalar engine,
-manual backprop and the computation graph)."""
+"""Automatic differentiation for teaching: gradient checking, a scalar reverse-mode engine
+(``scalar``), backprop by hand (``manual``) and the traced computation graph (``graph``)."""
 
 from jdl.autodiff.gradcheck import (
     check_grads, compare_grads, grad_report, numerical_grad, relative_error,

@@ -75,9 +75,9 @@ def _sub_jaxpr(eqn: Any) -> Any | None:
         return None
     for value in eqn.params.values():
         if hasattr(value, "eqns"):
-            return value, []
+            return value
         if hasattr(value, "jaxpr") and hasattr(value.jaxpr, "eqns"):
-            return value.jaxpr, list(value.consts)
+            return value.jaxpr
     return None
 
 
@@ -90,9 +90,8 @@ def _flatten(jaxpr: Any, env: dict, counter: itertools.count, ops: list) -> None
 
     for eqn in jaxpr.eqns:
         ins = [name(v) for v in eqn.invars]
-        sub = _sub_jaxpr(eqn)
-        if sub is not None:
-            inner, consts = sub
+        inner = _sub_jaxpr(eqn)
+        if inner is not None:
             inner_env = dict(zip(inner.invars, ins))
             inner_env.update({c: f"const{next(counter)}" for c in inner.constvars})
             _flatten(inner, inner_env, counter, ops)
@@ -137,9 +136,12 @@ def trace_graph(fn: Callable[..., Any], *args: Any, backward: bool = False,
     out_names = [f"{v.val}" if hasattr(v, "val") else env[v] for v in jaxpr.outvars]
     if backward:
         grads = [_path(p) for p, _ in jax.tree_util.tree_flatten_with_path(args[0])[0]]
-        outputs = dict(zip(out_names, ["loss"] + [f"∂loss/∂{g}" for g in grads]))
+        names = ["loss"] + [f"∂loss/∂{g}" for g in grads]
     else:
-        outputs = {n: f"out{i}" for i, n in enumerate(out_names)}
+        names = [f"out{i}" for i in range(len(out_names))]
+    outputs: dict[str, str] = {}
+    for node, out in zip(out_names, names):  # two outputs may be one node (e.g. two zero gradients)
+        outputs[node] = f"{outputs[node]}, {out}" if node in outputs else out
     alias: dict[str, str] = {}
     if simplify:
         for prim, _, ins, outs, _ in raw:
@@ -149,7 +151,11 @@ def trace_graph(fn: Callable[..., Any], *args: Any, backward: bool = False,
     resolve = lambda n: alias.get(n, n)
     kept = [(p, prm, tuple(map(resolve, ins)), outs, s) for p, prm, ins, outs, s in raw
             if outs[0] not in alias]
-    outputs = {resolve(k): v for k, v in outputs.items()}
+    resolved: dict[str, str] = {}
+    for node, out in outputs.items():
+        node = resolve(node)
+        resolved[node] = f"{resolved[node]}, {out}" if node in resolved else out
+    outputs = resolved
     live = _ancestors(kept, set(outputs)) if simplify else {o for op in kept for o in op[3]}
     forward = _ancestors(kept, {resolve(n) for n in (out_names[:1] if backward else out_names)})
     ops = [Op(p, _label(p, prm), ins, outs, s, backward and not (set(outs) & forward))

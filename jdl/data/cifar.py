@@ -59,6 +59,8 @@ def read_batch(path: str) -> tuple[np.ndarray, np.ndarray]:
                             f"found {data.dtype} {data.shape}")
     if labels.shape != (len(data),):
         raise DataFileError(f"{path}: {len(data)} images but labels of shape {labels.shape}")
+    if len(labels) and not np.issubdtype(labels.dtype, np.integer):
+        raise DataFileError(f"{path}: labels must be integers, found {labels.dtype}")
     if len(labels) and (labels.min() < 0 or labels.max() > 9):
         raise DataFileError(f"{path}: labels must lie in 0..9, found {labels.min()}..{labels.max()}")
     return data, labels

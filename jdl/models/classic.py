@@ -96,23 +96,27 @@ def perceptron_update(params: Params, x: jax.Array, y: jax.Array, lr: float = 1.
 
 
 @partial(jax.jit, static_argnames=("epochs", "labels"))
-def _perceptron_epochs(params, x, y, lr, epochs, labels):
+def _perceptron_epochs(params, x, y, lr, epochs, labels, key):
     def one_example(p, xy):
         return perceptron_update(p, xy[0], xy[1], lr, labels)
 
-    def one_epoch(p, _):
-        p, mistakes = jax.lax.scan(one_example, p, (x, y))  # mistakes (N,)
+    def one_epoch(p, epoch):
+        order = (jnp.arange(x.shape[0]) if key is None
+                 else jax.random.permutation(jax.random.fold_in(key, epoch), x.shape[0]))
+        p, mistakes = jax.lax.scan(one_example, p, (x[order], y[order]))  # mistakes (N,)
         return p, jnp.sum(mistakes)
 
-    return jax.lax.scan(one_epoch, params, None, length=epochs)
+    return jax.lax.scan(one_epoch, params, jnp.arange(epochs))
 
 
 def perceptron_train(x: jax.Array, y: jax.Array, epochs: int = 10, lr: float = 1.0,
-                     labels: str = "01") -> tuple[Params, jax.Array]:
+                     labels: str = "01", key: jax.Array | None = None) -> tuple[Params, jax.Array]:
     """Rosenblatt's perceptron learning algorithm: w = 0, b = 0, then for every epoch and every
-    example in order, ``perceptron_update``. Jitted once, examples and epochs under
-    ``lax.scan``. It converges (zero mistakes in an epoch) exactly when the classes are
-    linearly separable: AND and OR yes, XOR never.
+    example, ``perceptron_update``. Examples are visited in order, or in a fresh random order
+    each epoch (``fold_in(key, epoch)``) when a ``key`` is given, as in the course's "pick a
+    random (x_i, y_i)". Jitted once, examples and epochs under ``lax.scan``. It converges (zero
+    mistakes in an epoch) exactly when the classes are linearly separable: AND and OR yes, XOR
+    never.
 
     Shapes: x (N, d) float, y (N,) in {0, 1} (or {−1, 1} with ``labels='pm1'``).
     Returns: ({'w': (d,), 'b': ()}, mistakes per epoch (epochs,)).
@@ -126,7 +130,7 @@ def perceptron_train(x: jax.Array, y: jax.Array, epochs: int = 10, lr: float = 1
         raise ValueError(f"perceptron_train: labels must be in {set(_LABELS[labels])} for labels={labels!r}, "
                          f"got {bad}" + (" (use labels='pm1' for −1/+1)" if -1 in bad else ""))
     params = {"w": jnp.zeros(x.shape[1], x.dtype), "b": jnp.zeros((), x.dtype)}
-    return _perceptron_epochs(params, x, jnp.asarray(y, x.dtype), lr, epochs, labels)
+    return _perceptron_epochs(params, x, jnp.asarray(y, x.dtype), lr, epochs, labels, key)
 
 
 # ---------------------------------------------------------------- regression

@@ -151,7 +151,8 @@ def receptive_field(layers: Sequence[Sequence[int]]) -> int:
 
 def conv_params(kernel_size: int | Sequence[int], c_in: int, c_out: int, use_bias: bool = True,
                 groups: int = 1) -> int:
-    """Parameters of a convolution: f_h·f_w·(C_in/groups)·C_out weights + C_out biases.
+    """Parameters of a convolution: f_h·f_w·(C_in/groups)·C_out weights + C_out biases. An int
+    ``kernel_size`` means a square f×f kernel; give ``(f,)`` for a 1-D one.
 
     >>> conv_params(11, 3, 96)    # 96 11×11 filters on an RGB image: 364·96
     34944

@@ -43,7 +43,23 @@ def max_pool(x: jax.Array, window: int | Sequence[int], stride: int | Sequence[i
     [[4.0, 5.0], [7.0, 8.0]]
     """
     dims, strides, pads = _geometry("max_pool", x, window, stride, padding)
+    if dims == strides and not any(lo or hi for lo, hi in pads):
+        return _tiled_max(x, dims[1:-1])
     return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, dims, strides, pads)
+
+
+def _tiled_max(x: jax.Array, window: tuple[int, ...]) -> jax.Array:
+    """Non-overlapping, unpadded max pooling as a reshape and a max: (B, H, W, C) →
+    (B, H/k_h, k_h, W/k_w, k_w, C) → max over the k axes (rows and columns past the last whole
+    window are dropped, as 'VALID' does). Same values as ``reduce_window``; its gradient is an
+    elementwise mask, several times faster on XLA:CPU than reduce_window's select-and-scatter.
+    On ties (e.g. a window of ReLU zeros) the gradient is shared equally among the maxima
+    instead of going to one of them — both are valid subgradients."""
+    spatial = [n // k * k for n, k in zip(x.shape[1:-1], window)]
+    x = x[(slice(None), *(slice(0, n) for n in spatial))]  # crop to whole windows
+    split = [d for n, k in zip(spatial, window) for d in (n // k, k)]
+    x = x.reshape(x.shape[0], *split, x.shape[-1])  # (B, H/k_h, k_h, W/k_w, k_w, C)
+    return jnp.max(x, axis=tuple(range(2, 2 + 2 * len(window), 2)))
 
 
 def avg_pool(x: jax.Array, window: int | Sequence[int], stride: int | Sequence[int] | None = None,

@@ -15,6 +15,6 @@ from jdl.optim.penalties import add_l1_penalty, add_l2_penalty
 from jdl.optim.rmsprop import CenteredRMSPropState, RMSPropState, scale_by_rms, scale_by_stddev
 from jdl.optim.weight_decay import add_decayed_weights
 from jdl.optim.schedules import (
-    constant_schedule, cosine_decay_schedule, exponential_decay, inverse_time_decay, join_schedules,
-    linear_schedule, step_decay, warmup_cosine_decay_schedule,
+    constant_schedule, cosine_decay_schedule, exponential_decay, exponential_rate, inverse_time_decay,
+    join_schedules, linear_schedule, step_decay, warmup, warmup_cosine_decay_schedule,
 )

@@ -27,6 +27,9 @@ from jdl.train.state import TrainState, init_train_state
 from jdl.train.step import LossFn, evaluate, make_eval_step, make_step
 
 
+NONFINITE_CHECK_EVERY = 100  # steps between checks of the non-finite flags (one device sync each)
+
+
 class FitResult(NamedTuple):
     """What ``fit`` returns: the final ``TrainState`` and the per-epoch history (list of dicts)."""
 
@@ -88,8 +91,8 @@ def fit(
     from the params and state of another run's checkpoint (fine-tuning; fresh optimizer).
 
     ``on_nonfinite='stop'`` (default) raises ``NonFiniteError`` naming the first step whose
-    loss, gradient or new params are NaN/±∞ and the first param path affected (checked once an
-    epoch and before every checkpoint, so a bad state is never saved); ``'skip'`` skips such
+    loss, gradient or new params are NaN/±∞ and the first param path affected (checked every
+    100 steps, at each epoch's end and before every checkpoint, so a bad state is never saved); ``'skip'`` skips such
     steps inside the jitted step; ``None`` checks nothing. Data are checked once before
     training: finite features, integer labels within the model's classes (``jdl.data.validate``).
 
@@ -185,6 +188,9 @@ def fit(
                     t, b, pos, in_step = t + 1, b + 1, (epoch, b + 1), False
                     if on_nonfinite == "stop":
                         pending.append((t, ok))
+                        if len(pending) >= NONFINITE_CHECK_EVERY:
+                            nonfinite.raise_first(pending, names, last_good)
+                            pending.clear()
                     bar.update(1)
                     if ckpt_dir is not None and t % checkpoint_every == 0 and b < steps_per_epoch:
                         save()

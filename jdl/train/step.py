@@ -40,9 +40,9 @@ def make_step(model: Module, loss_fn: LossFn, optimizer: GradientTransformation,
     donated, so params and optimizer state are updated in place; nothing in it assumes one
     device.
 
-    ``on_nonfinite='stop'`` adds ``metrics['ok']``, the (1 + 2L,) flags of
-    ``jdl.train.nonfinite.finite_flags`` (loss, each gradient leaf, each new param leaf) for the
-    loop to check; ``'skip'`` also keeps θ, state and opt_state unchanged on a step whose flags
+    ``on_nonfinite='stop'`` adds ``metrics['ok']``, the (1 + L,) flags of
+    ``jdl.train.nonfinite.finite_flags`` (the loss, each new param leaf) for the loop to check;
+    ``'skip'`` also keeps θ, state and opt_state unchanged on a step whose flags
     are not all set (t still advances), zeroes its metrics and reports ``metrics['skipped']``.
     """
     nonfinite.check_mode(on_nonfinite)
@@ -68,7 +68,7 @@ def make_step(model: Module, loss_fn: LossFn, optimizer: GradientTransformation,
         if is_classification(out, y):
             metrics["accuracy"] = accuracy(out, y)
         if on_nonfinite is not None:
-            ok = nonfinite.finite_flags(loss, grads, params)
+            ok = nonfinite.finite_flags(loss, params)
             if on_nonfinite == "skip":
                 good = jnp.all(ok)
                 params, state, opt_state = nonfinite.select(

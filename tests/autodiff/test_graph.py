@@ -76,3 +76,10 @@ def test_scan_stays_one_op_and_simplify_false_keeps_plumbing():
     assert all(not any(i in short.inputs or i.startswith("n") for i in op.inputs)
                for op in short.ops if op.primitive in plumbing)
     assert [op.label for op in short.ops if op.primitive not in plumbing] == ["matmul", "+", "Σ"]
+
+
+def test_outputs_sharing_a_node_keep_both_names():
+    g = graph.trace_graph(lambda p: jnp.sum(p["a"] * 2.0), {"a": jnp.ones(2), "u": jnp.ones(2), "v": jnp.ones(2)},
+                          backward=True)
+    names = ", ".join(g.outputs.values())
+    assert all(n in names for n in ["loss", "∂loss/∂a", "∂loss/∂u", "∂loss/∂v"])

@@ -12,9 +12,13 @@ from jdl.data.files import DataFileError
 TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
 
 
-def batch_bytes(data, labels, protocol=2):
-    return pickle.dumps({b"batch_label": b"fake", b"labels": list(labels), b"data": data,
-                         b"filenames": [b"x.png"] * len(labels)}, protocol=protocol)
+def batch_bytes(data, labels, str_keys=False):
+    """A batch as published: protocol 2, numpy's pre-2.0 module name (numpy.core), bytes keys
+    (as a Python 3 pickle of them) or str keys (what a Python 2 pickle reads back as)."""
+    keys = ("batch_label", "labels", "data", "filenames")
+    keys = keys if str_keys else tuple(k.encode() for k in keys)
+    batch = dict(zip(keys, (b"fake", [int(v) for v in labels], data, [b"x.png"] * len(labels))))
+    return pickle.dumps(batch, protocol=2).replace(b"cnumpy._core.multiarray\n", b"cnumpy.core.multiarray\n")
 
 
 def write_cifar(root, n=2, seed=0):
@@ -22,11 +26,11 @@ def write_cifar(root, n=2, seed=0):
     os.makedirs(folder, exist_ok=True)
     rng = np.random.default_rng(seed)
     written = {}
-    for name in TRAIN + ["test_batch"]:
+    for i, name in enumerate(TRAIN + ["test_batch"]):
         data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
         labels = rng.integers(0, 10, size=n)
         with open(os.path.join(folder, name), "wb") as f:
-            f.write(batch_bytes(data, labels))
+            f.write(batch_bytes(data, labels, str_keys=i % 2 == 1))
         written[name] = (data, labels)
     return folder, written
 
@@ -63,6 +67,8 @@ def test_missing_batches_say_where(tmp_path):
     (lambda good: batch_bytes(np.zeros((2, 3072), np.float32), [0, 1]), r"found float32"),
     (lambda good: batch_bytes(np.zeros((2, 3072), np.uint8), [0, 1, 2]), r"2 images but labels of shape \(3,\)"),
     (lambda good: batch_bytes(np.zeros((2, 3072), np.uint8), [0, 10]), r"labels must lie in 0..9, found 0..10"),
+    (lambda good: pickle.dumps({"data": np.zeros((2, 3072), np.uint8), "labels": ["cat", "dog"]}),
+     r"labels must be integers, found <U3"),
 ])
 def test_corrupt_batches_are_refused(tmp_path, content, message):
     folder, _ = write_cifar(str(tmp_path))

@@ -44,6 +44,14 @@ def test_perceptron_learns_and_or(gate, labels):
     assert int(mistakes[-1]) == 0
 
 
+def test_perceptron_with_shuffled_examples_learns_and_not_xor():
+    for gate, converges in [("and", True), ("xor", False)]:
+        y = np.array(TRUTH[gate])
+        params, mistakes = classic.perceptron_train(X01, y, epochs=30, key=jax.random.key(3))
+        assert (int(mistakes[-1]) == 0) == converges
+        assert (float(jnp.mean(classic.perceptron_predict(params, X01) == y)) == 1.0) == converges
+
+
 def test_perceptron_never_fits_xor():
     y = np.array(TRUTH["xor"])
     params, mistakes = classic.perceptron_train(X01, y, epochs=100)

@@ -52,9 +52,11 @@ def test_converges_on_parabola_and_rosenbrock(name):
     assert jnp.allclose(x, jnp.ones(2), atol=2e-2), x
 
 
-def test_update_does_not_recompile():
+@pytest.mark.parametrize("name", [*sorted(OPTIMIZERS), "clip+adamw+cosine"])
+def test_update_does_not_recompile(name):
     traces = []
-    opt = optim.chain(optim.clip_by_global_norm(1.0), optim.adamw(optim.cosine_decay_schedule(0.1, 10)))
+    opt = (OPTIMIZERS[name][0] if name in OPTIMIZERS else
+           optim.chain(optim.clip_by_global_norm(1.0), optim.adamw(optim.cosine_decay_schedule(0.1, 10))))
 
     @jax.jit
     def step(params, state, grads):

@@ -21,6 +21,9 @@ PAIRS = {
     "rmsprop_momentum": lambda o, lr: o.rmsprop(lr, momentum=0.5, eps_in_sqrt=False),
     "adam": lambda o, lr: o.adam(lr),
     "adam_b1_0.5": lambda o, lr: o.adam(lr, b1=0.5, b2=0.9, eps=1e-6),
+    # the review slides' m̂/√(v̂ + ε) is optax's eps_root=ε with eps=0
+    "adam_eps_in_sqrt": lambda o, lr: (o.adam(lr, eps=1e-3, eps_in_sqrt=True) if o is optim
+                                       else o.adam(lr, eps=0.0, eps_root=1e-3)),
     "adamw": lambda o, lr: o.adamw(lr, weight_decay=0.1),
     "adam_l2": lambda o, lr: (o.adam_l2(lr, weight_decay=0.1) if o is optim
                               else o.chain(o.add_decayed_weights(0.1), o.adam(lr))),

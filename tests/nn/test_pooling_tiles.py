@@ -1,0 +1,33 @@
+"""max_pool's reshape fast path (non-overlapping windows that tile the input) equals
+lax.reduce_window in value and gradient, and is used only where it applies."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jdl.nn.pooling import _tiles, max_pool
+
+
+def window_max(x, k):
+    dims = (1, *k, 1)
+    return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, dims, dims, "VALID")
+
+
+def test_tiled_max_pool_equals_reduce_window_with_gradients():
+    x = jax.random.normal(jax.random.key(0), (2, 6, 8, 3))  # continuous values: no ties
+    g = jax.random.normal(jax.random.key(1), (2, 3, 4, 3))
+    np.testing.assert_array_equal(max_pool(x, 2), window_max(x, (2, 2)))
+    ours = jax.grad(lambda x: jnp.sum(max_pool(x, 2) * g))(x)
+    ref = jax.grad(lambda x: jnp.sum(window_max(x, (2, 2)) * g))(x)
+    np.testing.assert_allclose(ours, ref, rtol=1e-6)
+    x1 = jax.random.normal(jax.random.key(2), (2, 9, 4))  # 1-D, window 3
+    np.testing.assert_array_equal(max_pool(x1, 3), jax.lax.reduce_window(
+        x1, -jnp.inf, jax.lax.max, (1, 3, 1), (1, 3, 1), "VALID"))
+
+
+def test_tiles_only_where_windows_tile_exactly():
+    x = jnp.zeros((1, 6, 6, 1))
+    assert _tiles(x, (1, 2, 2, 1), (1, 2, 2, 1), ((0, 0),) * 4) is not None
+    assert _tiles(x, (1, 2, 2, 1), (1, 1, 1, 1), ((0, 0),) * 4) is None  # overlapping
+    assert _tiles(x, (1, 4, 4, 1), (1, 4, 4, 1), ((0, 0),) * 4) is None  # 6 % 4 ≠ 0
+    assert _tiles(x, (1, 2, 2, 1), (1, 2, 2, 1), ((0, 0), (1, 1), (1, 1), (0, 0))) is None  # padded
