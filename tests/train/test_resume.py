@@ -24,8 +24,8 @@ def _augment(key, x):  # uses the step's key: a resume that got the keys wrong w
     return x + 0.05 * jax.random.normal(key, x.shape, x.dtype)
 
 
-def _fit(workdir, epochs=4, **kw):
-    return fit(jdl.models.mlp([16, 2]), softmax_cross_entropy, jdl.optim.sgd(lambda t: 0.3 / (1 + 0.01 * t)),
+def _fit(workdir, epochs=4, loss=softmax_cross_entropy, **kw):
+    return fit(jdl.models.mlp([16, 2]), loss, jdl.optim.sgd(lambda t: 0.3 / (1 + 0.01 * t)),
                TRAIN, TEST, epochs=epochs, batch_size=25, seed=3, workdir=workdir, progress=False,
                augment=_augment, checkpoint_every=5, tensorboard=False, **kw)
 
@@ -64,6 +64,23 @@ def test_resume_after_a_failing_callback_is_exact(reference, tmp_path):
     with pytest.raises(RuntimeError, match="callback failed"):
         _fit(tmp_path, callbacks=[boom])
     assert ckpt.restore(tmp_path).meta["position"] == {**ckpt.restore(tmp_path).meta["position"], "epoch": 2, "batch": 0}
+    _same_run(_fit(tmp_path), reference[0], tmp_path, reference[1])
+
+
+def test_failing_evaluation_keeps_the_progress(reference, tmp_path):
+    """The evaluation (the only caller of the loss with reduction='none') raises at the end of
+    epoch 1: the checkpoint written then holds the epoch's steps and sums without its record;
+    a resume evaluates it and ends exact."""
+
+    def broken_eval_loss(out, y, reduction="mean"):
+        if reduction == "none":
+            raise RuntimeError("evaluation failed")
+        return softmax_cross_entropy(out, y, reduction)
+
+    with pytest.raises(RuntimeError, match="evaluation failed"):
+        _fit(tmp_path, loss=broken_eval_loss)
+    position = ckpt.restore(tmp_path).meta["position"]
+    assert (position["epoch"], position["batch"]) == (0, 8)  # epoch 1's steps done, its record not
     _same_run(_fit(tmp_path), reference[0], tmp_path, reference[1])
 
 
