@@ -109,6 +109,21 @@ def test_resume_from_any_checkpoint_is_exact(reference, tmp_path, step):
     _same_run(_fit(tmp_path, keep=100), result, tmp_path, workdir)
 
 
+def test_resume_past_a_corrupt_last_checkpoint_is_exact(reference, tmp_path, caplog):
+    """The newest checkpoint (32, the end) truncated: the resume names it, continues from the
+    one before (30), rewrites 32 and ends as the reference did."""
+    result, workdir = reference
+    shutil.copytree(workdir / "checkpoints", tmp_path / "checkpoints")
+    last = tmp_path / "checkpoints" / "32"
+    name, (size, _) = max(ckpt._read_record(str(last))["files"].items(), key=lambda kv: kv[1][0])
+    with open(last / "state" / name, "r+b") as f:
+        f.truncate(size - 1)
+    with caplog.at_level("WARNING"):
+        _same_run(_fit(tmp_path, keep=100), result, tmp_path, workdir)
+    assert f"{last / 'state' / name} is truncated" in caplog.text
+    assert ckpt.restore(last).meta["position"]["epoch"] == 4  # rewritten whole
+
+
 def test_resume_refuses_other_batch_size(reference, tmp_path):
     shutil.copytree(reference[1] / "checkpoints", tmp_path / "checkpoints")
     with pytest.raises(ValueError, match="cannot resume exactly .* batch_size: checkpoint 25, now 20"):
