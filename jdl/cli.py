@@ -94,12 +94,9 @@ def train_command() -> dict:
                "hidden", "activation")}
     workdir = FLAGS.workdir or os.path.join(
         "runs", f"{FLAGS.model}-{FLAGS.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
-    try:
-        result = train.fit(model, losses.softmax_cross_entropy, optimizer, train_data, test_data,
-                           epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
-                           workdir=workdir, config=config, progress=FLAGS.progress, **checkpoint_options())
-    except (train.CheckpointError, train.NonFiniteError) as e:  # a message, not a traceback
-        raise SystemExit(f"jdl train: {e}")
+    result = train.fit(model, losses.softmax_cross_entropy, optimizer, train_data, test_data,
+                       epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
+                       workdir=workdir, config=config, progress=FLAGS.progress, **checkpoint_options())
     with open(os.path.join(workdir, "summary.json")) as f:
         summary = json.load(f)
     final = result.history[-1] if result.history else {}
