@@ -306,7 +306,12 @@ def main(argv: Sequence[str]) -> None:
     if len(argv) > 2:
         raise app.UsageError(f"jdl {argv[1]}: unexpected arguments {argv[2:]}; flags take the form --name=value")
     if argv[1] == "train":
-        train_command()
+        from jdl.train import CheckpointError, NonFiniteError
+
+        try:
+            train_command()
+        except (CheckpointError, NonFiniteError) as e:  # a message, not a traceback
+            raise SystemExit(f"jdl train: {e}")
     else:
         info_command()
 

@@ -92,9 +92,10 @@ def fit(
 
     ``on_nonfinite='stop'`` (default) raises ``NonFiniteError`` naming the first step whose
     loss, gradient or new params are NaN/±∞ and the first param path affected (checked every
-    100 steps, at each epoch's end and before every checkpoint, so a bad state is never saved); ``'skip'`` skips such
-    steps inside the jitted step; ``None`` checks nothing. Data are checked once before
-    training: finite features, integer labels within the model's classes (``jdl.data.validate``).
+    100 steps, at each epoch's end and before every checkpoint, so a bad state is never
+    saved); ``'skip'`` skips such steps inside the jitted step; ``None`` checks nothing. Data
+    are checked once before training: finite features, integer labels within the model's
+    classes, one shape for all examples (``jdl.data.validate``).
 
     Shapes: train_data = (x (N, ...), y (N, ...)); x's shape after the batch axis is the model's.
     Returns: ``FitResult(train_state, history)``, history a list of per-epoch dicts.
@@ -232,7 +233,8 @@ def fit(
             if stop is not None and stop.requested:  # arrived after the last step
                 stop.deliver()
         except BaseException as e:
-            if ckpt_dir is not None and not in_step and saved_step != t and not isinstance(e, nonfinite.NonFiniteError):
+            consistent = not in_step and not isinstance(e, nonfinite.NonFiniteError)
+            if ckpt_dir is not None and consistent and saved_step != t:
                 try:
                     save()  # a failing callback or evaluation, or an interrupt: keep the progress
                 except Exception as inner:  # noqa: BLE001 - report the original error, not this one
