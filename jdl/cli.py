@@ -267,7 +267,7 @@ def train_command() -> dict:
     result = train.fit(model, loss_fn, optimizer, train_data, test_data,
                        epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
                        workdir=workdir, config=config, progress=FLAGS.progress, **regularization,
-                       **checkpoint_options())
+                       **checkpoint_options(), eval_loss_fn=losses.softmax_cross_entropy)
     with open(os.path.join(workdir, "summary.json")) as f:
         summary = json.load(f)
     final = result.history[-1] if result.history else {}
