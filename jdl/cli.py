@@ -291,7 +291,7 @@ def info_command() -> None:
     print(f"jdl {jdl.__version__}, jax {jax.__version__}, backend {jax.default_backend()}, "
           f"devices {jax.devices()}")
     print(f"models: {', '.join(MODELS)}\ndata sets: {', '.join(data.names())}\n"
-          f"optimizers: {', '.join(OPTIMIZERS)}")
+          f"optimizers: {', '.join(OPTIMIZERS)}\nschedules: {', '.join(SCHEDULES)}")
 
 
 def main(argv: Sequence[str]) -> None:
