@@ -58,3 +58,15 @@ def main(run: Callable[..., dict], name: str) -> None:
         print(json.dumps({"workdir": fv.workdir, "keys": sorted(results)}, indent=1))
 
     app.run(_main)
+
+
+def save_figure(fig, workdir: str, filename: str, dpi: int = 80) -> str:
+    """Lay out ``fig``, write it as ``workdir/filename`` (PNG) and close it; returns the path."""
+    import matplotlib.pyplot as plt
+
+    os.makedirs(workdir, exist_ok=True)
+    path = os.path.join(workdir, filename)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path

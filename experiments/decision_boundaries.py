@@ -10,7 +10,6 @@ points; the plot shows every decision region.
 
 from __future__ import annotations
 
-import os
 from typing import Callable
 
 import jax
@@ -88,12 +87,9 @@ def run(workdir: str, quick: bool = False, seed: int = 0, widths: tuple[int, ...
             acc[name] = float(np.mean(np.asarray(predict(xt)) == yt))
             plot_decision_regions(axes[r, c], predict, x, y, f"{data}: {name}\ntest acc {acc[name]:.2f}")
         results["test_accuracy"][data], results["train_loss"][data] = acc, loss
-    fig.tight_layout()
-    os.makedirs(workdir, exist_ok=True)
-    fig.savefig(os.path.join(workdir, "decision_boundaries.png"), dpi=80)
-    plt.close(fig)
     from experiments import common
 
+    common.save_figure(fig, workdir, "decision_boundaries.png")
     common.write_results(workdir, results)
     return results
 

@@ -19,7 +19,6 @@ initialization, the largest difference between two units of a hidden layer after
 
 from __future__ import annotations
 
-import os
 
 import jax
 import jax.numpy as jnp
@@ -110,12 +109,9 @@ def run(workdir: str, quick: bool = False, seed: int = 0, depth: int = 5, width:
                        ylim=(0, 1))
         axes[0, c].legend(fontsize=8)
         axes[1, c].legend(fontsize=8)
-    fig.tight_layout()
-    os.makedirs(workdir, exist_ok=True)
-    fig.savefig(os.path.join(workdir, "initialization.png"), dpi=80)
-    plt.close(fig)
     from experiments import common
 
+    common.save_figure(fig, workdir, "initialization.png")
     common.write_results(workdir, results)
     return results
 

@@ -10,7 +10,6 @@ The same two models are also run on a noisy XOR cloud of 800 points.
 
 from __future__ import annotations
 
-import os
 
 import jax.numpy as jnp
 import numpy as np
@@ -75,12 +74,9 @@ def run(workdir: str, quick: bool = False, seed: int = 0) -> dict:
     ax.set(xlabel="epoch", ylabel="mistakes in the epoch (of 4)", title="Rosenblatt's rule")
     ax.legend()
     axes[1, 3].axis("off")
-    fig.tight_layout()
-    os.makedirs(workdir, exist_ok=True)
-    fig.savefig(os.path.join(workdir, "perceptron.png"), dpi=80)
-    plt.close(fig)
     from experiments import common
 
+    common.save_figure(fig, workdir, "perceptron.png")
     common.write_results(workdir, results)
     return results
 

@@ -21,7 +21,6 @@ the training loss.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import jax
@@ -117,12 +116,9 @@ def run(workdir: str, quick: bool = False, seed: int = 0, depth: int = 20, width
     axes[2].set(xlabel="step", ylabel="‖∂L/∂W_1‖ / ‖∂L/∂W_L‖", title="first vs last layer, in training")
     for ax in axes:
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    os.makedirs(workdir, exist_ok=True)
-    fig.savefig(os.path.join(workdir, "vanishing_gradients.png"), dpi=80)
-    plt.close(fig)
     from experiments import common
 
+    common.save_figure(fig, workdir, "vanishing_gradients.png")
     common.write_results(workdir, results)
     return results
 

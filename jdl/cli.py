@@ -267,7 +267,7 @@ def train_command() -> dict:
     result = train.fit(model, loss_fn, optimizer, train_data, test_data,
                        epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
                        workdir=workdir, config=config, progress=FLAGS.progress, **regularization,
-                       **checkpoint_options())
+                       **checkpoint_options(), eval_loss_fn=losses.softmax_cross_entropy)
     with open(os.path.join(workdir, "summary.json")) as f:
         summary = json.load(f)
     final = result.history[-1] if result.history else {}
@@ -291,7 +291,7 @@ def info_command() -> None:
     print(f"jdl {jdl.__version__}, jax {jax.__version__}, backend {jax.default_backend()}, "
           f"devices {jax.devices()}")
     print(f"models: {', '.join(MODELS)}\ndata sets: {', '.join(data.names())}\n"
-          f"optimizers: {', '.join(OPTIMIZERS)}")
+          f"optimizers: {', '.join(OPTIMIZERS)}\nschedules: {', '.join(SCHEDULES)}")
 
 
 def main(argv: Sequence[str]) -> None:
@@ -306,7 +306,12 @@ def main(argv: Sequence[str]) -> None:
     if len(argv) > 2:
         raise app.UsageError(f"jdl {argv[1]}: unexpected arguments {argv[2:]}; flags take the form --name=value")
     if argv[1] == "train":
-        train_command()
+        from jdl.train import CheckpointError, NonFiniteError
+
+        try:
+            train_command()
+        except (CheckpointError, NonFiniteError) as e:  # a message, not a traceback
+            raise SystemExit(f"jdl train: {e}")
     else:
         info_command()
 

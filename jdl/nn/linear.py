@@ -6,7 +6,6 @@ import math
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 
 from jdl import init as initializers
 from jdl.core import Initializer, Module, Params, PRNGKey, State, check_features, check_float, shape_struct
@@ -55,7 +54,7 @@ def Dense(
     def init(key: PRNGKey, x: Any) -> tuple[Params, State]:
         x = shape_struct(x)
         if x.ndim < 1:
-            raise ValueError(f"Dense: expected an input of shape (..., d_in), got a scalar")
+            raise ValueError("Dense: expected an input of shape (..., d_in), got a scalar")
         check_float("Dense", x)
         kw, kb = jax.random.split(key)
         params = {"w": w_init(kw, (x.shape[-1], d_out), x.dtype)}

@@ -175,8 +175,8 @@ def BatchNorm(momentum: float = 0.99, eps: float = 1e-5, axis_name: str | None =
         if unbiased_running_var:
             total = n if axis_name is None else jax.lax.psum(n, axis_name)
             sigma2 = sigma2 * total / jnp.maximum(total - 1, 1)
-        new_state = {"mean": momentum * state["mean"] + (1 - momentum) * mu,
-                     "var": momentum * state["var"] + (1 - momentum) * sigma2}
+        ema = lambda running, batch: (momentum * running + (1 - momentum) * batch).astype(running.dtype)
+        new_state = {"mean": ema(state["mean"], mu), "var": ema(state["var"], sigma2)}
         return y.astype(x.dtype), new_state
 
     return Module(init, apply, "batchnorm")

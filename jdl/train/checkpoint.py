@@ -110,8 +110,9 @@ def save(directory: str | os.PathLike, ts: TrainState, meta: dict | None = None,
     The record adds to ``meta``: step, versions, the tree's shapes and dtypes, the PRNG key's
     implementation and a manifest {file: [bytes, crc32]}. An existing complete checkpoint of the
     same step is left as it is, unless ``replace`` (then it is swapped for the new one by two
-    renames; a crash between them leaves the previous step as the newest). With ``keep=K``, only the last K checkpoints (by step) and the
-    best one (``meta['metric']``, see :func:`prune`) are kept.
+    renames; a crash between them leaves the previous step as the newest). With ``keep=K``,
+    only the last K checkpoints (by step) and the best one (``meta['metric']``, see
+    :func:`prune`) are kept.
     """
     directory = os.fspath(directory)
     step = int(ts.step)

@@ -61,6 +61,7 @@ def fit(
     restore: str | os.PathLike | None = None,
     on_nonfinite: str | None = "stop",
     tensorboard: bool = True,
+    eval_loss_fn: LossFn | None = None,
 ) -> FitResult:
     """Train ``model`` for ``epochs`` passes over ``train_data`` with minibatch steps
 
@@ -92,9 +93,14 @@ def fit(
 
     ``on_nonfinite='stop'`` (default) raises ``NonFiniteError`` naming the first step whose
     loss, gradient or new params are NaN/±∞ and the first param path affected (checked every
-    100 steps, at each epoch's end and before every checkpoint, so a bad state is never saved); ``'skip'`` skips such
-    steps inside the jitted step; ``None`` checks nothing. Data are checked once before
-    training: finite features, integer labels within the model's classes (``jdl.data.validate``).
+    100 steps, at each epoch's end and before every checkpoint, so a bad state is never
+    saved); ``'skip'`` skips such steps inside the jitted step; ``None`` checks nothing. Data
+    are checked once before training: finite features, integer labels within the model's
+    classes, one shape for all examples (``jdl.data.validate``).
+
+    ``eval_loss_fn`` is the loss reported on ``test_data`` (default ``loss_fn``): give the plain
+    loss when ``loss_fn`` has training-only terms, such as label smoothing, so that the test loss
+    and early stopping measure the model, not the smoothed target.
 
     Shapes: train_data = (x (N, ...), y (N, ...)); x's shape after the batch axis is the model's.
     Returns: ``FitResult(train_state, history)``, history a list of per-epoch dicts.
@@ -120,7 +126,7 @@ def fit(
     if test is not None:
         _check_targets(model, ts, x_struct, "fit: test_data y", test[1])
     step = make_step(model, loss_fn, optimizer, penalty=penalty, augment=augment, on_nonfinite=on_nonfinite)
-    eval_step = make_eval_step(model, loss_fn)
+    eval_step = make_eval_step(model, loss_fn if eval_loss_fn is None else eval_loss_fn)
     if restore is not None:
         loaded = ckpt.restore(restore, ts, params_only=True).train_state
         ts = ts._replace(params=loaded.params, state=loaded.state)
@@ -232,7 +238,8 @@ def fit(
             if stop is not None and stop.requested:  # arrived after the last step
                 stop.deliver()
         except BaseException as e:
-            if ckpt_dir is not None and not in_step and saved_step != t and not isinstance(e, nonfinite.NonFiniteError):
+            consistent = not in_step and not isinstance(e, nonfinite.NonFiniteError)
+            if ckpt_dir is not None and consistent and saved_step != t:
                 try:
                     save()  # a failing callback or evaluation, or an interrupt: keep the progress
                 except Exception as inner:  # noqa: BLE001 - report the original error, not this one

@@ -40,8 +40,7 @@ def finite_flags(loss: jax.Array, params: Any) -> jax.Array:
     needs |θ| near 1e38/size); unlike ``all(isfinite(θ'))`` it fuses into the update, so the
     check costs a few percent of a memory-bound step instead of a pass over the params.
     """
-    return jnp.isfinite(jnp.stack([loss.astype(jnp.float32), *(jnp.sum(p).astype(jnp.float32)
-                                                                  for p in jax.tree.leaves(params))]))
+    return jnp.stack([jnp.isfinite(loss), *(jnp.isfinite(jnp.sum(p)) for p in jax.tree.leaves(params))])
 
 
 def flag_names(params: Any) -> list[str]:

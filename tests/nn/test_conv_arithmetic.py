@@ -1,6 +1,5 @@
 import jax
 import jax.numpy as jnp
-import pytest
 
 import jdl
 from jdl.nn import (

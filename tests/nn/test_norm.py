@@ -215,3 +215,15 @@ def test_stateless_norm_bad_input(key):
         LayerNorm().apply(LayerNorm().init(key, jnp.ones((2, 4)))[0], {}, jnp.ones((2, 5)))
     with pytest.raises(ValueError, match="GroupNorm: n_groups must be a positive int"):
         GroupNorm(0)
+
+
+def test_batchnorm_under_repeat_keeps_state_dtype_and_stacks_state(key):
+    from jdl.nn import Dense, repeat, serial
+
+    x = batches((8, 4), 1, key)[0]
+    model = repeat(serial(Dense(4), BatchNorm(momentum=0.9)), 3)
+    params, state = model.init(key, x)
+    y, new_state = jax.jit(lambda p, s, x: model.apply(p, s, x, train=True))(params, state, x)
+    assert new_state["1_batchnorm"]["mean"].shape == (3, 4)
+    assert jax.tree.map(lambda a: a.dtype, new_state) == jax.tree.map(lambda a: a.dtype, state)
+    np.testing.assert_allclose(y.mean(0), params["1_batchnorm"]["beta"][-1], atol=1e-5)  # last BN's β

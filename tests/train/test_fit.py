@@ -103,3 +103,18 @@ def test_penalty_and_augment_enter_the_step(key):
     grads = jax.grad(objective)(p0)
     jax.tree.map(lambda p, q, g: np.testing.assert_allclose(p, q - 0.1 * g, rtol=1e-5, atol=1e-6), ts.params, p0, grads)
     np.testing.assert_allclose(metrics["penalty"], penalty(p0), rtol=1e-6)
+
+
+def test_eval_loss_fn_reports_the_plain_loss_while_training_on_a_smoothed_one():
+    import functools
+
+    train_data, test_data = jdl.data.load("moons", "train"), jdl.data.load("moons", "test")
+    smoothed = functools.partial(softmax_cross_entropy, label_smoothing=0.2)
+    model = jdl.models.mlp([8, 2])
+    result = fit(model, smoothed, jdl.optim.sgd(0.1), train_data, test_data, epochs=2, batch_size=50,
+                 progress=False, eval_loss_fn=softmax_cross_entropy)
+    ts = result.train_state
+    plain = evaluate(make_eval_step(model, softmax_cross_entropy), ts.params, ts.state, *test_data)
+    smooth = evaluate(make_eval_step(model, smoothed), ts.params, ts.state, *test_data)
+    assert result.history[-1]["test_loss"] == pytest.approx(plain["loss"], rel=1e-6)
+    assert abs(plain["loss"] - smooth["loss"]) > 1e-3  # the two losses differ, so the test can fail

@@ -53,8 +53,8 @@ def test_killed_and_resumed_run_ends_bit_identical(tmp_path):
     while not ckpt.steps(run / "checkpoints") and time.time() < deadline and proc.poll() is None:
         time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
-    proc.communicate(timeout=60)
-    assert proc.returncode == -signal.SIGKILL
+    out = proc.communicate(timeout=60)[0]
+    assert proc.returncode == -signal.SIGKILL, out
     assert _all_readable(run)
 
     # 2. killed after orbax wrote step 24 but before the record: 24 never appears

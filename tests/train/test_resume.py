@@ -24,8 +24,8 @@ def _augment(key, x):  # uses the step's key: a resume that got the keys wrong w
     return x + 0.05 * jax.random.normal(key, x.shape, x.dtype)
 
 
-def _fit(workdir, epochs=4, **kw):
-    return fit(jdl.models.mlp([16, 2]), softmax_cross_entropy, jdl.optim.sgd(lambda t: 0.3 / (1 + 0.01 * t)),
+def _fit(workdir, epochs=4, loss=softmax_cross_entropy, **kw):
+    return fit(jdl.models.mlp([16, 2]), loss, jdl.optim.sgd(lambda t: 0.3 / (1 + 0.01 * t)),
                TRAIN, TEST, epochs=epochs, batch_size=25, seed=3, workdir=workdir, progress=False,
                augment=_augment, checkpoint_every=5, tensorboard=False, **kw)
 
@@ -67,6 +67,23 @@ def test_resume_after_a_failing_callback_is_exact(reference, tmp_path):
     _same_run(_fit(tmp_path), reference[0], tmp_path, reference[1])
 
 
+def test_failing_evaluation_keeps_the_progress(reference, tmp_path):
+    """The evaluation (the only caller of the loss with reduction='none') raises at the end of
+    epoch 1: the checkpoint written then holds the epoch's steps and sums without its record;
+    a resume evaluates it and ends exact."""
+
+    def broken_eval_loss(out, y, reduction="mean"):
+        if reduction == "none":
+            raise RuntimeError("evaluation failed")
+        return softmax_cross_entropy(out, y, reduction)
+
+    with pytest.raises(RuntimeError, match="evaluation failed"):
+        _fit(tmp_path, loss=broken_eval_loss)
+    position = ckpt.restore(tmp_path).meta["position"]
+    assert (position["epoch"], position["batch"]) == (0, 8)  # epoch 1's steps done, its record not
+    _same_run(_fit(tmp_path), reference[0], tmp_path, reference[1])
+
+
 def test_sigint_saves_after_the_current_step_then_interrupts(reference, tmp_path):
     def ctrl_c(epoch, record, ts):
         if epoch == 1:
@@ -90,6 +107,21 @@ def test_resume_from_any_checkpoint_is_exact(reference, tmp_path, step):
         if s > step:
             shutil.rmtree(tmp_path / "checkpoints" / str(s))
     _same_run(_fit(tmp_path, keep=100), result, tmp_path, workdir)
+
+
+def test_resume_past_a_corrupt_last_checkpoint_is_exact(reference, tmp_path, caplog):
+    """The newest checkpoint (32, the end) truncated: the resume names it, continues from the
+    one before (30), rewrites 32 and ends as the reference did."""
+    result, workdir = reference
+    shutil.copytree(workdir / "checkpoints", tmp_path / "checkpoints")
+    last = tmp_path / "checkpoints" / "32"
+    name, (size, _) = max(ckpt._read_record(str(last))["files"].items(), key=lambda kv: kv[1][0])
+    with open(last / "state" / name, "r+b") as f:
+        f.truncate(size - 1)
+    with caplog.at_level("WARNING"):
+        _same_run(_fit(tmp_path, keep=100), result, tmp_path, workdir)
+    assert f"{last / 'state' / name} is truncated" in caplog.text
+    assert ckpt.restore(last).meta["position"]["epoch"] == 4  # rewritten whole
 
 
 def test_resume_refuses_other_batch_size(reference, tmp_path):
