@@ -120,3 +120,10 @@ def param_count(params: Any) -> int:
     9
     """
     return sum(math.prod(jnp.shape(leaf)) for leaf in jax.tree.leaves(params))
+
+
+def is_weight(path: tuple) -> bool:
+    """True when a param's key path ends in ``w`` (Dense and convolution weights), False for
+    biases ``b`` and norm ``gamma``/``beta``: the course's "penalize weights, not biases". Used by
+    ``jdl.regularizers`` (loss terms) and ``jdl.optim.weights_only`` (update masks) alike."""
+    return bool(path) and getattr(path[-1], "key", None) == "w"

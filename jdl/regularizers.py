@@ -25,14 +25,15 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
+from jdl.core import is_weight
+
 Select = Callable[[tuple, jax.Array], bool]  # (path of keys, leaf) -> penalize it?
 
 
 def weights_only(path: tuple, leaf: jax.Array) -> bool:
     """Select the leaves stored under the key ``w`` (Dense and convolution weights)."""
     del leaf
-    last = path[-1] if path else None
-    return getattr(last, "key", None) == "w"
+    return is_weight(path)
 
 
 def all_params(path: tuple, leaf: jax.Array) -> bool:

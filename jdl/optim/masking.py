@@ -9,6 +9,7 @@ from typing import Any, Callable, Union
 
 import jax
 
+from jdl.core import is_weight
 from jdl.optim.base import check_tree
 
 Mask = Union[Any, Callable[[Any], Any]]
@@ -31,8 +32,7 @@ def resolve_mask(name: str, mask: Mask | None, params: Any) -> Any:
 def weights_only(params: Any) -> Any:
     """Mask that is True for leaves whose key is ``w`` (dense/conv kernels), False for biases and
     norm scales/shifts: the course's "penalize weights, not biases"."""
-    return jax.tree_util.tree_map_with_path(
-        lambda path, _: bool(path) and getattr(path[-1], "key", None) == "w", params)
+    return jax.tree_util.tree_map_with_path(lambda path, _: is_weight(path), params)
 
 
 def add_to_masked(name: str, term: Callable[[Any], Any], grads: Any, params: Any, mask: Mask | None) -> Any:
