@@ -295,6 +295,7 @@ def info_command() -> None:
 
 
 def main(argv: Sequence[str]) -> None:
+    """Dispatch ``jdl <command>`` (``argv[1]`` in ``COMMANDS``) after absl has parsed the flags."""
     if not FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)  # keep JAX's backend probing out of the output
     if len(argv) < 2 or argv[1] not in COMMANDS:

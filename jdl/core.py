@@ -27,10 +27,14 @@ Initializer = Callable[[PRNGKey, Shape, Any], Array]
 
 
 class InitFn(Protocol):
+    """``init(key, x) -> (params, state)``: every shape inferred from the example input ``x``."""
+
     def __call__(self, key: PRNGKey, x: Any) -> tuple[Params, State]: ...
 
 
 class ApplyFn(Protocol):
+    """``apply(params, state, x, *, key=None, train=False, **extra) -> (y, state)``: pure."""
+
     def __call__(
         self, params: Params, state: State, x: Any, *, key: PRNGKey | None = None,
         train: bool = False, **extra: Any,
