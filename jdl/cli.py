@@ -3,6 +3,8 @@
     jdl train [--model=mlp] [--dataset=digits] [--optimizer=adam] [--schedule=cosine] [--epochs=20] ...
     jdl info
     jdl data download NAME [--data_dir=DIR]
+    jdl experiment NAME [--quick] [--workdir=DIR]    (from a source checkout)
+    jdl bench [--quick] [--workdir=DIR]              (from a source checkout)
 
 Flags are absl flags; ``jdl train --helpfull`` lists them all. Invalid values are refused with
 the list of valid choices.
@@ -19,7 +21,7 @@ from typing import Sequence
 
 from absl import app, flags, logging
 
-COMMANDS = ("train", "info", "data")
+COMMANDS = ("train", "info", "data", "experiment", "bench")
 # --- cnn models (issue 6): image models take (H, W, C) inputs, cnn1d takes (L,) or (L, C) ---
 CNN_MODELS = ("lenet5", "cnn", "vgg", "googlenet", "resnet20", "resnet32", "resnet56", "plain20", "plain32",
               "plain56", "cnn1d")
@@ -68,6 +70,8 @@ flags.DEFINE_integer("early_stopping_patience", None, "Stop when the test loss h
                      "many epochs, keeping the best params.", lower_bound=1)
 REGULARIZATION_FLAGS = ("dropout", "weight_decay", "l1", "l2", "norm", "augment", "label_smoothing",
                         "early_stopping_patience")
+# --- experiment and bench flags ---
+flags.DEFINE_bool("quick", False, "jdl experiment / jdl bench: a few steps of everything, to check it runs.")
 # --- checkpoint flags ---
 flags.DEFINE_integer("checkpoint_every", 100, "Write a checkpoint to <workdir>/checkpoints every N steps "
                      "(also at the best epoch, at the end and on SIGINT/SIGTERM); 0: none. A workdir "
@@ -281,6 +285,61 @@ def train_command() -> dict:
     return summary
 
 
+def source_root() -> str:
+    """The source checkout that holds ``experiments/`` and ``benchmarks/``: they sit beside the
+    ``jdl`` package in the repository and are not installed with it."""
+    import jdl
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(jdl.__file__)))
+    if not os.path.isdir(os.path.join(root, "experiments")):
+        raise app.UsageError(f"experiments/ and benchmarks/ live in jdl's source checkout, not found beside "
+                             f"{os.path.dirname(jdl.__file__)}; install jdl from a clone with pip install -e .")
+    return root
+
+
+def experiment_names(root: str) -> list[str]:
+    """The runnable experiments: the modules of ``experiments/`` that define ``run``."""
+    names = []
+    for file in sorted(os.listdir(os.path.join(root, "experiments"))):
+        if file.endswith(".py") and not file.startswith("_"):
+            with open(os.path.join(root, "experiments", file)) as f:
+                if "\ndef run(" in f.read():
+                    names.append(file[:-3])
+    return names
+
+
+def _run_module(root: str, module: str, args: list[str]) -> None:
+    """``python -m module args`` with the checkout on the path, in the caller's directory, in its
+    own process (experiments and the harness define their own flags); exits with its status."""
+    import subprocess
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    status = subprocess.call([sys.executable, "-m", module, *args], env=env)
+    if status:
+        raise SystemExit(status)
+
+
+def experiment_command(args: Sequence[str]) -> None:
+    """``jdl experiment NAME [--quick] [--seed=S] [--workdir=DIR]``: run ``experiments/NAME.py``,
+    which writes results.json and its plots into the workdir (default runs/experiments/NAME)."""
+    root = source_root()
+    names = experiment_names(root)
+    if len(args) != 1 or args[0] not in names:
+        got = repr(args[0]) if args else "nothing"
+        raise app.UsageError(f"jdl experiment: expected one of {', '.join(names)}; got {got}")
+    workdir = os.path.abspath(FLAGS.workdir or os.path.join("runs", "experiments", args[0]))
+    _run_module(root, f"experiments.{args[0]}",
+                [f"--workdir={workdir}", f"--seed={FLAGS.seed}", f"--quick={str(FLAGS.quick).lower()}"])
+
+
+def bench_command() -> None:
+    """``jdl bench [--quick] [--workdir=DIR]``: the benchmark harness (jdl vs flax+optax vs
+    PyTorch); ``python -m benchmarks.run --help`` has its finer options."""
+    root = source_root()
+    workdir = os.path.abspath(FLAGS.workdir or os.path.join("runs", "benchmarks"))
+    _run_module(root, "benchmarks.run", [f"--out={workdir}", f"--seed={FLAGS.seed}"] + (["--quick"] if FLAGS.quick else []))
+
+
 def info_command() -> None:
     """``jdl info``: versions, devices and what ``jdl train`` offers."""
     import jax
@@ -304,6 +363,8 @@ def main(argv: Sequence[str]) -> None:
                              "Example: jdl train --epochs=5")
     if argv[1] == "data":
         return data_command(argv[2:])
+    if argv[1] == "experiment":
+        return experiment_command(argv[2:])
     if len(argv) > 2:
         raise app.UsageError(f"jdl {argv[1]}: unexpected arguments {argv[2:]}; flags take the form --name=value")
     if argv[1] == "train":
@@ -313,6 +374,8 @@ def main(argv: Sequence[str]) -> None:
             train_command()
         except (CheckpointError, NonFiniteError) as e:  # a message, not a traceback
             raise SystemExit(f"jdl train: {e}")
+    elif argv[1] == "bench":
+        bench_command()
     else:
         info_command()
 
