@@ -53,6 +53,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    "(default: 'docs' for a full run, nothing with --quick)")
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--hugepages", action="store_true",
+                   help="start every worker with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (large "
+                        "allocations as transparent huge pages; see benchmarks/NOTES.md)")
     args = p.parse_args(argv)
     args.workloads = [w for w in args.workloads.split(",") if w]
     args.impls = [i for i in args.impls.split(",") if i]
@@ -66,21 +69,31 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     for e in args.extras:
         if e not in EXTRAS:
             p.error(f"unknown extra benchmark {e!r}; expected some of {sorted(EXTRAS)}")
+    if args.hugepages and args.isolation != "process":
+        p.error("--hugepages sets the workers' environment, so it needs --isolation=process")
     args.rounds = args.rounds or (1 if args.quick else 3)
     if args.docs is None:
         args.docs = "" if args.quick else "docs"
     return args
 
 
-def _env(device: str) -> dict:
+HUGETLB = "glibc.malloc.hugetlb=1"
+
+
+def _env(device: str, hugepages: bool = False) -> dict:
+    """The workers' environment. ``hugepages``: glibc maps its large allocations as transparent
+    huge pages, so a fresh multi-MB buffer faults once per 2 MiB instead of once per 4 KiB (the
+    tunable is read when a process starts, hence only for workers)."""
     env = dict(os.environ)
+    if hugepages:
+        env["GLIBC_TUNABLES"] = ":".join(t for t in (env.get("GLIBC_TUNABLES"), HUGETLB) if t)
     env["JAX_PLATFORMS"] = "cuda" if device == "gpu" else "cpu"
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
 
-def call(config: dict, isolation: str, device: str) -> dict:
+def call(config: dict, isolation: str, device: str, hugepages: bool = False) -> dict:
     """Run one worker config here or in a fresh process; an error becomes {'error': ...}."""
     if isolation == "block":
         from benchmarks import worker
@@ -90,7 +103,7 @@ def call(config: dict, isolation: str, device: str) -> dict:
         except Exception as err:  # noqa: BLE001 - reported in the results, the run goes on
             return {"error": f"{type(err).__name__}: {err}"}
     proc = subprocess.run([sys.executable, "-m", "benchmarks.worker", json.dumps(config)],
-                          capture_output=True, text=True, env=_env(device), timeout=900)
+                          capture_output=True, text=True, env=_env(device, hugepages), timeout=900)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[len("RESULT "):])
@@ -147,7 +160,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse(argv)
     started = time.time()
     os.makedirs(args.out, exist_ok=True)
-    machine = call({"kind": "machine", "quick": args.quick}, args.isolation, args.device)
+    machine = call({"kind": "machine", "quick": args.quick}, args.isolation, args.device, args.hugepages)
     if "error" in machine:
         raise RuntimeError(f"measuring the machine failed: {machine['error']}")
     print(f"ceilings: matmul {machine['ceilings']['matmul_gflops']:.0f} GFLOP/s, "
@@ -161,7 +174,8 @@ def main(argv: list[str] | None = None) -> dict:
             for impl in order:
                 result = call({"kind": "workload", "workload": w, "impl": impl,
                                "options": configs[w]["options"], "n_steps": steps[0], "n_blocks": steps[1],
-                               "n_warmup": steps[2], "device": args.device}, args.isolation, args.device)
+                               "n_warmup": steps[2], "device": args.device}, args.isolation, args.device,
+                              args.hugepages)
                 print(f"round {r + 1}/{args.rounds} {w:8s} {impl:6s} " + (
                     f"{result['step_ms']:8.3f} ms/step, first call {result['first_call_s']:.2f} s"
                     if "error" not in result else f"ERROR {result['error']}"), flush=True)
@@ -169,6 +183,7 @@ def main(argv: list[str] | None = None) -> dict:
     results = {
         "command": "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:]),
         "quick": args.quick, "rounds": args.rounds, "isolation": args.isolation, "device": args.device,
+        "malloc_hugepages": args.hugepages,
         "steps_per_block": steps[0], "blocks": steps[1],
         "machine": machine["info"], "ceilings": machine["ceilings"],
         "workloads": {w: (aggregate(c, runs[w], machine["ceilings"]) if w in runs else c)
@@ -178,7 +193,7 @@ def main(argv: list[str] | None = None) -> dict:
     for e in args.extras:
         print(f"extra benchmark {e} ...", flush=True)
         results["extras"][e] = call({"kind": "extra", "extra": e, "quick": args.quick, "seed": args.seed},
-                                    args.isolation, args.device)
+                                    args.isolation, args.device, args.hugepages)
     results["wall_s"] = time.time() - started
     path = os.path.join(args.out, "results.json")
     with open(path, "w") as f:

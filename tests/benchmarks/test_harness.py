@@ -59,3 +59,15 @@ def test_quick_run_end_to_end(tmp_path):
 def test_unknown_names_are_rejected():
     with pytest.raises(SystemExit):
         run.parse(["--workloads=nope"])
+
+
+def test_hugepages_reach_the_workers_environment_only(monkeypatch):
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.arena_max=2")
+    env = run._env("cpu", hugepages=True)
+    assert env["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"
+    assert run._env("cpu")["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2"
+    monkeypatch.delenv("GLIBC_TUNABLES")
+    assert run._env("cpu", hugepages=True)["GLIBC_TUNABLES"] == "glibc.malloc.hugetlb=1"
+    assert "GLIBC_TUNABLES" not in run._env("cpu")
+    with pytest.raises(SystemExit):  # a worker started in this process cannot get the tunable
+        run.parse(["--hugepages", "--isolation=block"])
