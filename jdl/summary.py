@@ -10,7 +10,10 @@ from jdl.core import Module, output_struct, param_count, shape_struct
 
 
 def _rows(module: Module, params: Any, state: Any, x: Any, path: str, rows: list) -> Any:
-    """Append (path, output shape, params, state size) for each leaf layer; return the output."""
+    """Append (path, output shape, params, state size) for each layer; return the output.
+
+    A serial stack is flattened into its layers; a residual or parallel block gets a row of its
+    own (its output and all its params) followed by its branches' rows, nested under its path."""
     if module.name == "serial" and module.children:
         for i, child in enumerate(module.children):
             name = f"{i}_{child.name}"
@@ -19,6 +22,12 @@ def _rows(module: Module, params: Any, state: Any, x: Any, path: str, rows: list
     y = output_struct(module, params, state, x)
     shape = jax.tree.map(lambda s: tuple(s.shape), y)
     rows.append((path.rstrip("/") or module.name, shape, param_count(params), param_count(state)))
+    if module.name in ("residual", "parallel") and module.children:
+        split = isinstance(x, (tuple, list)) and len(x) == len(module.children)
+        for i, child in enumerate(module.children):
+            name = f"{i}_{child.name}"
+            if name in params:  # every branch of the block sees x (or its own part of x)
+                _rows(child, params[name], state.get(name, {}), x[i] if split else x, f"{path}{name}/", rows)
     return y
 
 
@@ -26,8 +35,9 @@ def summary(module: Module, x: Any, key: jax.Array | None = None) -> str:
     """A table of every layer's path, output shape and parameter count, with the totals, like
     Keras's ``model.summary()``. Nothing is computed: shapes come from ``jax.eval_shape``.
 
-    Serial stacks are expanded layer by layer; other combinators (residual, parallel, repeat)
-    are one row each. ``x`` is an example input (array or ``jax.ShapeDtypeStruct``), batch first.
+    Serial stacks are expanded layer by layer; a residual or parallel block is a row with its
+    total, followed by its branches' rows (so nested rows are part of the row above them, not
+    extra params); ``repeat`` is one row. ``x`` is an example input (array or ``jax.ShapeDtypeStruct``), batch first.
 
     >>> import jax.numpy as jnp, jdl
     >>> print(jdl.summary(jdl.models.mlp([3, 2]), jnp.zeros((1, 4))))  # doctest: +NORMALIZE_WHITESPACE

@@ -32,3 +32,17 @@ def test_summary_nested_and_combinators():
     text = jdl.summary(model, jnp.zeros((2, 4)))
     assert "1_serial/0_dense" in text and "2_residual" in text
     assert text.splitlines()[-1].split() == ["total", str(3 * 20)]
+
+
+def test_summary_expands_residual_and_parallel_branches():
+    from jdl.nn import parallel, relu
+
+    model = serial(Dense(8), residual(serial(Dense(8), relu, Dense(8)), shortcut=Dense(8)),
+                   parallel(Dense(3), Dense(2)))
+    lines = jdl.summary(model, jnp.zeros((1, 4))).splitlines()
+    rows = {line.split()[0]: line.split() for line in lines[2:-2]}
+    assert rows["1_residual"][-1] == str(3 * (8 * 8 + 8))  # body's two Dense + the shortcut
+    assert rows["1_residual/0_serial/0_dense"][-1] == "72" and rows["1_residual/1_dense"][-1] == "72"
+    assert rows["2_parallel/0_dense"][1:] == ["(1,", "3)", "27"]  # the branch's own output and count
+    assert rows["2_parallel/1_dense"][1:] == ["(1,", "2)", "18"]
+    assert lines[-1].split() == ["total", str(40 + 216 + 27 + 18)]
