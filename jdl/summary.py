@@ -37,18 +37,19 @@ def summary(module: Module, x: Any, key: jax.Array | None = None) -> str:
 
     Serial stacks are expanded layer by layer; a residual or parallel block is a row with its
     total, followed by its branches' rows (so nested rows are part of the row above them, not
-    extra params); ``repeat`` is one row. ``x`` is an example input (array or ``jax.ShapeDtypeStruct``), batch first.
+    extra params); ``repeat`` is one row. ``x`` is an example input (array or
+    ``jax.ShapeDtypeStruct``), batch first.
 
     >>> import jax.numpy as jnp, jdl
     >>> print(jdl.summary(jdl.models.mlp([3, 2]), jnp.zeros((1, 4))))  # doctest: +NORMALIZE_WHITESPACE
-    layer        output shape  params
-    -----------  ------------  ------
-    0_flatten    (1, 4)        0
-    1_dense      (1, 3)        15
-    2_relu       (1, 3)        0
-    3_dense      (1, 2)        8
-    -----------  ------------  ------
-    total                      23
+    layer      output shape  params
+    ---------  ------------  ------
+    0_flatten  (1, 4)        0
+    1_dense    (1, 3)        15
+    2_relu     (1, 3)        0
+    3_dense    (1, 2)        8
+    ---------  ------------  ------
+    total                    23
     """
     x = jax.tree.map(shape_struct, x)
     key = jax.random.key(0) if key is None else key
