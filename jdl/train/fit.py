@@ -170,7 +170,6 @@ def fit(
     def save(metric: dict | None = None) -> None:
         nonlocal last_good, saved_step
         nonfinite.raise_first(pending, names, last_good)  # never write a non-finite state
-        pending.clear()
         meta = {"config": config or {}, "git_commit": commit, "metric": metric,
                 "position": resume.position(*pos, steps_per_epoch, batch_size, len(x), seed),
                 "sums": resume.sums_to_json(sums), "history": history, "stopped_early": stopped_early}
@@ -196,7 +195,6 @@ def fit(
                         pending.append((t, ok))
                         if len(pending) >= NONFINITE_CHECK_EVERY:
                             nonfinite.raise_first(pending, names, last_good)
-                            pending.clear()
                     bar.update(1)
                     if ckpt_dir is not None and t % checkpoint_every == 0 and b < steps_per_epoch:
                         save()
@@ -204,7 +202,6 @@ def fit(
                         save()
                         stop.deliver()
                 nonfinite.raise_first(pending, names, last_good)
-                pending.clear()
                 record = _train_record(epoch, t, sums, steps_per_epoch)
                 if test is not None:
                     record.update({f"test_{k}": v for k, v in

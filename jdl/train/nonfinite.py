@@ -56,7 +56,8 @@ def select(ok: jax.Array, new: Any, old: Any) -> Any:
 def raise_first(pending: list[tuple[int, jax.Array]], names: list[str], last_good: str | None) -> None:
     """Check the flags of the steps run since the last check (``pending``: (step, ok) pairs, ok
     still on the device) and raise ``NonFiniteError`` for the first bad step, naming the first
-    bad entry; one transfer for all of them, so the loop never waits for the device per step."""
+    bad entry; one transfer for all of them, so the loop never waits for the device per step.
+    ``pending`` is emptied when all of them were finite."""
     if not pending:
         return
     flags = jax.device_get([ok for _, ok in pending])
@@ -74,3 +75,4 @@ def raise_first(pending: list[tuple[int, jax.Array]], names: list[str], last_goo
                 f"{' ...' if len(bad) > 4 else ''} ({first}). "
                 f"Training stopped; {where}. Pass on_nonfinite='skip' to skip such steps, or use "
                 "jdl.debug.find_nan to find the operation that made it.", step, path)
+    pending.clear()
