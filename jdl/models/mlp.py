@@ -51,7 +51,7 @@ def mlp(
     layers: list = [Flatten()] if flatten else []
     for i, f in enumerate(features):
         hidden = i < len(features) - 1
-        layers.append(Dense(f, use_bias=not (hidden and norm == "batch"), w_init=w_init))
+        layers.append(Dense(f, use_bias=not (hidden and make_norm is BatchNorm), w_init=w_init))
         if hidden:
             if make_norm is not None:
                 layers.append(make_norm())

@@ -108,3 +108,13 @@ def test_mlp_takes_a_norm_factory(key):
     model = jdl.models.mlp([8, 3], norm=lambda: jdl.nn.GroupNorm(4))
     params, _ = model.init(key, X)
     assert params["2_groupnorm"]["gamma"].shape == (8,) and "b" in params["1_dense"]
+
+
+def test_norm_given_as_the_batchnorm_factory_builds_the_same_model_as_the_string(key):
+    from jdl.nn import BatchNorm
+
+    x = jnp.zeros((4, 5))
+    by_name, _ = jdl.models.mlp([3, 2], norm="batch").init(key, x)
+    by_factory, _ = jdl.models.mlp([3, 2], norm=BatchNorm).init(key, x)
+    assert jax.tree.structure(by_name) == jax.tree.structure(by_factory)
+    assert "b" not in by_factory["1_dense"]  # a Dense before BatchNorm has no bias
