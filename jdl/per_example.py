@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from jdl.core import Module, Params, State
+from jdl.nn.combinators import child_names
 from jdl.nn.linear import dense
 
 LossFn = Callable[..., jax.Array]  # loss(outputs, targets, reduction='mean' | 'none')
@@ -82,7 +83,7 @@ def supports_fast_path(model: Module, params: Params) -> bool:
         return True
     if model.name != "serial":
         return False
-    names = [f"{i}_{m.name}" for i, m in enumerate(model.children)]
+    names = child_names(model.children)
     return all(m.name == "dense" or not jax.tree.leaves(params.get(n, {}))
                for n, m in zip(names, model.children))
 
@@ -104,7 +105,7 @@ def _outer_grads(a: jax.Array, delta: jax.Array, has_bias: bool) -> dict:
 
 def _fast_grads(model: Module, loss_fn: LossFn) -> GradFn:
     layers = (model,) if model.name == "dense" else model.children
-    names = [None] if model.name == "dense" else [f"{i}_{m.name}" for i, m in enumerate(layers)]
+    names = [None] if model.name == "dense" else child_names(layers)
 
     def sub(tree: Any, n: str | None) -> Any:
         return tree if n is None else tree.get(n, {})

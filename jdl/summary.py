@@ -7,6 +7,7 @@ from typing import Any
 import jax
 
 from jdl.core import Module, output_struct, param_count, shape_struct
+from jdl.nn.combinators import child_names
 
 
 def _rows(module: Module, params: Any, state: Any, x: Any, path: str, rows: list) -> Any:
@@ -15,18 +16,17 @@ def _rows(module: Module, params: Any, state: Any, x: Any, path: str, rows: list
     A serial stack is flattened into its layers; a residual or parallel block gets a row of its
     own (its output and all its params) followed by its branches' rows, nested under its path."""
     if module.name == "serial" and module.children:
-        for i, child in enumerate(module.children):
-            name = f"{i}_{child.name}"
+        for name, child in zip(child_names(module.children), module.children):
             x = _rows(child, params[name], state[name], x, f"{path}{name}/", rows)
         return x
     y = output_struct(module, params, state, x)
     shape = jax.tree.map(lambda s: tuple(s.shape), y)
     rows.append((path.rstrip("/") or module.name, shape, param_count(params), param_count(state)))
     if module.name in ("residual", "parallel") and module.children:
-        split = isinstance(x, (tuple, list)) and len(x) == len(module.children)
-        for i, child in enumerate(module.children):
-            name = f"{i}_{child.name}"
-            if name in params:  # every branch of the block sees x (or its own part of x)
+        # residual: body and shortcut both see x; parallel: a tuple x gives branch i its x[i]
+        split = module.name == "parallel" and isinstance(x, (tuple, list))
+        for i, (name, child) in enumerate(zip(child_names(module.children), module.children)):
+            if name in params:  # residual has no shortcut entry without a shortcut
                 _rows(child, params[name], state.get(name, {}), x[i] if split else x, f"{path}{name}/", rows)
     return y
 

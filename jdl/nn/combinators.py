@@ -34,7 +34,8 @@ def as_module(layer: Module | Callable[..., Any], name: str | None = None) -> Mo
     return Module(init, apply, fname.lower().strip("_<>"))
 
 
-def _names(layers: tuple[Module, ...]) -> list[str]:
+def child_names(layers: tuple[Module, ...]) -> list[str]:
+    """The params/state keys of a combinator's children: '{index}_{name}' ('0_dense', '1_relu')."""
     return [f"{i}_{m.name}" for i, m in enumerate(layers)]
 
 
@@ -46,7 +47,7 @@ def serial(*layers: Module | Callable[..., Any]) -> Module:
     if not layers:
         raise ValueError("serial: needs at least one layer")
     mods = tuple(as_module(m) for m in layers)
-    names = _names(mods)
+    names = child_names(mods)
 
     def init(key: PRNGKey, x: Any) -> tuple[Params, State]:
         params, state = {}, {}
@@ -73,7 +74,7 @@ def parallel(*layers: Module | Callable[..., Any]) -> Module:
     if not layers:
         raise ValueError("parallel: needs at least one layer")
     mods = tuple(as_module(m) for m in layers)
-    names = _names(mods)
+    names = child_names(mods)
 
     def split(x: Any) -> tuple[Any, ...]:
         if isinstance(x, (tuple, list)):
