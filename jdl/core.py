@@ -131,3 +131,8 @@ def is_weight(path: tuple) -> bool:
     biases ``b`` and norm ``gamma``/``beta``: the course's "penalize weights, not biases". Used by
     ``jdl.regularizers`` (loss terms) and ``jdl.optim.weights_only`` (update masks) alike."""
     return bool(path) and getattr(path[-1], "key", None) == "w"
+
+
+def path_str(path: tuple) -> str:
+    """A pytree key path as 'params/1_dense/w' (dict keys, NamedTuple fields, list indices)."""
+    return "/".join(str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))) for k in path)

@@ -23,6 +23,8 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 
+from jdl.core import path_str
+
 # primitives whose inner jaxpr is inlined (helpers such as jnp.where are traced as small jits)
 _INLINE = {"jit", "pjit", "closed_call", "core_call", "custom_jvp_call", "custom_vjp_call",
            "custom_vjp_call_jaxpr", "remat", "checkpoint"}
@@ -64,10 +66,6 @@ def _is_node(name: str) -> bool:
 def _short(v: Any) -> str:
     aval = v.aval
     return f"{aval.dtype.name.replace('float', 'f').replace('int', 'i')}{list(aval.shape)}".replace(" ", "")
-
-
-def _path(path: tuple) -> str:
-    return "/".join(str(getattr(k, "key", getattr(k, "idx", getattr(k, "name", k)))) for k in path)
 
 
 def _sub_jaxpr(eqn: Any) -> Any | None:
@@ -127,7 +125,7 @@ def trace_graph(fn: Callable[..., Any], *args: Any, backward: bool = False,
     leaves = jax.tree_util.tree_flatten_with_path(args)[0]
     for v, (path, _) in zip(jaxpr.invars, leaves):
         env[v] = f"in{next(counter)}"
-        inputs[env[v]] = f"{_path(path[1:] if len(args) == 1 else path)} {_short(v)}"
+        inputs[env[v]] = f"{path_str(path[1:] if len(args) == 1 else path)} {_short(v)}"
     for v in jaxpr.constvars:
         env[v] = f"const{next(counter)}"
         inputs[env[v]] = f"const {_short(v)}"
@@ -135,7 +133,7 @@ def trace_graph(fn: Callable[..., Any], *args: Any, backward: bool = False,
     _flatten(jaxpr, env, counter, raw)
     out_names = [f"{v.val}" if hasattr(v, "val") else env[v] for v in jaxpr.outvars]
     if backward:
-        grads = [_path(p) for p, _ in jax.tree_util.tree_flatten_with_path(args[0])[0]]
+        grads = [path_str(p) for p, _ in jax.tree_util.tree_flatten_with_path(args[0])[0]]
         names = ["loss"] + [f"∂loss/∂{g}" for g in grads]
     else:
         names = [f"out{i}" for i in range(len(out_names))]

@@ -27,6 +27,7 @@ import jax
 import numpy as np
 from absl import logging
 
+from jdl.core import path_str
 from jdl.train.state import TrainState
 
 RECORD = "jdl.json"
@@ -52,14 +53,6 @@ class Checkpoint(NamedTuple):
     train_state: TrainState
     meta: dict
     path: str
-
-
-def path_str(path: tuple) -> str:
-    """A pytree key path as 'params/1_dense/w' (dict keys, NamedTuple fields, list indices)."""
-    parts = []
-    for k in path:
-        parts.append(str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))))
-    return "/".join(parts)
 
 
 def tree_shapes(tree: Any) -> dict[str, list]:

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jdl.train.checkpoint import path_str
+from jdl.core import path_str
 
 MODES = ("stop", "skip")
 
