@@ -1,7 +1,7 @@
 """What fault tolerance costs per training step: the non-finite guard (``on_nonfinite``) and
 checkpointing every N steps, against a plain ``fit`` (``on_nonfinite=None``, no checkpoints).
 
-Each setting trains 2 + E epochs; the wall time of epochs 2..E+1 (timed by a callback at each
+Each setting trains 2 + E epochs; the CPU time of epochs 2..E+1 (timed by a callback at each
 epoch's end, after the epoch's device sync) over their steps is the time of a compiled step. It also times one
 ``checkpoint.save`` and one ``restore`` of the model's whole TrainState.
 
@@ -24,8 +24,8 @@ from jdl.train import checkpoint as ckpt
 
 
 def step_time(model, data, batch_size, epochs, repeats=3, **kw) -> float:
-    """Seconds a compiled step takes inside ``fit`` with options ``kw`` (best of ``repeats``):
-    the wall time between the end of epoch 1 and the end of epoch 1 + ``epochs``, taken by a
+    """CPU seconds a compiled step takes inside ``fit`` with options ``kw`` (best of ``repeats``;
+    CPU time, all threads, because wall time is unreliable on a shared machine): the time between the end of epoch 1 and the end of epoch 1 + ``epochs``, taken by a
     callback (each epoch ends with a device sync), over the steps in between. One more epoch
     follows, so the final checkpoint (and orbax's first-use set-up, in the first) is not timed."""
     best = float("inf")

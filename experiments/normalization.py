@@ -63,12 +63,13 @@ def small_cnn(norm: str):
 MODELS = {"mlp": deep_mlp, "cnn": small_cnn}
 
 
-def train_mode_metrics(model, params, state, x, y) -> dict:
-    """Loss and accuracy of ``model`` on (x, y) in training mode: BatchNorm uses the batch's
-    own statistics (the whole set as one batch), and the state it returns is discarded."""
+def train_mode_metrics(apply_train, params, state, x, y) -> dict:
+    """Loss and accuracy on (x, y) in training mode (``apply_train(params, state, x)``, jitted
+    once per run): BatchNorm uses the batch's own statistics (the whole set as one batch), and
+    the state it returns is discarded."""
     from jdl.losses import softmax_cross_entropy
 
-    logits, _ = jax.jit(lambda p, s, x: model.apply(p, s, x, train=True))(params, state, x)
+    logits, _ = apply_train(params, state, x)
     return {"loss": float(softmax_cross_entropy(logits, y)),
             "accuracy": float(np.mean(np.argmax(np.asarray(logits), -1) == y))}
 
@@ -80,10 +81,11 @@ def train_run(model_name: str, norm: str, lr: float, train, test, *, epochs: int
 
     model = MODELS[model_name](norm)
     bn_track: list = []
+    apply_train = jax.jit(lambda p, s, x: model.apply(p, s, x, train=True))
 
     def track(epoch, record, ts):
         if norm == "batch":
-            bn_track.append(train_mode_metrics(model, ts.params, ts.state, *test))
+            bn_track.append(train_mode_metrics(apply_train, ts.params, ts.state, *test))
 
     result = fit(model, softmax_cross_entropy, jdl.optim.sgd(lr), train, test, epochs=epochs,
                  batch_size=32, seed=seed, progress=False, on_nonfinite=None, tensorboard=False,
@@ -106,7 +108,7 @@ def plot(results: dict, learning_rates: list[float], workdir: str) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from experiments.figures import save_figure
+    from experiments.common import save_figure
 
     paths = []
     for model_name, by_norm in results.items():
@@ -122,7 +124,7 @@ def plot(results: dict, learning_rates: list[float], workdir: str) -> list[str]:
             ax.set_ylabel("training loss")
             ax.set_yscale("log")
             ax.legend(fontsize=8)
-        paths.append(save_figure(fig, workdir, f"normalization_{model_name}.png"))
+        paths.append(save_figure(fig, workdir, f"normalization_{model_name}.png", dpi=100))
 
     fig, axes = plt.subplots(1, len(results), figsize=(4.5 * len(results), 3.4), squeeze=False)
     for ax, (model_name, by_norm) in zip(axes[0], results.items()):
@@ -136,7 +138,7 @@ def plot(results: dict, learning_rates: list[float], workdir: str) -> list[str]:
         ax.set_title(f"{model_name} + BatchNorm: test accuracy")
         ax.set_xlabel("epoch")
         ax.legend(fontsize=7)
-    paths.append(save_figure(fig, workdir, "normalization_bn_train_eval.png"))
+    paths.append(save_figure(fig, workdir, "normalization_bn_train_eval.png", dpi=100))
     return paths
 
 

@@ -80,7 +80,7 @@ def plot(results: dict, weights: dict, curves: dict, workdir: str) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from experiments.figures import save_figure
+    from experiments.common import save_figure
 
     names = list(results)
     paths = []
@@ -97,7 +97,7 @@ def plot(results: dict, weights: dict, curves: dict, workdir: str) -> list[str]:
     ax.set_ylabel("accuracy (eval mode)")
     ax.set_title(f"MLP on {N_TRAIN} digits: train vs validation")
     ax.legend(loc="lower right")
-    paths.append(save_figure(fig, workdir, "regularization_gap.png"))
+    paths.append(save_figure(fig, workdir, "regularization_gap.png", dpi=100))
 
     fig, ax = plt.subplots(figsize=(6, 3.6))
     bins = np.linspace(-0.3, 0.3, 121)
@@ -108,7 +108,7 @@ def plot(results: dict, weights: dict, curves: dict, workdir: str) -> list[str]:
     ax.set_xlabel("first-layer weight")
     ax.set_title("L1 makes weights sparse, L2 shrinks them all")
     ax.legend(fontsize=8)
-    paths.append(save_figure(fig, workdir, "regularization_weights.png"))
+    paths.append(save_figure(fig, workdir, "regularization_weights.png", dpi=100))
 
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for n, curve in curves.items():
@@ -117,7 +117,7 @@ def plot(results: dict, weights: dict, curves: dict, workdir: str) -> list[str]:
     ax.set_ylabel("validation loss")
     ax.set_yscale("log")
     ax.legend(fontsize=8)
-    paths.append(save_figure(fig, workdir, "regularization_curves.png"))
+    paths.append(save_figure(fig, workdir, "regularization_curves.png", dpi=100))
     return paths
 
 

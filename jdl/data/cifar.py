@@ -78,4 +78,6 @@ def cifar10(split: str, data_dir: str | None = None) -> tuple[np.ndarray, np.nda
     data = np.concatenate([d for d, _ in parts])
     x = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)  # (N, C, H, W) → (N, H, W, C)
     y = np.concatenate([lab for _, lab in parts]).astype(np.int32)
-    return x.astype(np.float32) / 255.0, y
+    x = x.astype(np.float32)
+    x /= 255.0  # in place: one float32 copy, not two
+    return x, y

@@ -65,11 +65,13 @@ def download(name: str, data_dir: str | None = None, fetch: Fetch = urllib_fetch
     sub, files = SOURCES[name]
     folder = os.path.join(data_root(data_dir), sub)
     os.makedirs(folder, exist_ok=True)
+    fetched = False
     for url, file_name, expected in files:
         path = os.path.join(folder, file_name)
         if os.path.isfile(path) and md5(path) == expected:
             log(f"{name}: {path} already present, MD5 verified")
             continue
+        fetched = True
         log(f"{name}: fetching {url}")
         tmp = path + ".part"
         fetch(url, tmp)
@@ -78,7 +80,7 @@ def download(name: str, data_dir: str | None = None, fetch: Fetch = urllib_fetch
             os.remove(tmp)
             raise DataFileError(f"{name}: {url} has MD5 {got}, expected {expected}; nothing was kept")
         os.replace(tmp, path)
-    if name == "cifar10":
+    if name == "cifar10" and (fetched or not os.path.isdir(os.path.join(folder, "cifar-10-batches-py"))):
         with tarfile.open(os.path.join(folder, files[0][1]), "r:gz") as archive:
             archive.extractall(folder, filter="data")  # → cifar10/cifar-10-batches-py/
         cifar10("test", data_dir)  # check what was unpacked

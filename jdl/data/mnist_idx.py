@@ -42,7 +42,9 @@ def load_idx_pair(folder: str, split: str, dataset: str, n_classes: int = 10) ->
                             f"{labels_path} holds {len(labels)} labels")
     if len(labels) and labels.max() >= n_classes:
         raise DataFileError(f"{labels_path}: label {int(labels.max())} is outside 0..{n_classes - 1}")
-    x = (images.astype(np.float32) / 255.0)[..., None]  # (N, 28, 28, 1)
+    x = images.astype(np.float32)
+    x /= 255.0  # in place: one float32 copy, not two
+    x = x[..., None]  # (N, 28, 28, 1)
     return x, labels.astype(np.int32)
 
 
