@@ -23,6 +23,7 @@ from jdl.nn.activations import relu
 from jdl.nn.combinators import residual, serial
 from jdl.nn.conv import Conv2D
 from jdl.nn.linear import Dense
+from jdl.nn.norm import BatchNorm
 from jdl.nn.pooling import GlobalAvgPool, MaxPool2D
 
 NormFactory = Callable[[], Module]
@@ -32,8 +33,6 @@ def batch_norm() -> Module:
     """The default norm of a ResNet: ``jdl.nn.BatchNorm(momentum=0.9)`` over the channels —
     PyTorch's ResNet setting (its momentum 0.1 read as jdl's/flax's 0.9), so the running
     statistics that evaluation uses settle within a few hundred steps."""
-    from jdl.nn.norm import BatchNorm
-
     return BatchNorm(momentum=0.9)
 
 

@@ -24,7 +24,8 @@ class AdagradState(NamedTuple):
 
 
 def scale_by_rss(initial_accumulator_value: float = 0.1, eps: float = 1e-7) -> GradientTransformation:
-    """u = g / √(v + ε) with v ← v + g² (v starts at ``initial_accumulator_value``; u = 0 where v = 0).
+    """u = g / √(v + ε) with v ← v + g² (v starts at ``initial_accumulator_value``; with ε > 0,
+    v = 0 only where every g so far was 0, and there u = 0 too).
 
     Shapes: v and u have the shapes of the gradient's leaves.
     Args: initial_accumulator_value: v₀ ≥ 0 (optax's default 0.1); eps: ε > 0.
@@ -38,7 +39,7 @@ def scale_by_rss(initial_accumulator_value: float = 0.1, eps: float = 1e-7) -> G
     def update(grads, state, params=None):
         del params
         v = jax.tree.map(lambda g, v: v + g * g, grads, state.v)
-        u = jax.tree.map(lambda g, v: jnp.where(v > 0, g * jax.lax.rsqrt(v + eps), 0.0), grads, v)
+        u = jax.tree.map(lambda g, v: g * jax.lax.rsqrt(v + eps), grads, v)
         return u, AdagradState(v=v)
 
     return GradientTransformation(init, update)
