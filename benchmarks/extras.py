@@ -4,7 +4,7 @@
   Python loop (``serial``) and with ``jdl.nn.repeat`` (``lax.scan``, optionally unrolled);
 - ``per_example``: per-example gradients of the MLP at batch 128, ``jdl.per_example`` against
   jit(vmap(grad)), a Python loop of single-example grads and ``torch.func``;
-- ``optim``: the optimizer updates of the optimizers issue (``benchmarks.optim``), when present.
+- ``optim``: the optimizer updates of the optimizers issue (``benchmarks.optim``).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def depth(quick: bool = False, seed: int = 0) -> dict:
             model = build(n)
             params, _ = model.init(jax.random.key(seed), x)
             layers = [{k: np.asarray(v) for k, v in l.items()} for _, l in common.ordered_layers(params)]
-            runner = common.jdl_runner(model, layers, common.optimizer_name(), x, y) if kind == "loop" \
+            runner = common.jdl_runner(model, layers, common.OPTIMIZER, x, y) if kind == "loop" \
                 else _stacked_runner(model, params, x, y)
             r = measure(runner, n_steps=2 if quick else 10, n_blocks=2 if quick else 5, n_warmup=1)
             rows.append({"layers": n, "kind": kind, "trace_lower_s": r["trace_lower_s"],
@@ -72,7 +72,7 @@ def _stacked_runner(model, params, x, y):
     from jdl.train.step import make_step
 
     counted, traces = trace_counter()
-    opt = getattr(jdl.optim, common.optimizer_name())(common.LEARNING_RATE)
+    opt = getattr(jdl.optim, common.OPTIMIZER)(common.LEARNING_RATE)
     import jax
 
     ts = TrainState(params, {}, opt.init(params), jnp.zeros([], jnp.int32), jax.random.key(0))
@@ -154,12 +154,10 @@ def _torch_func_ms(params, x, y, reps: int) -> float:
 
 
 def optim(quick: bool = False, seed: int = 0) -> dict:
-    """The optimizers issue's benchmark (``benchmarks.optim.run``), skipped while it is absent."""
+    """The optimizers issue's benchmark (``benchmarks.optim.run``)."""
     del seed
-    try:
-        from benchmarks import optim as optim_bench
-    except ImportError as err:
-        return {"skipped": f"benchmarks.optim is not available yet ({err})"}
+    from benchmarks import optim as optim_bench
+
     return optim_bench.run(quick=quick)
 
 

@@ -63,18 +63,10 @@ def data(seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def jdl_model():
-    """``jdl.models.lenet5()``; before it exists, the same network (tanh, average pooling, as
-    the paper) from ``jdl.nn`` layers; a Skip when jdl has no Conv2D either."""
+    """``jdl.models.lenet5()`` for IMAGE inputs and DENSE[-1] classes."""
     import jdl
 
-    if hasattr(jdl.models, "lenet5"):
-        return jdl.models.lenet5(n_classes=DENSE[-1], input_shape=IMAGE)
-    if not hasattr(jdl.nn, "Conv2D"):
-        raise common.Skip("jdl has neither models.lenet5 nor nn.Conv2D yet")
-    nn = jdl.nn
-    return nn.serial(nn.Conv2D(6, 5, padding="SAME"), nn.tanh, nn.AvgPool2D(2),
-                     nn.Conv2D(16, 5, padding="VALID"), nn.tanh, nn.AvgPool2D(2),
-                     nn.Flatten(), nn.Dense(120), nn.tanh, nn.Dense(84), nn.tanh, nn.Dense(DENSE[-1]))
+    return jdl.models.lenet5(n_classes=DENSE[-1], input_shape=IMAGE)
 
 
 def flax_model(act: str, pool: str, pad1: str):
@@ -127,7 +119,7 @@ def configure(quick: bool, seed: int, workdir: str) -> dict:
             break
     else:
         raise common.Skip("jdl.models.lenet5 matches no (activation, pooling) variant of the reference")
-    optimizer = common.optimizer_name()
+    optimizer = common.OPTIMIZER
     weights = common.save_layers(os.path.join(workdir, f"{NAME}_weights.npz"), layers)
     return {
         "spec": {"name": NAME, "description": f"LeNet-5 28x28 ({pad1} conv1, {act}, {pool} pool), "

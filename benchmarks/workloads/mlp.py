@@ -53,7 +53,7 @@ def configure(quick: bool, seed: int, workdir: str) -> dict:
     """Initialize jdl's MLP once (LeCun normal, zero biases) and save the weights for all."""
     import jax
 
-    optimizer = common.optimizer_name()
+    optimizer = common.OPTIMIZER
     model = jdl_model()
     x, _ = data(BATCH, seed)
     params, _ = model.init(jax.random.key(seed), x)
