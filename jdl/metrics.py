@@ -148,29 +148,33 @@ def nms(boxes: jax.Array, scores: jax.Array, iou_threshold: float = 0.5) -> jax.
     return jnp.zeros(n, bool).at[order].set(keep_sorted)
 
 
-def match_detections(pred_boxes, pred_scores, gt_boxes, iou_threshold: float = 0.5) -> np.ndarray:
+def match_detections(pred_boxes, pred_scores, gt_boxes, iou_threshold=0.5) -> np.ndarray:
     """Which detections of one class in one image are true positives (COCO's greedy rule).
 
     Visit the detections by decreasing score; each takes the not-yet-matched ground-truth box
     it overlaps most, and is a true positive when that IoU ≥ ``iou_threshold``; otherwise (or
     when every ground truth is taken) it is a false positive — a duplicate detection of a found
-    object counts as a false positive. Host-side.
+    object counts as a false positive. Host-side. ``iou_threshold`` may be a 1-D array of T
+    thresholds: the IoUs and the ranking are computed once and only the matching is repeated.
 
-    Shapes: pred_boxes (N, 4), pred_scores (N,), gt_boxes (M, 4) → is_tp (N,) bool, input order.
+    Shapes: pred_boxes (N, 4), pred_scores (N,), gt_boxes (M, 4) → is_tp (N,) bool in input
+    order, or (T, N) for T thresholds.
     """
     pred_boxes, gt_boxes = np.asarray(pred_boxes, np.float32).reshape(-1, 4), np.asarray(gt_boxes, np.float32).reshape(-1, 4)
     pred_scores = np.asarray(pred_scores)
-    is_tp = np.zeros(len(pred_boxes), bool)
-    if len(pred_boxes) == 0 or len(gt_boxes) == 0:
-        return is_tp
-    iou = box_iou(pred_boxes, gt_boxes)  # (N, M), numpy
-    taken = np.zeros(len(gt_boxes), bool)
-    for i in np.argsort(-pred_scores, kind="stable"):
-        candidates = np.where(taken, -1.0, iou[i])
-        j = int(np.argmax(candidates))
-        if candidates[j] >= iou_threshold:
-            is_tp[i], taken[j] = True, True
-    return is_tp
+    thresholds = np.atleast_1d(np.asarray(iou_threshold, np.float64))
+    is_tp = np.zeros((len(thresholds), len(pred_boxes)), bool)
+    if len(pred_boxes) and len(gt_boxes):
+        iou = box_iou(pred_boxes, gt_boxes)  # (N, M), numpy
+        order = np.argsort(-pred_scores, kind="stable")
+        for t, threshold in enumerate(thresholds):
+            taken = np.zeros(len(gt_boxes), bool)
+            for i in order:
+                candidates = np.where(taken, -1.0, iou[i])
+                j = int(np.argmax(candidates))
+                if candidates[j] >= threshold:
+                    is_tp[t, i], taken[j] = True, True
+    return is_tp[0] if np.ndim(iou_threshold) == 0 else is_tp
 
 
 def precision_recall_curve(scores, is_tp, n_positives: int) -> tuple[np.ndarray, np.ndarray]:
@@ -215,9 +219,13 @@ def average_precision(scores, is_tp, n_positives: int, method: str = "all_point"
     return float(np.mean(np.where(first < len(r), p_hat[np.minimum(first, len(r) - 1)], 0.0)))
 
 
-def class_ranking(detections, ground_truths, cls: int, iou_threshold: float):
+def class_ranking(detections, ground_truths, cls: int, iou_threshold):
     """Scores and TP flags of class ``cls``'s detections over all images, and its number of
-    ground-truth objects (see ``mean_average_precision`` for the formats)."""
+    ground-truth objects (see ``mean_average_precision`` for the formats).
+
+    Shapes: → scores (S,), is_tp (S,) bool — or (T, S) for a 1-D array of T IoU thresholds —
+    and n_positives (int), S being the class's detections in all images.
+    """
     scores, flags, n_pos = [], [], 0
     for (boxes, s, labels), (gt, gt_labels) in zip(detections, ground_truths, strict=True):
         mine, gt_mine = np.asarray(labels) == cls, np.asarray(gt_labels) == cls
@@ -226,7 +234,7 @@ def class_ranking(detections, ground_truths, cls: int, iou_threshold: float):
         flags.append(match_detections(np.asarray(boxes).reshape(-1, 4)[mine], s_c, gt_c, iou_threshold))
         scores.append(s_c)
         n_pos += len(gt_c)
-    return np.concatenate(scores), np.concatenate(flags), n_pos
+    return np.concatenate(scores), np.concatenate(flags, axis=-1), n_pos
 
 
 def detection_precision_recall(detections, ground_truths, n_classes: int, iou_threshold: float = 0.5,
@@ -261,10 +269,10 @@ def mean_average_precision(detections, ground_truths, n_classes: int,
     """
     thresholds = np.asarray(iou_thresholds, np.float64).reshape(-1)
     ap = np.full((len(thresholds), n_classes), np.nan)
-    for t, threshold in enumerate(thresholds):
-        for c in range(n_classes):
-            scores, flags, n_pos = class_ranking(detections, ground_truths, c, float(threshold))
-            ap[t, c] = average_precision(scores, flags, n_pos, method)
+    for c in range(n_classes):  # IoUs and rankings once per class; matching once per threshold
+        scores, flags, n_pos = class_ranking(detections, ground_truths, c, thresholds)  # flags (T, S)
+        for t in range(len(thresholds)):
+            ap[t, c] = average_precision(scores, flags[t], n_pos, method)
     per_threshold = np.array([np.nanmean(row) if np.isfinite(row).any() else np.nan for row in ap])
     return {"map": float(np.mean(per_threshold)), "map_per_threshold": per_threshold, "ap": ap,
             "iou_thresholds": thresholds}
