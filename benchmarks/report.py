@@ -30,7 +30,8 @@ def workload_rows(results: dict) -> list[list[str]]:
             ratio, ratio_cpu = w["ratios"].get(f"jdl/{impl}"), w["ratios"].get(f"jdl/{impl} CPU")
             rows.append([name, impl, _pm(r["step_ms"]), f"{r['cpu_ms']['median']:.2f}",
                          f"{r['first_call_s']['median']:.2f}",
-                         f"{r['gflops']:.1f}", f"{100 * r['mfu']:.1f}%",
+                         f"{r['gflops']:.1f}", f"{100 * r['mfu']:.1f}%" + (
+                             f" ({100 * r['mfu_nominal']:.1f}% of peak)" if "mfu_nominal" in r else ""),
                          _pm(ratio, "{:.2f}") if ratio else ("1" if impl == "jdl" else ""),
                          _pm(ratio_cpu, "{:.2f}") if ratio_cpu else ("1" if impl == "jdl" else "")])
     return rows
@@ -82,10 +83,20 @@ def extra_sections(results: dict, markdown: bool) -> list[str]:
     return [f"{'### ' if markdown else '== '}{title}\n\n{body}" for title, body in out]
 
 
+def ceilings_text(c: dict) -> str:
+    """'float32 matmul 2048³ … GFLOP/s, bfloat16 …; nominal peak …' from the measured ceilings."""
+    by_dtype = c.get("matmul_gflops_by_dtype", {"float32": c["matmul_gflops"]})
+    text = ", ".join(f"{d} matmul {c['matmul_n']}³ {g:.0f} GFLOP/s" for d, g in by_dtype.items())
+    if c.get("nominal_peak_tflops"):
+        text += f"; nominal peak of the {c['device_kind']}: " + ", ".join(
+            f"{d} {t:.0f} TFLOP/s" for d, t in c["nominal_peak_tflops"].items())
+    return text
+
+
 def table(results: dict) -> str:
     """The plain-text report printed at the end of a run."""
     c = results["ceilings"]
-    head = (f"ceilings: matmul {c['matmul_gflops']:.0f} GFLOP/s (n={c['matmul_n']}), "
+    head = (f"ceilings: {ceilings_text(c)}, "
             f"copy {c['copy_gbs']:.1f} GB/s; rounds {results['rounds']}, {results['isolation']} isolation"
             + (" (QUICK: timings mean nothing)" if results["quick"] else ""))
     return "\n\n".join([head, _format(workload_rows(results), HEADER, False)]
@@ -146,13 +157,15 @@ def markdown(results: dict, image: str) -> str:
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['platform']}; devices {m['devices']}; "
         f"load average at start {', '.join(f'{x:.1f}' for x in m['load_average'])}.",
         f"Libraries: {v}; torch threads {m['torch_threads']}; env {m['env']}.",
-        f"Ceilings measured at start: float32 matmul {c['matmul_n']}³ in XLA {c['matmul_gflops']:.0f} GFLOP/s; "
+        f"Ceilings measured at start (XLA): {ceilings_text(c)}; "
         f"in-place x+1 on a donated {c['copy_mib']:.0f} MiB buffer {c['copy_gbs']:.1f} GB/s (read + write).",
         "",
         "Each number is the median over rounds of one process's median over blocks; ± is half the "
         "spread (max − min)/median over rounds. jdl/impl is the ratio of step times in the same "
         "round (≤ 1: jdl as fast or faster), in wall time and in CPU time. CPU ms/step is the process's CPU time (all threads) "
-        "per step, steadier than wall time on a shared machine. MFU = achieved GFLOP/s / the matmul ceiling. "
+        "per step, steadier than wall time on a shared machine. MFU = achieved GFLOP/s / the matmul ceiling "
+        "of the workload's dtype (and / the nominal peak, on a GPU of known kind); rows ending in -bf16 "
+        "are mixed precision (float32 params, bfloat16 compute) in all three libraries. "
         "First call = trace + compile + one step.",
         "",
         "## Workloads",

@@ -14,7 +14,11 @@ time against depth, per-example gradients, optimizer updates). Method:
 4. report per implementation the median over rounds and the spread (max − min)/median, the
    ratio jdl/other of each round and its median (≤ 1: jdl as fast or faster) in wall time and
    in CPU time (steadier on a shared machine), GFLOP/s and the fraction of the matmul ceiling
-   (MFU).
+   of the workload's dtype (MFU), and on a GPU of the maker's nominal peak too.
+
+``--dtypes=float32,bfloat16`` adds each workload's mixed-precision variant (row ``<name>-bf16``:
+float32 params, bfloat16 compute, in all three libraries); the default is float32 on a CPU and
+both on a GPU (``--device=gpu``, which needs a CUDA build of jaxlib and torch).
 
 Output: a table on stdout, ``<out>/results.json`` and, with ``--docs``, ``docs/benchmarks.md``
 with a bar chart of the ratios (``benchmarks.report``). ``--quick`` runs everything a few steps
@@ -52,6 +56,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--docs", default=None, help="write <docs>/benchmarks.md and the chart "
                    "(default: 'docs' for a full run, nothing with --quick)")
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    p.add_argument("--dtypes", default=None, help="comma-separated compute dtypes of the workloads, "
+                   "from float32, bfloat16 (default: float32 on cpu, both on gpu)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--hugepages", action="store_true",
                    help="start every worker with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (large "
@@ -60,6 +66,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args.workloads = [w for w in args.workloads.split(",") if w]
     args.impls = [i for i in args.impls.split(",") if i]
     args.extras = [e for e in args.extras.split(",") if e]
+    from benchmarks.workloads.common import DTYPES
+
+    dtypes = args.dtypes if args.dtypes is not None else ("float32" if args.device == "cpu" else ",".join(DTYPES))
+    args.dtypes = [d for d in dtypes.split(",") if d]
+    for d in args.dtypes:
+        if d not in DTYPES:
+            p.error(f"unknown dtype {d!r}; expected some of {DTYPES}")
     for w in args.workloads:
         if w not in WORKLOADS:
             p.error(f"unknown workload {w!r}; expected some of {sorted(WORKLOADS)}")
@@ -110,24 +123,41 @@ def call(config: dict, isolation: str, device: str, hugepages: bool = False) -> 
     return {"error": f"worker exited with {proc.returncode}: {proc.stderr.strip()[-800:]}"}
 
 
-def configure(names: list[str], quick: bool, seed: int, out: str) -> dict:
-    """Each workload's spec and options, or {'skipped': reason} (printed)."""
+DTYPE_SUFFIX = {"float32": "", "bfloat16": "-bf16"}
+
+
+def configure(names: list[str], quick: bool, seed: int, out: str, dtypes: list[str] = ("float32",)) -> dict:
+    """Each (workload, dtype)'s spec and options, or {'skipped': reason} (printed), keyed by the
+    row name: the workload's, with '-bf16' for the bfloat16 variant."""
     from benchmarks.workloads import WORKLOADS
     from benchmarks.workloads.common import Skip
 
     configs = {}
     for name in names:
         try:
-            configs[name] = WORKLOADS[name].configure(quick, seed, out)
+            base = WORKLOADS[name].configure(quick, seed, out)
         except (Skip, ImportError) as err:
             print(f"skipping workload {name}: {err}", flush=True)
-            configs[name] = {"skipped": str(err)}
+            base = {"skipped": str(err)}
+        for dtype in dtypes:
+            row = name + DTYPE_SUFFIX[dtype]
+            if "skipped" in base:
+                configs[row] = base
+                continue
+            spec = {**base["spec"], "workload": name, "dtype": dtype}
+            if dtype != "float32":
+                spec["description"] += f"; {dtype} compute (mixed precision, float32 params)"
+            configs[row] = {"spec": spec, "options": {**base["options"], "dtype": dtype}}
     return configs
 
 
 def aggregate(config: dict, runs: dict, ceilings: dict) -> dict:
-    """Medians and spreads over rounds, per-round ratios jdl/other, GFLOP/s and MFU."""
+    """Medians and spreads over rounds, per-round ratios jdl/other, GFLOP/s and MFU (against the
+    measured matmul ceiling of the workload's dtype, and the nominal peak where known)."""
     spec = config["spec"]
+    dtype = spec.get("dtype", "float32")
+    ceiling = ceilings.get("matmul_gflops_by_dtype", {}).get(dtype, ceilings["matmul_gflops"])
+    peak = (ceilings.get("nominal_peak_tflops") or {}).get(dtype)
     impls = {}
     for impl, rounds in runs.items():
         good = [r for r in rounds if "error" not in r]
@@ -139,8 +169,9 @@ def aggregate(config: dict, runs: dict, ceilings: dict) -> dict:
         impls[impl] = {"step_ms": step, "cpu_ms": summarize([r["cpu_ms"] for r in good]),
                        "first_call_s": summarize([r["first_call_s"] for r in good]),
                        "trace_lower_s": summarize([r["trace_lower_s"] for r in good]),
-                       "gflops": gflops, "mfu": gflops / ceilings["matmul_gflops"],
-                       "rounds": rounds}
+                       "gflops": gflops, "mfu": gflops / ceiling, "rounds": rounds}
+        if peak:
+            impls[impl]["mfu_nominal"] = gflops / (peak * 1e3)
     ratios = {}
     for impl in impls:
         if impl == "jdl" or "error" in impls[impl] or "error" in impls.get("jdl", {"error": 1}):
@@ -152,7 +183,7 @@ def aggregate(config: dict, runs: dict, ceilings: dict) -> dict:
                 ratios[f"jdl/{impl}{suffix}"] = summarize(per_round)
     floor_ms = spec["min_bytes"] / (ceilings["copy_gbs"] * 1e9) * 1e3
     return {"spec": spec, "options": config["options"], "impls": impls, "ratios": ratios,
-            "memory_floor_ms": floor_ms, "compute_floor_ms": spec["flops"] / ceilings["matmul_gflops"] / 1e6}
+            "memory_floor_ms": floor_ms, "compute_floor_ms": spec["flops"] / ceiling / 1e6}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -163,26 +194,28 @@ def main(argv: list[str] | None = None) -> dict:
     machine = call({"kind": "machine", "quick": args.quick}, args.isolation, args.device, args.hugepages)
     if "error" in machine:
         raise RuntimeError(f"measuring the machine failed: {machine['error']}")
-    print(f"ceilings: matmul {machine['ceilings']['matmul_gflops']:.0f} GFLOP/s, "
+    print(f"ceilings: matmul {machine['ceilings']['matmul_gflops']:.0f} GFLOP/s float32, "
+          f"{machine['ceilings']['matmul_gflops_by_dtype']['bfloat16']:.0f} bfloat16, "
           f"copy {machine['ceilings']['copy_gbs']:.1f} GB/s", flush=True)
-    configs = configure(args.workloads, args.quick, args.seed, args.out)
+    configs = configure(args.workloads, args.quick, args.seed, args.out, args.dtypes)
     steps = (2, 2, 1) if args.quick else (20, 5, 5)  # steps a block, blocks, warm-up steps
     runs = {w: {i: [] for i in args.impls} for w, c in configs.items() if "skipped" not in c}
     for r in range(args.rounds):
         order = args.impls[r % len(args.impls):] + args.impls[:r % len(args.impls)]
         for w in runs:
             for impl in order:
-                result = call({"kind": "workload", "workload": w, "impl": impl,
+                result = call({"kind": "workload", "workload": configs[w]["spec"]["workload"], "impl": impl,
                                "options": configs[w]["options"], "n_steps": steps[0], "n_blocks": steps[1],
                                "n_warmup": steps[2], "device": args.device}, args.isolation, args.device,
                               args.hugepages)
-                print(f"round {r + 1}/{args.rounds} {w:8s} {impl:6s} " + (
+                print(f"round {r + 1}/{args.rounds} {w:11s} {impl:6s} " + (
                     f"{result['step_ms']:8.3f} ms/step, first call {result['first_call_s']:.2f} s"
                     if "error" not in result else f"ERROR {result['error']}"), flush=True)
                 runs[w][impl].append(result)
     results = {
         "command": "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:]),
         "quick": args.quick, "rounds": args.rounds, "isolation": args.isolation, "device": args.device,
+        "dtypes": args.dtypes,
         "malloc_hugepages": args.hugepages,
         "steps_per_block": steps[0], "blocks": steps[1],
         "machine": machine["info"], "ceilings": machine["ceilings"],

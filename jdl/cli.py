@@ -80,6 +80,8 @@ flags.DEFINE_integer("keep", 3, "Checkpoints kept: the last K, plus the best by 
 flags.DEFINE_string("restore", None, "Start from the params of this checkpoint (a run's workdir or one "
                     "checkpoints/<step> folder) with a fresh optimizer: fine-tuning, or evaluation "
                     "alone with --epochs=0.")
+flags.DEFINE_enum("compute_dtype", "float32", ["float32", "bfloat16", "float16"], "Mixed precision: "
+                  "forward and backward passes in this dtype, params and optimizer state in float32.")
 flags.DEFINE_enum("on_nonfinite", "stop", ["stop", "skip", "ignore"], "On a NaN/inf loss, gradient or "
                   "param: stop naming the step and param, skip the step, or ignore it.")
 
@@ -115,9 +117,10 @@ def data_command(args: Sequence[str]) -> None:
 
 
 def checkpoint_options() -> dict:
-    """``fit``'s keyword arguments for the checkpoint flags."""
+    """``fit``'s keyword arguments for the checkpoint, non-finite and precision flags."""
     return {"checkpoint_every": FLAGS.checkpoint_every or None, "keep": FLAGS.keep, "restore": FLAGS.restore,
-            "on_nonfinite": None if FLAGS.on_nonfinite == "ignore" else FLAGS.on_nonfinite}
+            "on_nonfinite": None if FLAGS.on_nonfinite == "ignore" else FLAGS.on_nonfinite,
+            "compute_dtype": None if FLAGS.compute_dtype == "float32" else FLAGS.compute_dtype}
 
 
 def build_model(name: str, n_classes: int, hidden: Sequence[int], activation: str,
@@ -261,7 +264,7 @@ def train_command() -> dict:
                                   FLAGS.weight_decay)
     config = {name: FLAGS[name].value for name in
               ("model", "dataset", "optimizer", "batch_size", "epochs", "seed", "hidden", "activation",
-               "momentum", "nesterov", "schedule", "decay_rate", "decay_steps", "warmup_steps",
+               "momentum", "nesterov", "schedule", "decay_rate", "decay_steps", "warmup_steps", "compute_dtype",
                *REGULARIZATION_FLAGS)}
     config["learning_rate"] = learning_rate
     regularization = regularization_options(train_data[0].shape, FLAGS.batch_size)

@@ -26,6 +26,20 @@ class Skip(Exception):
 
 OPTIMIZER = "adam"  # what every implementation trains with ('sgd' is the other choice the runners take)
 
+# Compute dtypes a workload can run in. 'bfloat16' is mixed precision in all three libraries:
+# float32 params and optimizer state, forward and backward in bfloat16, the loss in float32
+# (jdl ``make_step(compute_dtype=)``, flax ``dtype=`` with ``param_dtype=float32``, PyTorch
+# ``torch.autocast``).
+DTYPES = ("float32", "bfloat16")
+
+
+def compute_dtype(options: dict) -> str:
+    """The workload's compute dtype ('float32' unless the options say otherwise), checked."""
+    dtype = options.get("dtype", "float32")
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown compute dtype {dtype!r}; expected one of {DTYPES}")
+    return dtype
+
 
 def _layer_index(path: tuple) -> tuple:
     """Sort key of a params path: '10_dense' after '2_relu' (numeric prefix), then the name."""
@@ -115,8 +129,9 @@ def flax_adam_or_sgd(name: str):
 
 
 def flax_runner(model: Any, params: Any, optimizer: str, batch: tuple) -> Runner:
-    """flax.linen + optax: value_and_grad of the mean softmax cross-entropy, the update and
-    ``apply_updates`` in one jitted step with params and optimizer state donated."""
+    """flax.linen + optax: value_and_grad of the mean softmax cross-entropy (of float32
+    logits), the update and ``apply_updates`` in one jitted step with params and optimizer
+    state donated. A bfloat16 run passes a model built with ``dtype=bfloat16``."""
     import jax
     import optax
 
@@ -125,7 +140,7 @@ def flax_runner(model: Any, params: Any, optimizer: str, batch: tuple) -> Runner
 
     @counted
     def loss(p, x, y):
-        logits = model.apply({"params": p}, x)
+        logits = model.apply({"params": p}, x).astype("float32")
         return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
 
     def step(carry, batch):
@@ -137,9 +152,11 @@ def flax_runner(model: Any, params: Any, optimizer: str, batch: tuple) -> Runner
     return jax_runner(jax.jit(step, donate_argnums=(0,)), (params, tx.init(params)), batch, traces)
 
 
-def jdl_runner(model: Any, layers: list[dict], optimizer: str, x: np.ndarray, y: np.ndarray) -> Runner:
+def jdl_runner(model: Any, layers: list[dict], optimizer: str, x: np.ndarray, y: np.ndarray,
+               dtype: str = "float32") -> Runner:
     """jdl as a user writes it: ``init_train_state`` and ``make_step`` (jitted, donated) with
-    ``softmax_cross_entropy``; params replaced by the shared weights."""
+    ``softmax_cross_entropy``; params replaced by the shared weights; ``dtype`` 'bfloat16' is
+    ``make_step(compute_dtype=jnp.bfloat16)``."""
     import jax.numpy as jnp
 
     import jdl
@@ -152,16 +169,20 @@ def jdl_runner(model: Any, layers: list[dict], optimizer: str, x: np.ndarray, y:
     ts = init_train_state(model, opt, jnp.asarray(x), seed=0)
     params = with_layers(ts.params, layers)
     ts = TrainState(params, ts.state, opt.init(params), ts.step, ts.key)
-    step = make_step(model, counted(softmax_cross_entropy), opt)
+    step = make_step(model, counted(softmax_cross_entropy), opt,
+                     compute_dtype=None if dtype == "float32" else jnp.dtype(dtype))
     return jax_runner(step, ts, (jnp.asarray(x), jnp.asarray(y)), traces)
 
 
-def torch_runner(model: Any, optimizer: str, x: np.ndarray, y: np.ndarray, device: str = "cpu") -> Runner:
+def torch_runner(model: Any, optimizer: str, x: np.ndarray, y: np.ndarray, device: str = "cpu",
+                 dtype: str = "float32") -> Runner:
     """PyTorch eager: zero_grad, forward, cross-entropy, backward, optimizer step; Adam is the
-    fused kernel where this torch build has it (``fused=True``), else the foreach one."""
+    fused kernel where this torch build has it (``fused=True``), else the foreach one. ``dtype``
+    'bfloat16' runs the forward and the loss under ``torch.autocast`` (float32 params)."""
     import torch
     import torch.nn.functional as F
 
+    device = "cuda" if device == "gpu" else device
     model = model.to(device)
     xt = torch.from_numpy(np.ascontiguousarray(x)).to(device)
     yt = torch.from_numpy(y.astype(np.int64)).to(device)
@@ -173,9 +194,12 @@ def torch_runner(model: Any, optimizer: str, x: np.ndarray, y: np.ndarray, devic
     else:
         opt = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE)
 
+    autocast = torch.autocast(device, dtype=torch.bfloat16, enabled=dtype == "bfloat16")
+
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(xt), yt)
+        with autocast:
+            loss = F.cross_entropy(model(xt), yt)
         loss.backward()
         opt.step()
         return loss

@@ -69,9 +69,13 @@ def jdl_model():
     return jdl.models.lenet5(n_classes=DENSE[-1], input_shape=IMAGE)
 
 
-def flax_model(act: str, pool: str, pad1: str):
-    """The same LeNet-5 in flax.linen (NHWC, HWIO kernels)."""
+def flax_model(act: str, pool: str, pad1: str, dtype: str = "float32"):
+    """The same LeNet-5 in flax.linen (NHWC, HWIO kernels), computing in ``dtype`` with float32
+    params."""
     import flax.linen as nn
+    import jax.numpy as jnp
+
+    kw = {"dtype": jnp.dtype(dtype), "param_dtype": jnp.float32}
 
     fn = {"relu": nn.relu, "tanh": nn.tanh, "sigmoid": nn.sigmoid}[act]
     pooling = nn.max_pool if pool == "max" else nn.avg_pool
@@ -79,11 +83,11 @@ def flax_model(act: str, pool: str, pad1: str):
     class LeNet5(nn.Module):
         @nn.compact
         def __call__(self, x):
-            x = pooling(fn(nn.Conv(CONVS[0][1], (5, 5), padding=pad1)(x)), (2, 2), (2, 2))
-            x = pooling(fn(nn.Conv(CONVS[1][1], (5, 5), padding="VALID")(x)), (2, 2), (2, 2))
+            x = pooling(fn(nn.Conv(CONVS[0][1], (5, 5), padding=pad1, **kw)(x)), (2, 2), (2, 2))
+            x = pooling(fn(nn.Conv(CONVS[1][1], (5, 5), padding="VALID", **kw)(x)), (2, 2), (2, 2))
             x = x.reshape(x.shape[0], -1)
             for i, d in enumerate(DENSE):
-                x = nn.Dense(d)(x)
+                x = nn.Dense(d, **kw)(x)
                 x = fn(x) if i < len(DENSE) - 1 else x
             return x
 
@@ -158,14 +162,15 @@ def build(impl: str, options: dict, device: str = "cpu"):
     layers = common.load_layers(options["weights"])
     x, y = data(options["seed"])
     variant = options["act"], options["pool"], options["pad1"]
+    dtype = common.compute_dtype(options)
     if impl == "jdl":
-        return common.jdl_runner(jdl_model(), layers, options["optimizer"], x, y)
+        return common.jdl_runner(jdl_model(), layers, options["optimizer"], x, y, dtype)
     if impl == "flax":
         import jax.numpy as jnp
 
-        return common.flax_runner(flax_model(*variant), flax_params(layers), options["optimizer"],
+        return common.flax_runner(flax_model(*variant, dtype), flax_params(layers), options["optimizer"],
                                   (jnp.asarray(x), jnp.asarray(y)))
     if impl == "torch":
         return common.torch_runner(torch_model(layers, *variant), options["optimizer"],
-                                   x.transpose(0, 3, 1, 2), y, device)
+                                   x.transpose(0, 3, 1, 2), y, device, dtype)
     raise ValueError(f"lenet5: unknown implementation {impl!r}; expected jdl, flax or torch")

@@ -71,9 +71,9 @@ def build(impl: str, options: dict, device: str = "cpu"):
     """The Runner of one implementation: 'jdl', 'flax' or 'torch'."""
     layers = common.load_layers(options["weights"])
     x, y = data(BATCH, options["seed"])
-    opt = options["optimizer"]
+    opt, dtype = options["optimizer"], common.compute_dtype(options)
     if impl == "jdl":
-        return common.jdl_runner(jdl_model(), layers, opt, x, y)
+        return common.jdl_runner(jdl_model(), layers, opt, x, y, dtype)
     if impl == "flax":
         import flax.linen as nn
         import jax.numpy as jnp
@@ -82,7 +82,7 @@ def build(impl: str, options: dict, device: str = "cpu"):
             @nn.compact
             def __call__(self, h):
                 for i, d in enumerate(DIMS[1:]):
-                    h = nn.Dense(d)(h)
+                    h = nn.Dense(d, dtype=jnp.dtype(dtype), param_dtype=jnp.float32)(h)
                     if i < len(DIMS) - 2:
                         h = nn.relu(h)
                 return h
@@ -98,5 +98,5 @@ def build(impl: str, options: dict, device: str = "cpu"):
             lin = torch.nn.Linear(a, b)
             common.torch_linear(lin, layers[i])
             mods += [lin] + ([torch.nn.ReLU()] if i < len(DIMS) - 2 else [])
-        return common.torch_runner(torch.nn.Sequential(*mods), opt, x, y, device)
+        return common.torch_runner(torch.nn.Sequential(*mods), opt, x, y, device, dtype)
     raise ValueError(f"mlp: unknown implementation {impl!r}; expected jdl, flax or torch")

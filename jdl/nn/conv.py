@@ -64,7 +64,7 @@ def conv(x: jax.Array, w: jax.Array, b: jax.Array | None = None, stride: int | S
          name: str = "conv") -> jax.Array:
     """N-d convolution (N = 1 or 2) on ``lax.conv_general_dilated``; see :func:`conv2d`."""
     stride, pads, dilation, _ = conv_geometry(name, x.shape, w.shape, stride, padding, dilation, groups)
-    if use_shifted(w.shape, stride, dilation, groups):  # C_in ≤ 3 on CPU: faster, same values
+    if use_shifted(w.shape, stride, dilation, groups, jnp.result_type(x, w)):  # C_in ≤ 3 on CPU
         y = shifted_conv2d(x, w, tuple(tuple(p) for p in pads))
     else:
         y = jax.lax.conv_general_dilated(

@@ -62,6 +62,7 @@ def fit(
     on_nonfinite: str | None = "stop",
     tensorboard: bool = True,
     eval_loss_fn: LossFn | None = None,
+    compute_dtype: Any = None,
 ) -> FitResult:
     """Train ``model`` for ``epochs`` passes over ``train_data`` with minibatch steps
 
@@ -102,6 +103,9 @@ def fit(
     loss when ``loss_fn`` has training-only terms, such as label smoothing, so that the test loss
     and early stopping measure the model, not the smoothed target.
 
+    ``compute_dtype`` (e.g. ``jnp.bfloat16``): mixed precision as in ``make_step``; params,
+    optimizer state and checkpoints stay float32.
+
     Shapes: train_data = (x (N, ...), y (N, ...)); x's shape after the batch axis is the model's.
     Returns: ``FitResult(train_state, history)``, history a list of per-epoch dicts.
     """
@@ -125,8 +129,9 @@ def fit(
     _check_targets(model, ts, x_struct, "fit: train_data y", y)
     if test is not None:
         _check_targets(model, ts, x_struct, "fit: test_data y", test[1])
-    step = make_step(model, loss_fn, optimizer, penalty=penalty, augment=augment, on_nonfinite=on_nonfinite)
-    eval_step = make_eval_step(model, loss_fn if eval_loss_fn is None else eval_loss_fn)
+    step = make_step(model, loss_fn, optimizer, penalty=penalty, augment=augment, on_nonfinite=on_nonfinite,
+                     compute_dtype=compute_dtype)
+    eval_step = make_eval_step(model, loss_fn if eval_loss_fn is None else eval_loss_fn, compute_dtype)
     if restore is not None:
         loaded = ckpt.restore(restore, ts, params_only=True).train_state
         ts = ts._replace(params=loaded.params, state=loaded.state)

@@ -23,17 +23,31 @@ def is_classification(outputs: Any, targets: Any) -> bool:
     return (jnp.issubdtype(targets.dtype, jnp.integer) and outputs.ndim == targets.ndim + 1)
 
 
+def cast_floating(tree: Any, dtype: Any) -> Any:
+    """Every floating-point leaf of ``tree`` cast to ``dtype`` (integers, keys untouched)."""
+    return jax.tree.map(
+        lambda a: a.astype(dtype) if jnp.issubdtype(jnp.result_type(a), jnp.floating) else a, tree)
+
+
 def make_step(model: Module, loss_fn: LossFn, optimizer: GradientTransformation,
               penalty: Callable[[Any], jax.Array] | None = None,
               augment: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
               donate: bool = True, jit: bool = True,
-              on_nonfinite: str | None = None) -> Callable[[TrainState, Any], tuple[TrainState, dict]]:
+              on_nonfinite: str | None = None,
+              compute_dtype: Any = None) -> Callable[[TrainState, Any], tuple[TrainState, dict]]:
     """Build ``step(train_state, (x, y)) -> (train_state, metrics)``:
 
         k_aug, k_model = split(fold_in(key, t));  x' = augment(k_aug, x)  (if given)
         out, state' = model.apply(θ, state, x', key=k_model, train=True)
         J(θ) = loss(out, y) + penalty(θ)  (if given, e.g. an L2 term λ/2·‖w‖²)
         g = ∇_θ J;  u, opt_state' = optimizer.update(g, opt_state, θ);  θ' = θ + u
+
+    Mixed precision (``compute_dtype``, e.g. ``jnp.bfloat16``): the forward and backward passes
+    run on c(θ) and c(x'), the floating leaves cast to ``compute_dtype``; the outputs are cast
+    back to float32 before the loss, and since the cast is differentiated, g = ∇_θ J arrives in
+    θ's dtype. Params, optimizer state and the update stay float32 ("master weights"):
+
+        out = f(c(θ), c(x'));  J = loss(float32(out), y);  g = ∇_θ J  (float32)
 
     ``metrics`` holds the batch ``loss`` (the data term, and ``penalty`` when there is one, and
     ``accuracy`` for integer class labels). The step is jitted once with the train state
@@ -54,7 +68,13 @@ def make_step(model: Module, loss_fn: LossFn, optimizer: GradientTransformation,
             x = augment(aug_key, x)
 
         def objective(params):
-            out, state = model.apply(params, ts.state, x, key=key, train=True)
+            if compute_dtype is None:
+                out, state = model.apply(params, ts.state, x, key=key, train=True)
+            else:
+                out, state = model.apply(cast_floating(params, compute_dtype), ts.state,
+                                         cast_floating(x, compute_dtype), key=key, train=True)
+                out = cast_floating(out, jnp.float32)
+                state = jax.tree.map(lambda new, old: new.astype(old.dtype), state, ts.state)
             data_loss = loss_fn(out, y)
             reg = penalty(params) if penalty is not None else jnp.zeros((), data_loss.dtype)
             return data_loss + reg, (out, state, data_loss, reg)
@@ -83,14 +103,18 @@ def make_step(model: Module, loss_fn: LossFn, optimizer: GradientTransformation,
     return jax.jit(step, donate_argnums=(0,) if donate else ())
 
 
-def make_eval_step(model: Module, loss_fn: LossFn) -> Callable[..., dict]:
+def make_eval_step(model: Module, loss_fn: LossFn, compute_dtype: Any = None) -> Callable[..., dict]:
     """Build a jitted ``eval_step(params, state, x, y, mask) -> sums`` in evaluation mode
-    (``train=False``). ``mask`` (B,) marks real examples (1) and padding (0); it returns the
-    masked sums of the per-example loss (and correct predictions) and the count, so batches
-    add up exactly to a mean over the data set."""
+    (``train=False``), with params and x cast to ``compute_dtype`` as in ``make_step``.
+    ``mask`` (B,) marks real examples (1) and padding (0); it returns the masked sums of the
+    per-example loss (and correct predictions) and the count, so batches add up exactly to a
+    mean over the data set."""
 
     def eval_step(params, state, x, y, mask):
+        if compute_dtype is not None:
+            params, x = cast_floating(params, compute_dtype), cast_floating(x, compute_dtype)
         out, _ = model.apply(params, state, x, train=False)
+        out = cast_floating(out, jnp.float32) if compute_dtype is not None else out
         per_example = loss_fn(out, y, reduction="none")
         per_example = per_example.reshape(per_example.shape[0], -1).mean(axis=1)  # (B,)
         sums = {"loss": jnp.sum(per_example * mask), "count": jnp.sum(mask)}

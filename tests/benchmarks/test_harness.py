@@ -41,6 +41,7 @@ def test_jax_runner_traces_once(tmp_path):
 def test_quick_run_end_to_end(tmp_path):
     out, docs = tmp_path / "out", tmp_path / "docs"
     results = run.main(["--quick", "--workloads=mlp", "--impls=jdl,flax", "--extras=per_example",
+                        "--dtypes=float32,bfloat16",
                         "--isolation=block", "--out", str(out), "--docs", str(docs)])
     saved = json.loads((out / "results.json").read_text())
     w = saved["workloads"]["mlp"]
@@ -50,9 +51,14 @@ def test_quick_run_end_to_end(tmp_path):
     assert w["ratios"]["jdl/flax"]["median"] == pytest.approx(jdl_ms / w["impls"]["flax"]["step_ms"]["median"])
     assert w["impls"]["jdl"]["gflops"] == pytest.approx(410_779_648 / jdl_ms / 1e6)
     assert saved["ceilings"]["matmul_gflops"] > 0 and saved["machine"]["versions"]["jax"]
+    bf16 = saved["workloads"]["mlp-bf16"]
+    assert bf16["spec"]["dtype"] == "bfloat16" and bf16["options"]["dtype"] == "bfloat16"
+    ceiling = saved["ceilings"]["matmul_gflops_by_dtype"]["bfloat16"]
+    assert bf16["impls"]["jdl"]["mfu"] == pytest.approx(bf16["impls"]["jdl"]["gflops"] / ceiling)
+    assert saved["ceilings"]["nominal_peak_tflops"] is None  # a CPU has no maker's peak here
     assert saved["extras"]["per_example"]["max_abs_diff_vs_vmap"] < 1e-5
     page = (docs / "benchmarks.md").read_text()
-    assert "| mlp | flax |" in page and (docs / "img" / "benchmarks_ratios.png").stat().st_size > 1000
+    assert "| mlp | flax |" in page and "| mlp-bf16 | jdl |" in page and (docs / "img" / "benchmarks_ratios.png").stat().st_size > 1000
     assert results["workloads"]["lenet5" if "lenet5" in results["workloads"] else "mlp"]
 
 
@@ -71,3 +77,15 @@ def test_hugepages_reach_the_workers_environment_only(monkeypatch):
     assert "GLIBC_TUNABLES" not in run._env("cpu")
     with pytest.raises(SystemExit):  # a worker started in this process cannot get the tunable
         run.parse(["--hugepages", "--isolation=block"])
+
+
+def test_dtypes_default_by_device_and_nominal_peaks():
+    assert run.parse([]).dtypes == ["float32"]
+    assert run.parse(["--device=gpu"]).dtypes == ["float32", "bfloat16"]
+    with pytest.raises(SystemExit):
+        run.parse(["--dtypes=float8"])
+    from benchmarks import machine
+
+    assert machine.nominal_peak("NVIDIA H200")["bfloat16"] == pytest.approx(989.4)
+    assert machine.nominal_peak("NVIDIA A100-SXM4-80GB")["float32"] == pytest.approx(156.0)
+    assert machine.nominal_peak("cpu") is None

@@ -84,3 +84,21 @@ def test_ordered_layers_follow_the_run_order_and_round_trip(tmp_path):
     jax.tree.map(np.testing.assert_array_equal, back, layers)
     swapped = common.with_layers(params, [layers[0], {"w": jnp.full((2, 3), 5.0), "b": jnp.zeros(3)}])
     assert float(swapped["10_dense"]["w"][0, 0]) == 5.0 and swapped["3_relu"] == {}
+
+
+def test_mlp_bfloat16_variants_agree_and_differ_from_float32(mlp_options):
+    """The -bf16 rows run mixed precision in all three libraries: jdl's losses are flax's (to
+    1e-4), PyTorch's autocast ones within bfloat16 rounding, and none is float32's."""
+    pytest.importorskip("torch")
+    losses = {}
+    for dtype in ("float32", "bfloat16"):
+        for impl in ("jdl", "flax", "torch"):
+            runner = mlp.build(impl, {**mlp_options, "dtype": dtype})
+            runner.first_call()
+            out = runner.step()
+            losses[impl, dtype] = float(out["loss"]) if isinstance(out, dict) else float(out.detach())
+    np.testing.assert_allclose(losses["flax", "bfloat16"], losses["jdl", "bfloat16"], rtol=1e-4)
+    np.testing.assert_allclose(losses["torch", "bfloat16"], losses["jdl", "bfloat16"], rtol=1e-2)
+    assert abs(losses["jdl", "bfloat16"] - losses["jdl", "float32"]) > 1e-5
+    with pytest.raises(ValueError, match="compute dtype"):
+        mlp.build("jdl", {**mlp_options, "dtype": "float8"})

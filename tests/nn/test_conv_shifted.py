@@ -39,6 +39,7 @@ def test_used_only_where_it_pays_and_conv2d_unchanged():
     assert not use_shifted((5, 5, 6, 16), (1, 1), (1, 1), 1)  # C_in = 6: lax is faster
     assert not use_shifted((3, 3, 1, 6), (2, 2), (1, 1), 1)  # strided
     assert not use_shifted((3, 3, 2, 6), (1, 1), (1, 1), 2)  # grouped
+    assert not use_shifted((5, 5, 1, 6), (1, 1), (1, 1), 1, jnp.bfloat16)  # scalar bf16 code on CPU
     x = jax.random.normal(jax.random.key(3), (2, 8, 8, 1))
     w = jax.random.normal(jax.random.key(4), (5, 5, 1, 3))
     np.testing.assert_allclose(conv2d(x, w, padding="SAME"), lax_conv(x, w, ((2, 2), (2, 2))), rtol=1e-5, atol=1e-5)
