@@ -18,7 +18,8 @@ time against depth, per-example gradients, optimizer updates). Method:
 
 ``--dtypes=float32,bfloat16`` adds each workload's mixed-precision variant (row ``<name>-bf16``:
 float32 params, bfloat16 compute, in all three libraries); the default is float32 on a CPU and
-both on a GPU (``--device=gpu``, which needs a CUDA build of jaxlib and torch).
+both on a GPU (``--device=gpu``, which needs a CUDA build of jaxlib, ``pip install -e '.[gpu]'``,
+and of torch for its column).
 
 Output: a table on stdout, ``<out>/results.json`` and, with ``--docs``, ``docs/benchmarks.md``
 with a bar chart of the ratios (``benchmarks.report``). ``--quick`` runs everything a few steps
@@ -146,7 +147,8 @@ def configure(names: list[str], quick: bool, seed: int, out: str, dtypes: list[s
                 continue
             spec = {**base["spec"], "workload": name, "dtype": dtype}
             if dtype != "float32":
-                spec["description"] += f"; {dtype} compute (mixed precision, float32 params)"
+                spec["description"] += (f"; mixed precision: {dtype} forward and backward, float32 "
+                                        f"params and optimizer state")
             configs[row] = {"spec": spec, "options": {**base["options"], "dtype": dtype}}
     return configs
 

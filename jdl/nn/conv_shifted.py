@@ -33,8 +33,8 @@ def use_shifted(w_shape: tuple, stride: tuple, dilation: tuple, groups: int,
                 dtype: Any = jnp.float32) -> bool:
     """True on CPU for a float32, stride-1, undilated, ungrouped 2-D kernel (k_h, k_w, C_in,
     C_out) with C_in ≤ MAX_C_IN, where ``shifted_conv2d`` is the faster formulation. Not for
-    bfloat16/float16: XLA:CPU's elementwise code for them is scalar, and the 25-term sum of a
-    5×5 kernel took 19.7 ms against lax's ~1 ms (LeNet-5's first layer, batch 128)."""
+    bfloat16/float16: XLA:CPU's elementwise code for them is many times slower, and the 25-term
+    sum of a 5×5 kernel took 19.7 ms against lax's ~1 ms (LeNet-5's first layer, batch 128)."""
     return (len(w_shape) == 4 and w_shape[2] <= MAX_C_IN and groups == 1
             and all(s == 1 for s in stride) and all(d == 1 for d in dilation)
             and jnp.dtype(dtype) in (jnp.float32, jnp.float64)
