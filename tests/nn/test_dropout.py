@@ -48,3 +48,23 @@ def test_dropout_bad_input(key):
         dropout(key, jnp.ones(3), 1.0)
     with pytest.raises(ValueError, match="Dropout is stochastic and needs a random key"):
         Dropout(0.5).apply({}, {}, jnp.ones(3), train=True)
+
+
+def test_spatial_dropout_equals_flax_and_drops_whole_channels(key):
+    """Dropout(p, broadcast_dims=(1, 2)) on NHWC: flax's Dropout with the same key and dims gives
+    the same output, and each (example, channel) map is either all kept or all zero."""
+    import flax.linen as fnn
+
+    x = jax.random.normal(jax.random.key(1), (4, 5, 6, 8)) + 3.0  # no exact zeros
+    layer = Dropout(0.5, broadcast_dims=(1, 2))
+    y, _ = layer.apply({}, {}, x, key=key, train=True)
+    y_flax = fnn.Dropout(0.5, broadcast_dims=(1, 2), deterministic=False).apply({}, x, rng=key)
+    np.testing.assert_array_equal(np.asarray(y), np.asarray(y_flax))
+    kept = np.asarray(y != 0)  # (B, H, W, C)
+    assert (kept.all(axis=(1, 2)) | ~kept.any(axis=(1, 2))).all()
+    assert 0 < kept.mean() < 1
+    np.testing.assert_allclose(np.asarray(y)[kept], 2.0 * np.asarray(x)[kept], rtol=1e-6)
+    y_neg, _ = Dropout(0.5, broadcast_dims=(-3, -2)).apply({}, {}, x, key=key, train=True)
+    np.testing.assert_array_equal(np.asarray(y_neg), np.asarray(y))
+    with pytest.raises(ValueError, match=r"broadcast_dims \(4,\).*\(4, 5, 6, 8\)"):
+        Dropout(0.5, broadcast_dims=(4,)).apply({}, {}, x, key=key, train=True)
