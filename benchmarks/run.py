@@ -99,6 +99,7 @@ def _env(device: str, hugepages: bool = False) -> dict:
     huge pages, so a fresh multi-MB buffer faults once per 2 MiB instead of once per 4 KiB (the
     tunable is read when a process starts, hence only for workers)."""
     env = dict(os.environ)
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)  # compile times are measured: nothing from a cache
     if hugepages:
         env["GLIBC_TUNABLES"] = ":".join(t for t in (env.get("GLIBC_TUNABLES"), HUGETLB) if t)
     env["JAX_PLATFORMS"] = "cuda" if device == "gpu" else "cpu"

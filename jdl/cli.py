@@ -85,6 +85,11 @@ flags.DEFINE_enum("compute_dtype", "float32", ["float32", "bfloat16", "float16"]
 flags.DEFINE_enum("on_nonfinite", "stop", ["stop", "skip", "ignore"], "On a NaN/inf loss, gradient or "
                   "param: stop naming the step and param, skip the step, or ignore it.")
 
+flags.DEFINE_string("compilation_cache", None, "Folder of JAX's persistent compilation cache for jdl "
+                    "train and jdl experiment: a second run of the same model and shapes skips XLA "
+                    "compilation (ResNet-20, one epoch on digits: 8.4 s → 3.4 s). Default $JDL_CACHE, "
+                    "else $JAX_COMPILATION_CACHE_DIR, else ~/.cache/jdl/xla; 'none' turns it off.")
+
 # --- data flags ---
 flags.DEFINE_string("data_dir", None, "Data root of file-based data sets (mnist, fashion_mnist, "
                     "cifar10, the mnist1d cache); default $JDL_DATA, else ~/.cache/jdl. See docs/data.md.")
@@ -99,6 +104,40 @@ def load_data(name: str, split: str):
         return data.load(name, split, data_dir=FLAGS.data_dir)
     except (FileNotFoundError, data.DataFileError) as e:
         raise app.UsageError(str(e)) from None
+
+
+def compilation_cache_dir() -> str | None:
+    """The persistent compilation cache folder ``--compilation_cache`` names (see its help), or
+    None when it is 'none'."""
+    value = (FLAGS.compilation_cache or os.environ.get("JDL_CACHE") or os.environ.get("JAX_COMPILATION_CACHE_DIR")
+             or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+                             "jdl", "xla"))
+    return None if value == "none" else os.path.abspath(os.path.expanduser(value))
+
+
+# Cache every compiled program, however small or quick to compile: a training run compiles
+# dozens of small ones (one per initializer shape), and together they are most of its start-up.
+CACHE_CONFIG = {"jax_persistent_cache_min_compile_time_secs": 0, "jax_persistent_cache_min_entry_size_bytes": -1}
+
+
+def use_compilation_cache(path: str | None) -> dict:
+    """Point JAX's persistent compilation cache at ``path`` for this process (before its first
+    compilation: JAX decides then) and return the same settings as environment variables for
+    child processes; nothing when ``path`` is None or cannot be created (then with a warning)."""
+    if path is None:
+        return {}
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        print(f"jdl: cannot use {path} as the compilation cache ({e}); compiling without it "
+              "(--compilation_cache=none silences this)", file=sys.stderr)
+        return {}
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", path)
+    for name, value in CACHE_CONFIG.items():
+        jax.config.update(name, value)
+    return {"JAX_COMPILATION_CACHE_DIR": path, **{k.upper(): str(v) for k, v in CACHE_CONFIG.items()}}
 
 
 def data_command(args: Sequence[str]) -> None:
@@ -311,12 +350,13 @@ def experiment_names(root: str) -> list[str]:
     return names
 
 
-def _run_module(root: str, module: str, args: list[str]) -> None:
+def _run_module(root: str, module: str, args: list[str], env_extra: dict | None = None) -> None:
     """``python -m module args`` with the checkout on the path, in the caller's directory, in its
     own process (experiments and the harness define their own flags); exits with its status."""
     import subprocess
 
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+               **(env_extra or {}))
     status = subprocess.call([sys.executable, "-m", module, *args], env=env)
     if status:
         raise SystemExit(status)
@@ -332,7 +372,8 @@ def experiment_command(args: Sequence[str]) -> None:
         raise app.UsageError(f"jdl experiment: expected one of {', '.join(names)}; got {got}")
     workdir = os.path.abspath(FLAGS.workdir or os.path.join("runs", "experiments", args[0]))
     _run_module(root, f"experiments.{args[0]}",
-                [f"--workdir={workdir}", f"--seed={FLAGS.seed}", f"--quick={str(FLAGS.quick).lower()}"])
+                [f"--workdir={workdir}", f"--seed={FLAGS.seed}", f"--quick={str(FLAGS.quick).lower()}"],
+                use_compilation_cache(compilation_cache_dir()))
 
 
 def bench_command() -> None:
@@ -373,6 +414,7 @@ def main(argv: Sequence[str]) -> None:
     if argv[1] == "train":
         from jdl.train import CheckpointError, NonFiniteError
 
+        use_compilation_cache(compilation_cache_dir())
         try:
             train_command()
         except (CheckpointError, NonFiniteError) as e:  # a message, not a traceback
