@@ -80,8 +80,9 @@ flags.DEFINE_integer("keep", 3, "Checkpoints kept: the last K, plus the best by 
 flags.DEFINE_string("restore", None, "Start from the params of this checkpoint (a run's workdir or one "
                     "checkpoints/<step> folder) with a fresh optimizer: fine-tuning, or evaluation "
                     "alone with --epochs=0.")
-flags.DEFINE_enum("compute_dtype", "float32", ["float32", "bfloat16", "float16"], "Mixed precision: "
-                  "forward and backward passes in this dtype, params and optimizer state in float32.")
+flags.DEFINE_enum("compute_dtype", "float32", ["float32", "bfloat16"], "Mixed precision: forward and "
+                  "backward passes in this dtype, params and optimizer state in float32. (float16 would "
+                  "need loss scaling, which jdl does not do.)")
 flags.DEFINE_enum("on_nonfinite", "stop", ["stop", "skip", "ignore"], "On a NaN/inf loss, gradient or "
                   "param: stop naming the step and param, skip the step, or ignore it.")
 

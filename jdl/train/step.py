@@ -49,6 +49,9 @@ def make_step(model: Module, loss_fn: LossFn, optimizer: GradientTransformation,
 
         out = f(c(θ), c(x'));  J = loss(float32(out), y);  g = ∇_θ J  (float32)
 
+    bfloat16 has float32's exponent range, so its gradients need no loss scaling; float16 would
+    (small gradients underflow), and jdl does not scale losses.
+
     ``metrics`` holds the batch ``loss`` (the data term, and ``penalty`` when there is one, and
     ``accuracy`` for integer class labels). The step is jitted once with the train state
     donated, so params and optimizer state are updated in place; nothing in it assumes one
