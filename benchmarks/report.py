@@ -168,6 +168,9 @@ def markdown(results: dict, image: str) -> str:
         "are mixed precision (float32 params, bfloat16 compute) in all three libraries. "
         "First call = trace + compile + one step.",
         "",
+        "What was tried to make each row fast, what did not work and why (the `repeat` step, the "
+        "bfloat16 rows on a CPU): [benchmarks/NOTES.md](../benchmarks/NOTES.md).",
+        "",
         "## Workloads",
         "",
         specs,
