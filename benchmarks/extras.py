@@ -141,16 +141,25 @@ def _torch_func_ms(params, x, y, reps: int) -> float:
         lin = torch.nn.Linear(a, b)
         common.torch_linear(lin, layers[i])
         mods += [lin] + ([torch.nn.ReLU()] if i < len(mlp.DIMS) - 2 else [])
-    net = torch.nn.Sequential(*mods)
+    # On a GPU run (JAX's backend is not the CPU) PyTorch runs on the GPU too, where it has one.
+    import jax
+
+    device = "cuda" if jax.default_backend() != "cpu" and torch.cuda.is_available() else "cpu"
+    net = torch.nn.Sequential(*mods).to(device)
     weights = {k: v.detach() for k, v in net.named_parameters()}
 
     def loss(w, xi, yi):
         return F.cross_entropy(functional_call(net, w, (xi[None],)), yi[None])
 
     per = vmap(grad(loss), in_dims=(None, 0, 0))
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
-    per(weights, xt, yt)
-    return _median_ms(lambda: per(weights, xt, yt), lambda _: None, reps)
+    xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y.astype(np.int64)).to(device)
+
+    def sync(_):
+        if device != "cpu":
+            torch.cuda.synchronize()
+
+    sync(per(weights, xt, yt))
+    return _median_ms(lambda: per(weights, xt, yt), sync, reps)
 
 
 def optim(quick: bool = False, seed: int = 0) -> dict:
