@@ -196,7 +196,9 @@ def main(argv: list[str] | None = None) -> dict:
     os.makedirs(args.out, exist_ok=True)
     machine = call({"kind": "machine", "quick": args.quick}, args.isolation, args.device, args.hugepages)
     if "error" in machine:
-        raise RuntimeError(f"measuring the machine failed: {machine['error']}")
+        hint = (" (--device=gpu needs an NVIDIA GPU and a CUDA build of jaxlib: pip install -e '.[gpu]')"
+                if args.device == "gpu" else "")
+        raise RuntimeError(f"measuring the machine failed: {machine['error']}{hint}")
     print(f"ceilings: matmul {machine['ceilings']['matmul_gflops']:.0f} GFLOP/s float32, "
           f"{machine['ceilings']['matmul_gflops_by_dtype']['bfloat16']:.0f} bfloat16, "
           f"copy {machine['ceilings']['copy_gbs']:.1f} GB/s", flush=True)
@@ -242,4 +244,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except RuntimeError as err:  # the machine could not be measured: a message, not a traceback
+        sys.exit(f"python -m benchmarks.run: {err}")
