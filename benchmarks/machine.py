@@ -117,4 +117,4 @@ def ceilings(quick: bool = False) -> dict:
     kind = jax.devices()[0].device_kind
     return {"matmul_n": n, "matmul_gflops": by_dtype["float32"], "matmul_gflops_by_dtype": by_dtype,
             "copy_mib": words * 4 / 2 ** 20, "copy_gbs": 2 * words * 4 / t_copy / 1e9,
-            "device_kind": kind, "nominal_peak_tflops": nominal_peak(kind) if gpu else None}
+            "device_kind": kind, "nominal_peak_tflops": nominal_peak(kind)}

@@ -64,25 +64,22 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="start every worker with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (large "
                         "allocations as transparent huge pages; see benchmarks/NOTES.md)")
     args = p.parse_args(argv)
-    args.workloads = [w for w in args.workloads.split(",") if w]
-    args.impls = [i for i in args.impls.split(",") if i]
-    args.extras = [e for e in args.extras.split(",") if e]
     from benchmarks.workloads.common import DTYPES
 
-    dtypes = args.dtypes if args.dtypes is not None else ("float32" if args.device == "cpu" else ",".join(DTYPES))
-    args.dtypes = [d for d in dtypes.split(",") if d]
-    for d in args.dtypes:
-        if d not in DTYPES:
-            p.error(f"unknown dtype {d!r}; expected some of {DTYPES}")
-    for w in args.workloads:
-        if w not in WORKLOADS:
-            p.error(f"unknown workload {w!r}; expected some of {sorted(WORKLOADS)}")
-    for i in args.impls:
-        if i not in IMPLS:
-            p.error(f"unknown implementation {i!r}; expected some of {IMPLS}")
-    for e in args.extras:
-        if e not in EXTRAS:
-            p.error(f"unknown extra benchmark {e!r}; expected some of {sorted(EXTRAS)}")
+    if args.dtypes is None:
+        args.dtypes = "float32" if args.device == "cpu" else ",".join(DTYPES)
+
+    def names(value: str, kind: str, known) -> list[str]:
+        chosen = [n for n in value.split(",") if n]
+        for n in chosen:
+            if n not in known:
+                p.error(f"unknown {kind} {n!r}; expected some of {sorted(known)}")
+        return chosen
+
+    args.workloads = names(args.workloads, "workload", WORKLOADS)
+    args.impls = names(args.impls, "implementation", IMPLS)
+    args.extras = names(args.extras, "extra benchmark", EXTRAS)
+    args.dtypes = names(args.dtypes, "dtype", DTYPES)
     if args.hugepages and args.isolation != "process":
         p.error("--hugepages sets the workers' environment, so it needs --isolation=process")
     args.rounds = args.rounds or (1 if args.quick else 3)

@@ -110,9 +110,10 @@ def load_data(name: str, split: str):
 def compilation_cache_dir() -> str | None:
     """The persistent compilation cache folder ``--compilation_cache`` names (see its help), or
     None when it is 'none'."""
+    from jdl.data.files import cache_root
+
     value = (FLAGS.compilation_cache or os.environ.get("JDL_CACHE") or os.environ.get("JAX_COMPILATION_CACHE_DIR")
-             or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
-                             "jdl", "xla"))
+             or os.path.join(cache_root(), "xla"))
     return None if value == "none" else os.path.abspath(os.path.expanduser(value))
 
 

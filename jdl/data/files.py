@@ -19,14 +19,19 @@ class DataFileError(ValueError):
     """A data file is missing, truncated or not in the format its name promises."""
 
 
+def cache_root() -> str:
+    """jdl's cache folder: ``$XDG_CACHE_HOME/jdl``, else ``~/.cache/jdl``."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(cache, "jdl")
+
+
 def data_root(data_dir: str | None = None) -> str:
     """The folder data sets are read from: ``data_dir``, else ``$JDL_DATA``, else the cache."""
     if data_dir:
         return os.path.expanduser(data_dir)
     if os.environ.get(ENV_VAR):
         return os.path.expanduser(os.environ[ENV_VAR])
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(cache, "jdl")
+    return cache_root()
 
 
 def find_file(folder: str, name: str, dataset: str, wanted: Sequence[str]) -> str:

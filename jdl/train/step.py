@@ -29,6 +29,17 @@ def cast_floating(tree: Any, dtype: Any) -> Any:
         lambda a: a.astype(dtype) if jnp.issubdtype(jnp.result_type(a), jnp.floating) else a, tree)
 
 
+def apply_in(model: Module, compute_dtype: Any, params: Any, state: Any, x: Any, **kwargs) -> tuple[Any, Any]:
+    """``model.apply`` in mixed precision: out = float32(f(c(θ), c(x))) with c the cast of the
+    floating leaves to ``compute_dtype``; the new layer state keeps the old one's dtypes.
+    ``compute_dtype=None`` is the plain ``model.apply``."""
+    if compute_dtype is None:
+        return model.apply(params, state, x, **kwargs)
+    out, new_state = model.apply(cast_floating(params, compute_dtype), state,
+                                 cast_floating(x, compute_dtype), **kwargs)
+    return cast_floating(out, jnp.float32), jax.tree.map(lambda n, o: n.astype(o.dtype), new_state, state)
+
+
 def make_step(model: Module, loss_fn: LossFn, optimizer: GradientTransformation,
               penalty: Callable[[Any], jax.Array] | None = None,
               augment: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
@@ -71,13 +82,7 @@ def make_step(model: Module, loss_fn: LossFn, optimizer: GradientTransformation,
             x = augment(aug_key, x)
 
         def objective(params):
-            if compute_dtype is None:
-                out, state = model.apply(params, ts.state, x, key=key, train=True)
-            else:
-                out, state = model.apply(cast_floating(params, compute_dtype), ts.state,
-                                         cast_floating(x, compute_dtype), key=key, train=True)
-                out = cast_floating(out, jnp.float32)
-                state = jax.tree.map(lambda new, old: new.astype(old.dtype), state, ts.state)
+            out, state = apply_in(model, compute_dtype, params, ts.state, x, key=key, train=True)
             data_loss = loss_fn(out, y)
             reg = penalty(params) if penalty is not None else jnp.zeros((), data_loss.dtype)
             return data_loss + reg, (out, state, data_loss, reg)
@@ -114,10 +119,7 @@ def make_eval_step(model: Module, loss_fn: LossFn, compute_dtype: Any = None) ->
     mean over the data set."""
 
     def eval_step(params, state, x, y, mask):
-        if compute_dtype is not None:
-            params, x = cast_floating(params, compute_dtype), cast_floating(x, compute_dtype)
-        out, _ = model.apply(params, state, x, train=False)
-        out = cast_floating(out, jnp.float32) if compute_dtype is not None else out
+        out, _ = apply_in(model, compute_dtype, params, state, x, train=False)
         per_example = loss_fn(out, y, reduction="none")
         per_example = per_example.reshape(per_example.shape[0], -1).mean(axis=1)  # (B,)
         sums = {"loss": jnp.sum(per_example * mask), "count": jnp.sum(mask)}
