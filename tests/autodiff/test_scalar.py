@@ -44,7 +44,10 @@ def evaluate(program, inputs, which):
 @st.composite
 def programs(draw):
     n_inputs = draw(st.integers(1, 4))
-    inputs = draw(st.lists(st.floats(-2, 2, allow_nan=False), min_size=n_inputs, max_size=n_inputs))
+    # No subnormal numbers, nor inputs so tiny that a few products make one: XLA:CPU flushes
+    # subnormals to zero (relu(2e-309) = 0 there, 2e-309 in Python).
+    value = st.floats(-2, 2, allow_nan=False, allow_subnormal=False).filter(lambda v: v == 0 or abs(v) >= 1e-8)
+    inputs = draw(st.lists(value, min_size=n_inputs, max_size=n_inputs))
     program = []
     for k in range(draw(st.integers(1, 10))):
         n_regs = n_inputs + k
