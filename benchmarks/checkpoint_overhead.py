@@ -44,7 +44,7 @@ def guard_step_time(model, batch, rounds: int = 21, steps: int = 30) -> dict[str
     """CPU seconds of one compiled step for on_nonfinite None / 'stop' / 'skip' (best round)."""
     loss, opt = jdl.losses.softmax_cross_entropy, jdl.optim.sgd(0.05)
     x = jax.ShapeDtypeStruct(batch[0].shape, batch[0].dtype)
-    steps_by = {m: jdl.train.make_step(model, loss, opt, on_nonfinite=m) for m in (None, "stop", "skip")}
+    steps_by = {m: jdl.train.make_step(jdl.train.supervised(model, loss), opt, on_nonfinite=m) for m in (None, "stop", "skip")}
     states = {m: jdl.train.init_train_state(model, opt, x) for m in steps_by}
     for m, step in steps_by.items():  # compile
         states[m] = jax.block_until_ready(step(states[m], batch)[0])

@@ -70,13 +70,14 @@ def _stacked_runner(model, params, x, y):
     from jdl.losses import softmax_cross_entropy
     from jdl.train.state import TrainState
     from jdl.train.step import make_step
+    from jdl.train.supervised import supervised
 
     counted, traces = trace_counter()
     opt = getattr(jdl.optim, common.OPTIMIZER)(common.LEARNING_RATE)
     import jax
 
     ts = TrainState(params, {}, opt.init(params), jnp.zeros([], jnp.int32), jax.random.key(0))
-    step = make_step(model, counted(softmax_cross_entropy), opt)
+    step = make_step(supervised(model, counted(softmax_cross_entropy)), opt)
     return common.jax_runner(step, ts, (jnp.asarray(x), jnp.asarray(y)), traces)
 
 

@@ -44,7 +44,7 @@ def train_mlp(x: np.ndarray, y: np.ndarray, width: int, steps: int, lr: float, s
     model = jdl.models.mlp([width, 2], activation=jdl.nn.tanh, w_init=jdl.init.xavier_normal)
     opt = jdl.optim.sgd(lr)
     ts = jdl.train.init_train_state(model, opt, x, seed=seed)
-    step = jdl.train.make_step(model, jdl.losses.softmax_cross_entropy, opt)
+    step = jdl.train.make_step(jdl.train.supervised(model, jdl.losses.softmax_cross_entropy), opt)
     batch = (jnp.asarray(x), jnp.asarray(y))
     metrics = {}
     for _ in range(steps):

@@ -70,7 +70,7 @@ def _train(model, x, y, steps: int, lr: float, every: int, seed: int) -> dict:
     grad_norms = jax.jit(lambda p, s: weight_grad_norms(jax.grad(loss_fn)(p, s)))
     opt = jdl.optim.sgd(lr)
     ts = jdl.train.init_train_state(model, opt, x, seed=seed)
-    step = jdl.train.make_step(model, jdl.losses.softmax_cross_entropy, opt)
+    step = jdl.train.make_step(jdl.train.supervised(model, jdl.losses.softmax_cross_entropy), opt)
     norms, losses, accs = [], [], []
     for t in range(steps + 1):
         if t % every == 0:

@@ -23,6 +23,7 @@ from jdl.core import Module
 from jdl.optim.base import GradientTransformation
 from jdl.train.state import TrainState
 from jdl.train.step import make_step
+from jdl.train.supervised import supervised
 
 
 def _source(error: Exception) -> str:
@@ -52,14 +53,16 @@ def checked(fn: Callable, errors: Any = checkify.float_checks) -> Callable:
 
 def find_nan(model: Module, loss_fn: Callable, optimizer: GradientTransformation, ts: TrainState,
              batch: Any, **step_kwargs: Any) -> str | None:
-    """Run one training step ``make_step(model, loss_fn, optimizer, **step_kwargs)`` on ``batch``
+    """Run one training step ``make_step(supervised(model, loss_fn), optimizer, **step_kwargs)`` on ``batch``
     from ``ts`` under checkify; return what made the first NaN (primitive and source line),
     or ``None`` when the step made none. ``ts`` is not consumed (nothing is donated).
 
     Typical use after ``NonFiniteError``: restore the last good checkpoint and replay the
-    batches up to the step it names, then call ``find_nan`` on that step's batch.
+    batches up to the step it names, then call ``find_nan`` on that step's batch. ``augment``
+    and ``compute_dtype`` among ``step_kwargs`` go to ``supervised``, the rest to ``make_step``.
     """
-    step = make_step(model, loss_fn, optimizer, jit=False, donate=False, **step_kwargs)
+    model_kwargs = {k: step_kwargs.pop(k) for k in ("augment", "compute_dtype") if k in step_kwargs}
+    step = make_step(supervised(model, loss_fn, **model_kwargs), optimizer, jit=False, donate=False, **step_kwargs)
     try:
         checked(step)(ts, batch)
     except FloatingPointError as e:

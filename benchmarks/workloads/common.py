@@ -28,7 +28,7 @@ OPTIMIZER = "adam"  # what every implementation trains with ('sgd' is the other 
 
 # Compute dtypes a workload can run in. 'bfloat16' is mixed precision in all three libraries:
 # float32 params and optimizer state, forward and backward in bfloat16, the loss in float32
-# (jdl ``make_step(compute_dtype=)``, flax ``dtype=`` with ``param_dtype=float32``, PyTorch
+# (jdl ``supervised(compute_dtype=)``, flax ``dtype=`` with ``param_dtype=float32``, PyTorch
 # ``torch.autocast``).
 DTYPES = ("float32", "bfloat16")
 
@@ -156,21 +156,23 @@ def jdl_runner(model: Any, layers: list[dict], optimizer: str, x: np.ndarray, y:
                dtype: str = "float32") -> Runner:
     """jdl as a user writes it: ``init_train_state`` and ``make_step`` (jitted, donated) with
     ``softmax_cross_entropy``; params replaced by the shared weights; ``dtype`` 'bfloat16' is
-    ``make_step(compute_dtype=jnp.bfloat16)``."""
+    ``supervised(model, loss, compute_dtype=jnp.bfloat16)``."""
     import jax.numpy as jnp
 
     import jdl
     from jdl.losses import softmax_cross_entropy
     from jdl.train.state import TrainState, init_train_state
     from jdl.train.step import make_step
+    from jdl.train.supervised import supervised
 
     counted, traces = trace_counter()
     opt = getattr(jdl.optim, optimizer)(LEARNING_RATE)
     ts = init_train_state(model, opt, jnp.asarray(x), seed=0)
     params = with_layers(ts.params, layers)
     ts = TrainState(params, ts.state, opt.init(params), ts.step, ts.key)
-    step = make_step(model, counted(softmax_cross_entropy), opt,
-                     compute_dtype=None if dtype == "float32" else jnp.dtype(dtype))
+    loss_fn = supervised(model, counted(softmax_cross_entropy),
+                         compute_dtype=None if dtype == "float32" else jnp.dtype(dtype))
+    step = make_step(loss_fn, opt)
     return jax_runner(step, ts, (jnp.asarray(x), jnp.asarray(y)), traces)
 
 

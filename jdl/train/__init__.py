@@ -1,8 +1,12 @@
-"""Training: the TrainState pytree, pure step builders, evaluation and the ``fit`` loop."""
+"""Training: the TrainState pytree, the pure step (``make_step`` on any loss function,
+``supervised`` for a model and a loss), evaluation, early stopping, and the ``fit`` loop."""
 
+from jdl.train.stopping import EarlyStopping, early_stopping
+from jdl.train.evaluate import evaluate, make_eval_step
 from jdl.train.fit import FitResult, fit
 from jdl.train.plots import plot_history
 from jdl.train.state import TrainState, init_train_state
-from jdl.train.step import evaluate, make_eval_step, make_step
+from jdl.train.step import make_step
+from jdl.train.supervised import apply_in, supervised
 from jdl.train.checkpoint import Checkpoint, CheckpointError, CheckpointMismatch, CheckpointNotFound, restore
 from jdl.train.nonfinite import NonFiniteError

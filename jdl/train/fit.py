@@ -1,304 +1,155 @@
-"""The training loop around the pure step: epochs, evaluation, checkpoints and exact resume,
-non-finite guards, signals, logging (JSON lines, TensorBoard), progress, plots."""
+"""``fit``: the supervised training loop, composed of the pieces of ``jdl.train`` — the step
+(``make_step`` on ``supervised``), the epoch iterator and ``LoopState`` (``loop``), evaluation,
+``EarlyStopping``, the checkpoint policy (``Saver`` on orbax), the writers and, with a mesh,
+data-parallel placement (``jdl.distributed``)."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import time
 from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-from absl import logging
 from tqdm.auto import tqdm
 
-from jdl.core import Module, output_struct
-from jdl.data.batching import batches, num_batches
-from jdl.data.validate import check_examples, check_labels
+from jdl.core import Module
 from jdl.optim.base import GradientTransformation
 from jdl.train import checkpoint as ckpt
-from jdl.train import nonfinite, resume, runlog
+from jdl.train import stopping as es_lib
+from jdl.train import fit_setup, nonfinite, runlog, writers
+from jdl.train.epochs import Loop, Run, run_epochs
+from jdl.train.evaluate import evaluate, make_eval_step
+from jdl.train.loop import LoopState
 from jdl.train.plots import plot_history
-from jdl.train.signals import GracefulStop
+from jdl.train.saver import Saver
 from jdl.train.state import TrainState, init_train_state
-from jdl.train.step import LossFn, evaluate, make_eval_step, make_step
+from jdl.train.step import make_step
+from jdl.train.supervised import Loss, supervised
 
-
-NONFINITE_CHECK_EVERY = 100  # steps between checks of the non-finite flags (one device sync each)
+Data = tuple[np.ndarray, np.ndarray]
 
 
 class FitResult(NamedTuple):
-    """What ``fit`` returns: the final ``TrainState`` and the per-epoch history (list of dicts)."""
+    """What ``fit`` returns: the final ``TrainState`` (the best epoch's params and state under
+    early stopping), the per-epoch history (list of dicts), and the test metrics measured once
+    at the end (``None`` without ``test_data``)."""
 
     train_state: TrainState
     history: list[dict]
+    test: dict | None = None
 
 
-def fit(
-    model: Module,
-    loss_fn: LossFn,
-    optimizer: GradientTransformation,
-    train_data: tuple[np.ndarray, np.ndarray],
-    test_data: tuple[np.ndarray, np.ndarray] | None = None,
-    *,
-    epochs: int = 10,
-    batch_size: int = 64,
-    seed: int = 0,
-    workdir: str | os.PathLike | None = None,
-    config: dict | None = None,
-    eval_batch_size: int = 256,
-    progress: bool = True,
-    callbacks: Sequence[Callable[[int, dict, TrainState], None]] = (),
-    penalty: Callable[[Any], Any] | None = None,
-    augment: Callable[[Any, Any], Any] | None = None,
-    early_stopping_patience: int | None = None,
-    early_stopping_metric: str = "test_loss",
-    checkpoint_every: int | None = None,
-    keep: int = 3,
-    restore: str | os.PathLike | None = None,
-    on_nonfinite: str | None = "stop",
-    tensorboard: bool = True,
-    eval_loss_fn: LossFn | None = None,
-    compute_dtype: Any = None,
-) -> FitResult:
+def fit(model: Module, loss_fn: Loss, optimizer: GradientTransformation, train_data: Data,
+        validation_data: Data | None = None, *, test_data: Data | None = None, epochs: int = 10,
+        batch_size: int = 64, seed: int = 0, workdir: str | os.PathLike | None = None,
+        config: dict | None = None, eval_batch_size: int = 256, progress: bool = True,
+        callbacks: Sequence[Callable[[int, dict, TrainState], None]] = (),
+        penalty: Callable[[Any], Any] | None = None, augment: Callable[[Any, Any], Any] | None = None,
+        early_stopping_patience: int | None = None, early_stopping_metric: str = "validation_loss",
+        checkpoint_every: int | None = None, keep: int = 3, restore: str | os.PathLike | None = None,
+        on_nonfinite: str | None = "stop", tensorboard: bool = True, eval_loss_fn: Loss | None = None,
+        compute_dtype: Any = None, mesh: Any = None, accumulate_steps: int = 1,
+        test_every_epoch: bool = False) -> FitResult:
     """Train ``model`` for ``epochs`` passes over ``train_data`` with minibatch steps
 
-        θ ← θ + optimizer.update(∇_θ loss(model.apply(θ, x_b), y_b))
+        θ ← θ + optimizer.update(∇_θ [loss(model.apply(θ, x_b), y_b) + penalty(θ)])
 
-    evaluating on ``test_data`` after every epoch.
+    evaluating on ``validation_data`` after every epoch and on ``test_data`` once, at the end.
+
+    Decisions use the validation split only: early stopping (``early_stopping_patience=P``:
+    stop once ``early_stopping_metric``, lower is better for names ending in 'loss', has not
+    improved for P epochs, and return the best epoch's params and state) and the best
+    checkpoint kept. The test set is evaluated once on the returned params, into
+    ``FitResult.test`` and summary.json's ``test``; ``test_every_epoch=True`` also records
+    ``test_*`` per epoch, for plots only (a decision on them would tune on the test set).
 
     Each epoch visits the training examples in a seeded order (``jdl.data.epoch_order``) and
-    drops the last, smaller batch so the jitted step never recompiles. With a ``workdir``, it
-    writes ``metrics.jsonl`` (one JSON line per epoch), ``summary.json`` (final metrics, wall
-    time, config, git commit), ``curves.png`` and, when tensorboard is installed and
-    ``tensorboard=True``, event files in ``workdir/tb``. ``callbacks`` are called as
-    ``cb(epoch, record, ts)``.
+    drops the last, smaller batch so the jitted step never recompiles. ``augment(key, x)`` runs
+    inside the step; ``compute_dtype`` runs forward and backward in mixed precision (see
+    ``jdl.train.apply_in``); ``accumulate_steps=K`` sums the gradients of K microbatches of
+    batch_size/K (one step on the whole batch, in a K-th of the memory; see ``make_step``).
+    ``eval_loss_fn`` is the loss reported on validation and test (default ``loss_fn``): the
+    plain loss when ``loss_fn`` has training-only terms such as label smoothing.
 
-    ``penalty(params)`` is added to the loss (``jdl.regularizers``); ``augment(key, x)`` runs
-    inside the jitted step on each batch. Early stopping: with ``early_stopping_patience=P``,
-    training stops once ``early_stopping_metric`` (lower is better for names ending in
-    ``loss``, higher otherwise) has not improved for P epochs, and the returned train state
-    holds the params and state of the best epoch (recorded as ``best_epoch`` in summary.json).
+    With a ``workdir`` (written by process 0 only): ``metrics.jsonl`` (a JSON line per epoch),
+    ``summary.json``, ``curves.png``, TensorBoard events in ``tb/`` (``tensorboard=True`` and
+    tensorboard installed). ``callbacks`` are called as ``cb(epoch, record, train_state)``.
 
-    Checkpoints (``checkpoint_every=N`` with a ``workdir``): the whole ``TrainState``, the data
-    position, the epoch's running sums, the history and the config go to
-    ``workdir/checkpoints/<step>`` every N steps, at the end of an epoch whose
-    ``early_stopping_metric`` is the best so far, at the end, on SIGINT/SIGTERM (then the
-    signal goes on) and when a callback or the evaluation raises; the last ``keep`` and the
-    best are kept. Calling ``fit`` again with the same workdir continues from the newest
-    complete checkpoint and ends bit-identical to an uninterrupted run. ``restore=PATH`` starts
-    from the params and state of another run's checkpoint (fine-tuning; fresh optimizer).
+    Checkpoints (``checkpoint_every=N`` with a ``workdir``): every N steps, at an epoch whose
+    validation metric is the best so far, at the end, on SIGINT/SIGTERM (then the signal goes
+    on) and when a callback or the evaluation raises; the last ``keep`` and the best are kept.
+    Calling ``fit`` again on the same workdir continues from the newest complete checkpoint and
+    ends bit-identical to an uninterrupted run. ``restore=PATH`` starts from the params and
+    state of another run's checkpoint (fine-tuning; fresh optimizer).
 
-    ``on_nonfinite='stop'`` (default) raises ``NonFiniteError`` naming the first step whose
-    loss, gradient or new params are NaN/±∞ and the first param path affected (checked every
-    100 steps, at each epoch's end and before every checkpoint, so a bad state is never
-    saved); ``'skip'`` skips such steps inside the jitted step; ``None`` checks nothing. Data
-    are checked once before training: finite features, integer labels within the model's
-    classes, one shape for all examples (``jdl.data.validate``).
+    ``on_nonfinite='stop'`` raises ``NonFiniteError`` naming the first step whose loss or new
+    params are NaN/±∞ and the first param path affected (checked every 100 steps, at each
+    epoch's end and before every checkpoint, so a bad state is never saved); ``'skip'`` skips
+    such steps inside the step; ``None`` checks nothing.
 
-    ``eval_loss_fn`` is the loss reported on ``test_data`` (default ``loss_fn``): give the plain
-    loss when ``loss_fn`` has training-only terms, such as label smoothing, so that the test loss
-    and early stopping measure the model, not the smoothed target.
+    ``mesh`` (``jdl.distributed.data_mesh()``): data-parallel — each global batch is sharded
+    over the mesh's ``data`` axis (each process loads only its rows), params and optimizer
+    state are replicated, BatchNorm statistics are over the global batch; the same jitted step.
 
-    ``compute_dtype`` (e.g. ``jnp.bfloat16``): mixed precision as in ``make_step``; params,
-    optimizer state and checkpoints stay float32.
-
-    Shapes: train_data = (x (N, ...), y (N, ...)); x's shape after the batch axis is the model's.
-    Returns: ``FitResult(train_state, history)``, history a list of per-epoch dicts.
+    Shapes: data = (x (N, ...), y (N, ...)); x's shape after the batch axis is the model's.
+    Returns: ``FitResult(train_state, history, test)``.
     """
-    x, y = check_examples("fit: train_data", train_data)
-    test = check_examples("fit: test_data", test_data) if test_data is not None else None
-    if epochs < 0 or batch_size < 1:
-        raise ValueError(f"fit: epochs must be >= 0 and batch_size >= 1, got {epochs}, {batch_size}")
-    if test is not None and test[0].shape[1:] != x.shape[1:]:
-        raise ValueError(f"fit: test_data examples have shape {test[0].shape[1:]} but train_data's "
-                         f"have {x.shape[1:]}")
-    if checkpoint_every is not None and (workdir is None or checkpoint_every < 1 or keep < 1):
-        raise ValueError(f"fit: checkpoint_every={checkpoint_every} needs a workdir, and it and "
-                         f"keep={keep} must be >= 1")
+    data = fit_setup.check_data(train_data, validation_data, test_data, epochs=epochs, batch_size=batch_size,
+                                accumulate_steps=accumulate_steps, checkpoint_every=checkpoint_every,
+                                keep=keep, workdir=workdir)
+    stopping = fit_setup.check_stopping(early_stopping_metric, early_stopping_patience, data.validation)
     nonfinite.check_mode(on_nonfinite)
-    batch_size = min(batch_size, len(x))
-    steps_per_epoch = num_batches(len(x), batch_size)
-
     start_time = time.perf_counter()
-    x_struct = jax.ShapeDtypeStruct((batch_size, *x.shape[1:]), x.dtype)
+    place = fit_setup.placement(mesh, data.batch_size, eval_batch_size)
+    x_struct = jax.ShapeDtypeStruct((data.batch_size, *data.train[0].shape[1:]), data.train[0].dtype)
     ts = init_train_state(model, optimizer, x_struct, seed)
-    _check_targets(model, ts, x_struct, "fit: train_data y", y)
-    if test is not None:
-        _check_targets(model, ts, x_struct, "fit: test_data y", test[1])
-    step = make_step(model, loss_fn, optimizer, penalty=penalty, augment=augment, on_nonfinite=on_nonfinite,
-                     compute_dtype=compute_dtype)
-    eval_step = make_eval_step(model, loss_fn if eval_loss_fn is None else eval_loss_fn, compute_dtype)
+    fit_setup.check_targets(model, ts, x_struct, data)
     if restore is not None:
         loaded = ckpt.restore(restore, ts, params_only=True).train_state
         ts = ts._replace(params=loaded.params, state=loaded.state)
+    ts = place.state(ts)
+    step = make_step(supervised(model, loss_fn, augment=augment, compute_dtype=compute_dtype), optimizer,
+                     penalty=penalty, on_nonfinite=on_nonfinite, accumulate_steps=accumulate_steps)
+    eval_step = make_eval_step(model, loss_fn if eval_loss_fn is None else eval_loss_fn, compute_dtype)
 
-    ckpt_dir = os.path.join(workdir, ckpt.CHECKPOINTS) if checkpoint_every is not None else None
-    history: list[dict] = []
-    sums: dict[str, Any] = {}
-    sign = 1.0 if early_stopping_metric.endswith("loss") else -1.0  # minimize sign·metric
-    best: tuple[float, int, Any] | None = None  # (sign·metric, epoch, (params, state))
-    epoch0, batch0, stopped_early, last_good = 0, 0, False, None
-    if ckpt_dir is not None and ckpt.steps(ckpt_dir):
-        found = ckpt.restore(ckpt_dir, ts)
-        ts, meta, last_good = found.train_state, found.meta, found.path
-        resume.check_compatible(meta["position"], resume.position(0, 0, steps_per_epoch, batch_size, len(x), seed),
-                                found.path)
-        epoch0, batch0 = meta["position"]["epoch"], meta["position"]["batch"]
-        sums, history = resume.sums_from_json(meta["sums"]), meta["history"]
-        stopped_early = meta.get("stopped_early", False)
-        kept = resume.best_epoch(history, early_stopping_metric, sign)
-        if early_stopping_patience is not None and kept is not None:
-            at_best = ckpt.restore(ckpt_dir, ts, step=kept[1] * steps_per_epoch).train_state
-            best = (kept[0], kept[1], (at_best.params, at_best.state))
+    def measure(x, y, ts):
+        return evaluate(eval_step, ts.params, ts.state, x, y, place.eval_batch_size, place.eval_put)
 
-    commit, board = None, None
-    if workdir is not None:
-        os.makedirs(workdir, exist_ok=True)
-        with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:
-            f.writelines(json.dumps(r) + "\n" for r in history)
-        commit = runlog.git_commit()
-        board = runlog.TensorBoard.open(os.path.join(workdir, "tb")) if tensorboard else None
-        if board is not None:
-            board.text("config", config or {}, int(ts.step))
-            board.text("git_commit", str(commit), int(ts.step))
+    def per_epoch(ts):
+        splits = [("validation", data.validation), ("test", data.test if test_every_epoch else None)]
+        return {f"{name}_{k}": v for name, split in splits if split is not None
+                for k, v in measure(*split, ts).items()}
 
-    t = int(ts.step)
-    saved_step = t if last_good is not None else None
-    pending: list[tuple[int, Any]] = []  # (step, finite flags on the device) not yet checked
-    names = nonfinite.flag_names(ts.params) if on_nonfinite == "stop" else []
-    pos = (epoch0, batch0)
-
-    def save(metric: dict | None = None) -> None:
-        nonlocal last_good, saved_step
-        nonfinite.raise_first(pending, names, last_good)  # never write a non-finite state
-        meta = {"config": config or {}, "git_commit": commit, "metric": metric,
-                "position": resume.position(*pos, steps_per_epoch, batch_size, len(x), seed),
-                "sums": resume.sums_to_json(sums), "history": history, "stopped_early": stopped_early}
-        last_good = ckpt.save(ckpt_dir, ts, meta, keep=keep, replace=saved_step == t)
-        saved_step = t
-
-    in_step = False
-    bar = tqdm(total=epochs * steps_per_epoch, initial=min(t, epochs * steps_per_epoch),
-               disable=not progress, unit="step", dynamic_ncols=True)
-    with GracefulStop() if ckpt_dir is not None else contextlib.nullcontext() as stop:
-        try:
-            for epoch in range(epoch0, epochs):
-                if stopped_early:
-                    break
-                b = pos[1] if epoch == pos[0] else 0
-                for xb, yb in batches(x, y, batch_size, seed=seed, epoch=epoch, start=b):
-                    in_step = True
-                    ts, metrics = step(ts, (xb, yb))
-                    ok = metrics.pop("ok", None)
-                    sums = metrics if not sums else jax.tree.map(lambda a, c: a + c, sums, metrics)
-                    t, b, pos, in_step = t + 1, b + 1, (epoch, b + 1), False
-                    if on_nonfinite == "stop":
-                        pending.append((t, ok))
-                        if len(pending) >= NONFINITE_CHECK_EVERY:
-                            nonfinite.raise_first(pending, names, last_good)
-                    bar.update(1)
-                    if ckpt_dir is not None and t % checkpoint_every == 0 and b < steps_per_epoch:
-                        save()
-                    if stop is not None and stop.requested:
-                        save()
-                        stop.deliver()
-                nonfinite.raise_first(pending, names, last_good)
-                record = _train_record(epoch, t, sums, steps_per_epoch)
-                if test is not None:
-                    record.update({f"test_{k}": v for k, v in
-                                   evaluate(eval_step, ts.params, ts.state, *test, eval_batch_size).items()})
-                history.append(record)
-                sums, pos = {}, (epoch + 1, 0)
-                bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k.startswith(("train_", "test_"))})
-                if workdir is not None:
-                    with open(os.path.join(workdir, "metrics.jsonl"), "a") as f:
-                        f.write(json.dumps(record) + "\n")
-                if board is not None:
-                    board.scalars(t, record)
-                if early_stopping_patience is not None:
-                    if early_stopping_metric not in record:
-                        raise ValueError(f"fit: early_stopping_metric={early_stopping_metric!r} is not "
-                                         f"among the metrics {sorted(record)}")
-                    value = sign * record[early_stopping_metric]
-                    if best is None or value < best[0]:
-                        best = (value, epoch + 1, jax.tree.map(jnp.copy, (ts.params, ts.state)))
-                    elif epoch + 1 - best[1] >= early_stopping_patience:
-                        stopped_early = True
-                if ckpt_dir is not None:
-                    top = resume.best_epoch(history, early_stopping_metric, sign)
-                    improved = top is not None and top[1] == epoch + 1
-                    if t % checkpoint_every == 0 or improved or epoch == epochs - 1 or stopped_early:
-                        save(_metric(record, early_stopping_metric, sign))
-                for cb in callbacks:
-                    cb(epoch + 1, record, ts)
-            if ckpt_dir is not None and saved_step != t:
-                save()
-            if stop is not None and stop.requested:  # arrived after the last step
-                stop.deliver()
-        except BaseException as e:
-            consistent = not in_step and not isinstance(e, nonfinite.NonFiniteError)
-            if ckpt_dir is not None and consistent and saved_step != t:
-                try:
-                    save()  # a failing callback or evaluation, or an interrupt: keep the progress
-                except Exception as inner:  # noqa: BLE001 - report the original error, not this one
-                    logging.warning("fit: could not save a checkpoint after %r: %r", e, inner)
-            raise
-        finally:
-            bar.close()
-            if board is not None:
-                board.close()
-
-    wall = time.perf_counter() - start_time
-    best_epoch = None
-    if best is not None:
-        best_epoch = best[1]
-        ts = ts._replace(params=best[2][0], state=best[2][1])
-    if workdir is not None:
-        summary = {"final": history[-1] if history else {}, "wall_time_s": wall,
-                   "epochs": len(history), "steps": t, "config": config or {},
-                   "git_commit": commit, "checkpoint": last_good}
-        if best_epoch is not None:
-            summary["best_epoch"] = best_epoch
-            summary["best"] = history[best_epoch - 1]
-        with open(os.path.join(workdir, "summary.json"), "w") as f:
-            json.dump(summary, f, indent=2)
+    config, commit = config or {}, runlog.git_commit() if workdir is not None else None
+    order = fit_setup.data_order(data, seed)
+    saver = Saver(workdir, checkpoint_every, keep, order, config, commit) if checkpoint_every else None
+    run = Run(ts, LoopState(0, 0, {}, [], stopping), None)
+    if saver is not None:
+        run.ts, run.loop, run.best = saver.resume(ts, run.loop)
+    out = fit_setup.open_writers(workdir if place.primary else None, run.loop.history, config, commit,
+                                 int(run.ts.step), tensorboard)
+    total = epochs * order["steps_per_epoch"]
+    bar = tqdm(total=total, initial=min(int(run.ts.step), total), disable=not (progress and place.primary),
+               unit="step", dynamic_ncols=True)
+    guard = nonfinite.Guard(nonfinite.flag_names(ts.params)) if on_nonfinite == "stop" else None
+    loop = Loop(step, per_epoch, data.train, data.batch_size, seed, epochs, order["steps_per_epoch"],
+                place.put, saver, guard, [*out.writers, writers.progress_writer(bar)], callbacks,
+                lambda: bar.update(1))
+    try:
+        run_epochs(loop, run)
+    finally:
+        bar.close()
+        out.close()
+    if run.best is not None:
+        run.ts = run.ts._replace(params=run.best[0], state=run.best[1])
+    test = measure(*data.test, run.ts) if data.test is not None else None
+    if workdir is not None and place.primary:
+        history = run.loop.history
+        writers.write_summary(os.path.join(workdir, "summary.json"), history,
+                              wall_time_s=time.perf_counter() - start_time, steps=int(run.ts.step), config=config,
+                              git_commit=commit, checkpoint=saver.last_good if saver else None,
+                              best_epoch=run.loop.stopping.best_epoch if run.best is not None else None, test=test)
         if history:
-            plot_history(history, os.path.join(workdir, "curves.png"),
-                         title=str((config or {}).get("model", "")))
-    return FitResult(ts, history)
-
-
-def _check_targets(model: Module, ts: TrainState, x: jax.ShapeDtypeStruct, name: str, y: np.ndarray) -> None:
-    """Integer targets with one fewer axis than the model's output are class labels: their
-    per-example shape must match and each must lie in 0..K−1 (K = the output's last axis)."""
-    out = output_struct(model, ts.params, ts.state, x)
-    if np.issubdtype(y.dtype, np.integer) and out.ndim == y.ndim + 1:
-        if tuple(y.shape[1:]) != tuple(out.shape[1:-1]):
-            raise ValueError(f"{name}: labels have shape {y.shape[1:]} per example but the model "
-                             f"outputs {out.shape[1:]} (expected labels of shape {out.shape[1:-1]})")
-        check_labels(name, y, out.shape[-1])
-
-
-def _train_record(epoch: int, t: int, sums: dict, steps_per_epoch: int) -> dict:
-    """The epoch's record: train metrics are means over its steps (over the steps not skipped)."""
-    totals = jax.device_get(sums)
-    record: dict[str, Any] = {"epoch": epoch + 1, "step": t}
-    if "skipped" in totals:
-        skipped = int(totals.pop("skipped"))
-        n = steps_per_epoch - skipped
-        record.update({f"train_{k}": float(v) / n if n else float("nan") for k, v in totals.items()})
-        record["train_skipped_steps"] = skipped
-    else:
-        record.update({f"train_{k}": float(v) / steps_per_epoch for k, v in totals.items()})
-    return record
-
-
-def _metric(record: dict, name: str, sign: float) -> dict | None:
-    """The checkpoint's validation metric {'name', 'value', 'mode'}, if the record has it."""
-    if name not in record:
-        return None
-    return {"name": name, "value": record[name], "mode": "min" if sign > 0 else "max"}
+            plot_history(history, os.path.join(workdir, "curves.png"), title=str(config.get("model", "")))
+    return FitResult(run.ts, run.loop.history, test)

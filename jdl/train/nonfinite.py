@@ -76,3 +76,23 @@ def raise_first(pending: list[tuple[int, jax.Array]], names: list[str], last_goo
                 f"Training stopped; {where}. Pass on_nonfinite='skip' to skip such steps, or use "
                 "jdl.debug.find_nan to find the operation that made it.", step, path)
     pending.clear()
+
+
+class Guard:
+    """The non-finite flags of the steps not checked yet: ``add`` one step's flags (still on
+    the device) and check them all every ``every`` steps; ``check`` now (before a checkpoint,
+    at an epoch's end). One transfer per check, so the loop never waits on the device per step."""
+
+    def __init__(self, names: list[str]):
+        self.names = names
+        self.pending: list[tuple[int, jax.Array]] = []
+
+    def add(self, step: int, ok: jax.Array, every: int, last_good: str | None) -> None:
+        """Keep step ``step``'s flags; check the pending ones once there are ``every``."""
+        self.pending.append((step, ok))
+        if len(self.pending) >= every:
+            self.check(last_good)
+
+    def check(self, last_good: str | None) -> None:
+        """Raise ``NonFiniteError`` for the first bad pending step (see :func:`raise_first`)."""
+        raise_first(self.pending, self.names, last_good)

@@ -5,19 +5,20 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
+SPLIT_STYLES = (("train", "-"), ("validation", "--"), ("test", ":"))
+
 
 def plot_history(history: Sequence[dict], path: str | os.PathLike, title: str = "") -> None:
-    """Save loss and accuracy curves (train and test, per epoch) as a PNG at ``path``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Save loss and accuracy curves (train, validation and, when recorded per epoch, test)
+    as a PNG at ``path`` (matplotlib's ``Figure`` API: no global backend is touched)."""
+    from matplotlib.figure import Figure
 
     epochs = [h["epoch"] for h in history]
     panels = [m for m in ("loss", "accuracy") if any(f"train_{m}" in h for h in history)]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+    fig = Figure(figsize=(5 * max(1, len(panels)), 3.6))
+    axes = fig.subplots(1, max(1, len(panels)), squeeze=False)
     for ax, metric in zip(axes[0], panels):
-        for split, style in (("train", "-"), ("test", "--")):
+        for split, style in SPLIT_STYLES:
             values = [h.get(f"{split}_{metric}") for h in history]
             if any(v is not None for v in values):
                 ax.plot(epochs, values, style, marker="o", markersize=3, label=split)
@@ -29,4 +30,3 @@ def plot_history(history: Sequence[dict], path: str | os.PathLike, title: str = 
         fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)

@@ -1,5 +1,6 @@
-"""Step builders: a model, a loss and an optimizer become one jitted, donating training step,
-and a jitted evaluation step that handles a padded last batch."""
+"""The training step: a loss function and an optimizer become one pure, jitted, donating
+``step(train_state, batch) -> (train_state, metrics)``; ``supervised`` builds the loss function
+of the usual (model, loss) case, and a GAN or a VAE writes its own."""
 
 from __future__ import annotations
 
@@ -7,96 +8,70 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from jdl.core import Module
-from jdl.metrics import accuracy
 from jdl.optim.base import GradientTransformation, apply_updates
 from jdl.train import nonfinite
 from jdl.train.state import TrainState
 
-LossFn = Callable[..., jax.Array]  # loss(outputs, targets, reduction='mean') -> scalar
+# loss_fn(params, state, batch, key) -> (loss, (new_state, metrics)): loss a scalar, metrics a
+# dict of scalars; batch any pytree whose leaves share a leading batch axis.
+LossFn = Callable[[Any, Any, Any, jax.Array], tuple[jax.Array, tuple[Any, dict]]]
 
 
-def is_classification(outputs: Any, targets: Any) -> bool:
-    """True when targets are integer labels for outputs (..., K): accuracy is then reported."""
-    return (jnp.issubdtype(targets.dtype, jnp.integer) and outputs.ndim == targets.ndim + 1)
+def make_step(loss_fn: LossFn, optimizer: GradientTransformation, *,
+              penalty: Callable[[Any], jax.Array] | None = None, on_nonfinite: str | None = None,
+              accumulate_steps: int = 1, donate: bool = True,
+              jit: bool = True) -> Callable[[TrainState, Any], tuple[TrainState, dict]]:
+    """Build ``step(train_state, batch) -> (train_state, metrics)``:
 
-
-def cast_floating(tree: Any, dtype: Any) -> Any:
-    """Every floating-point leaf of ``tree`` cast to ``dtype`` (integers, keys untouched)."""
-    return jax.tree.map(
-        lambda a: a.astype(dtype) if jnp.issubdtype(jnp.result_type(a), jnp.floating) else a, tree)
-
-
-def apply_in(model: Module, compute_dtype: Any, params: Any, state: Any, x: Any, **kwargs) -> tuple[Any, Any]:
-    """``model.apply`` in mixed precision: out = float32(f(c(θ), c(x))) with c the cast of the
-    floating leaves to ``compute_dtype``; the new layer state keeps the old one's dtypes.
-    ``compute_dtype=None`` is the plain ``model.apply``."""
-    if compute_dtype is None:
-        return model.apply(params, state, x, **kwargs)
-    out, new_state = model.apply(cast_floating(params, compute_dtype), state,
-                                 cast_floating(x, compute_dtype), **kwargs)
-    return cast_floating(out, jnp.float32), jax.tree.map(lambda n, o: n.astype(o.dtype), new_state, state)
-
-
-def make_step(model: Module, loss_fn: LossFn, optimizer: GradientTransformation,
-              penalty: Callable[[Any], jax.Array] | None = None,
-              augment: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
-              donate: bool = True, jit: bool = True,
-              on_nonfinite: str | None = None,
-              compute_dtype: Any = None) -> Callable[[TrainState, Any], tuple[TrainState, dict]]:
-    """Build ``step(train_state, (x, y)) -> (train_state, metrics)``:
-
-        k_aug, k_model = split(fold_in(key, t));  x' = augment(k_aug, x)  (if given)
-        out, state' = model.apply(θ, state, x', key=k_model, train=True)
-        J(θ) = loss(out, y) + penalty(θ)  (if given, e.g. an L2 term λ/2·‖w‖²)
+        k = fold_in(key, t)
+        ℓ, (state', m) = loss_fn(θ, state, batch, k)
+        J(θ) = ℓ + penalty(θ)  (if given, e.g. an L2 term λ/2·‖w‖², ``jdl.regularizers``)
         g = ∇_θ J;  u, opt_state' = optimizer.update(g, opt_state, θ);  θ' = θ + u
 
-    Mixed precision (``compute_dtype``, e.g. ``jnp.bfloat16``): the forward and backward passes
-    run on c(θ) and c(x'), the floating leaves cast to ``compute_dtype``; the outputs are cast
-    back to float32 before the loss, and since the cast is differentiated, g = ∇_θ J arrives in
-    θ's dtype. Params, optimizer state and the update stay float32 ("master weights"):
+    ``metrics`` holds ``loss`` (ℓ, the data term), ``penalty`` when there is one, and the
+    loss function's own metrics ``m``. The step is jitted once with the train state donated,
+    so params and optimizer state are updated in place; nothing in it assumes one device (a
+    batch sharded over a mesh runs it data-parallel, see ``jdl.distributed``).
 
-        out = f(c(θ), c(x'));  J = loss(float32(out), y);  g = ∇_θ J  (float32)
+    Gradient accumulation (``accumulate_steps=K``): the batch of K·b examples is cut into K
+    microbatches (microbatch i holds rows i, i+K, i+2K, …, so that each device's share of a
+    sharded batch holds rows of every microbatch) and
 
-    bfloat16 has float32's exponent range, so its gradients need no loss scaling; float16 would
-    (small gradients underflow), and jdl does not scale losses.
+        g = (1/K) Σ_i ∇_θ J_i(θ),  ℓ and m averaged the same way,
 
-    ``metrics`` holds the batch ``loss`` (the data term, and ``penalty`` when there is one, and
-    ``accuracy`` for integer class labels). The step is jitted once with the train state
-    donated, so params and optimizer state are updated in place; nothing in it assumes one
-    device.
+    which is one step on the whole batch when ℓ is a mean over examples (the layer state is
+    threaded through the microbatches in turn, so BatchNorm's running statistics are updated
+    K times; microbatch i draws its randomness from fold_in(k, i)). Peak memory is that of a
+    b-example step.
 
     ``on_nonfinite='stop'`` adds ``metrics['ok']``, the (1 + L,) flags of
     ``jdl.train.nonfinite.finite_flags`` (the loss, each new param leaf) for the loop to check;
-    ``'skip'`` also keeps θ, state and opt_state unchanged on a step whose flags
-    are not all set (t still advances), zeroes its metrics and reports ``metrics['skipped']``.
+    ``'skip'`` also keeps θ, state and opt_state unchanged on a step whose flags are not all
+    set (t still advances), zeroes its metrics and reports ``metrics['skipped']``.
     """
     nonfinite.check_mode(on_nonfinite)
+    if not isinstance(accumulate_steps, int) or accumulate_steps < 1:
+        raise ValueError(f"make_step: accumulate_steps must be an int >= 1, got {accumulate_steps!r}")
+
+    def objective(params, state, batch, key):
+        loss, (new_state, metrics) = loss_fn(params, state, batch, key)
+        reg = penalty(params) if penalty is not None else jnp.zeros((), loss.dtype)
+        return loss + reg, (new_state, {"loss": loss, **({"penalty": reg} if penalty is not None else {}), **metrics})
+
+    def gradients(params, state, batch, key):
+        if accumulate_steps == 1:
+            (_, (state, metrics)), grads = jax.value_and_grad(objective, has_aux=True)(params, state, batch, key)
+            return grads, state, metrics
+        return _accumulated(objective, accumulate_steps, params, state, batch, key)
 
     def step(ts: TrainState, batch: Any) -> tuple[TrainState, dict]:
-        x, y = batch
-        aug_key, key = jax.random.split(jax.random.fold_in(ts.key, ts.step))
-        if augment is not None:
-            x = augment(aug_key, x)
-
-        def objective(params):
-            out, state = apply_in(model, compute_dtype, params, ts.state, x, key=key, train=True)
-            data_loss = loss_fn(out, y)
-            reg = penalty(params) if penalty is not None else jnp.zeros((), data_loss.dtype)
-            return data_loss + reg, (out, state, data_loss, reg)
-
-        (_, (out, state, loss, reg)), grads = jax.value_and_grad(objective, has_aux=True)(ts.params)
+        key = jax.random.fold_in(ts.key, ts.step)
+        grads, state, metrics = gradients(ts.params, ts.state, batch, key)
         updates, opt_state = optimizer.update(grads, ts.opt_state, ts.params)
         params = apply_updates(ts.params, updates)
-        metrics = {"loss": loss}
-        if penalty is not None:
-            metrics["penalty"] = reg
-        if is_classification(out, y):
-            metrics["accuracy"] = accuracy(out, y)
         if on_nonfinite is not None:
-            ok = nonfinite.finite_flags(loss, params)
+            ok = nonfinite.finite_flags(metrics["loss"], params)
             if on_nonfinite == "skip":
                 good = jnp.all(ok)
                 params, state, opt_state = nonfinite.select(
@@ -111,49 +86,22 @@ def make_step(model: Module, loss_fn: LossFn, optimizer: GradientTransformation,
     return jax.jit(step, donate_argnums=(0,) if donate else ())
 
 
-def make_eval_step(model: Module, loss_fn: LossFn, compute_dtype: Any = None) -> Callable[..., dict]:
-    """Build a jitted ``eval_step(params, state, x, y, mask) -> sums`` in evaluation mode
-    (``train=False``), with params and x cast to ``compute_dtype`` as in ``make_step``.
-    ``mask`` (B,) marks real examples (1) and padding (0); it returns the masked sums of the
-    per-example loss (and correct predictions) and the count, so batches add up exactly to a
-    mean over the data set."""
+def _accumulated(objective: Callable, k: int, params: Any, state: Any, batch: Any, key: jax.Array):
+    """(1/K) Σ_i ∇J_i over K strided microbatches under ``lax.scan``; metrics averaged."""
+    n = {leaf.shape[0] if leaf.ndim else None for leaf in jax.tree.leaves(batch)}
+    if len(n) != 1 or None in n or next(iter(n)) % k:
+        raise ValueError(f"make_step: accumulate_steps={k} needs every batch leaf to have a leading axis "
+                         f"divisible by {k}; got leading sizes {sorted(map(str, n))}")
+    # (K·b, ...) -> (b, K, ...) -> (K, b, ...): microbatch i holds rows i, i+K, ...
+    micro = jax.tree.map(lambda a: jnp.swapaxes(a.reshape(a.shape[0] // k, k, *a.shape[1:]), 0, 1), batch)
+    grad_fn = jax.value_and_grad(objective, has_aux=True)
 
-    def eval_step(params, state, x, y, mask):
-        out, _ = apply_in(model, compute_dtype, params, state, x, train=False)
-        per_example = loss_fn(out, y, reduction="none")
-        per_example = per_example.reshape(per_example.shape[0], -1).mean(axis=1)  # (B,)
-        sums = {"loss": jnp.sum(per_example * mask), "count": jnp.sum(mask)}
-        if is_classification(out, y):
-            correct = (jnp.argmax(out, axis=-1) == y).reshape(y.shape[0], -1).mean(axis=1)
-            sums["accuracy"] = jnp.sum(correct * mask)
-        return sums
+    def body(carry, inputs):
+        grads_sum, state = carry
+        i, batch_i = inputs
+        (_, (state, metrics)), grads = grad_fn(params, state, batch_i, jax.random.fold_in(key, i))
+        return (jax.tree.map(jnp.add, grads_sum, grads), state), metrics
 
-    return jax.jit(eval_step)
-
-
-def evaluate(eval_step: Callable[..., dict], params: Any, state: Any, x: np.ndarray,
-             y: np.ndarray, batch_size: int = 256) -> dict[str, float]:
-    """Mean loss (and accuracy) of a model over a whole data set, in fixed-size batches: the
-    last batch is padded to ``batch_size`` and masked, so the step never recompiles.
-
-    Shapes: x (N, ...), y (N, ...) → {'loss': float, 'accuracy': float}.
-    """
-    n = len(x)
-    if n == 0:
-        raise ValueError("evaluate: the data set is empty")
-    batch_size = min(batch_size, n)
-    totals: dict[str, Any] = {}
-    for start in range(0, n, batch_size):
-        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-        real = len(xb)
-        mask = np.zeros(batch_size, np.float32)
-        mask[:real] = 1
-        if real < batch_size:
-            pad = batch_size - real
-            xb = np.concatenate([xb, np.repeat(xb[:1], pad, 0)])
-            yb = np.concatenate([yb, np.repeat(yb[:1], pad, 0)])
-        sums = eval_step(params, state, xb, yb, mask)
-        totals = sums if not totals else jax.tree.map(jnp.add, totals, sums)
-    totals = jax.device_get(totals)
-    count = float(totals.pop("count"))
-    return {k: float(v) / count for k, v in totals.items()}
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    (grads, state), metrics = jax.lax.scan(body, (zeros, state), (jnp.arange(k), micro))
+    return (jax.tree.map(lambda g: g / k, grads), state, jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics))

@@ -82,7 +82,7 @@ def test_perceptron_rejects_bad_labels():
 def test_mlp_with_one_hidden_layer_learns_xor():
     model = jdl.models.mlp([8, 2], activation=jdl.nn.tanh)
     ts = jdl.train.init_train_state(model, jdl.optim.sgd(0.5), X01, seed=0)
-    step = jdl.train.make_step(model, jdl.losses.softmax_cross_entropy, jdl.optim.sgd(0.5))
+    step = jdl.train.make_step(jdl.train.supervised(model, jdl.losses.softmax_cross_entropy), jdl.optim.sgd(0.5))
     y = jnp.asarray(TRUTH["xor"], jnp.int32)
     for _ in range(300):
         ts, metrics = step(ts, (jnp.asarray(X01), y))

@@ -9,7 +9,7 @@ import pytest
 import jdl
 from jdl.autodiff.gradcheck import check_grads
 from jdl.losses import softmax_cross_entropy
-from jdl.train import init_train_state, make_step
+from jdl.train import init_train_state, make_step, supervised
 from tests.helpers import assert_close
 
 X = jax.random.normal(jax.random.key(0), (8, 2, 2, 1))
@@ -63,7 +63,7 @@ def test_mlp_rejects_unknown_norm():
 def bn_dropout_step():
     model = jdl.models.mlp([6, 3], norm="batch", dropout=0.3)
     opt = jdl.optim.sgd(0.1)
-    return model, opt, make_step(model, softmax_cross_entropy, opt, jit=False)
+    return model, opt, make_step(supervised(model, softmax_cross_entropy), opt, jit=False)
 
 
 def test_step_with_batchnorm_and_dropout_is_deterministic_under_jit(bn_dropout_step):

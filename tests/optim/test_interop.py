@@ -34,7 +34,7 @@ def test_optax_optimizer_in_fit_matches_jdl_twin():
                           batch_size=32, seed=1, progress=False)
             for opt in (optax.adam(1e-2), optim.adam(1e-2))]
     for a, b in zip(runs[0].history, runs[1].history):
-        np.testing.assert_allclose([a["train_loss"], a["test_loss"]], [b["train_loss"], b["test_loss"]], rtol=1e-5)
+        np.testing.assert_allclose([a["train_loss"], a["validation_loss"]], [b["train_loss"], b["validation_loss"]], rtol=1e-5)
     jax.tree.map(lambda p, q: np.testing.assert_allclose(p, q, rtol=1e-4, atol=1e-6),
                  runs[0].train_state.params, runs[1].train_state.params)
 

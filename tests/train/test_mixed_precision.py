@@ -10,7 +10,7 @@ import optax
 import jdl
 from jdl.losses import softmax_cross_entropy
 from jdl.train.state import TrainState
-from jdl.train.step import make_eval_step, make_step
+from jdl.train import make_eval_step, make_step, supervised
 
 DIMS = (12, 16, 5)
 
@@ -49,7 +49,7 @@ def test_bfloat16_step_matches_flax_mixed_precision_and_keeps_float32_params():
     model, params, state, x, y = _setup()
     opt = jdl.optim.adam(1e-2)
     ts = TrainState(params, state, opt.init(params), jnp.zeros([], jnp.int32), jax.random.key(0))
-    step = make_step(model, softmax_cross_entropy, opt, compute_dtype=jnp.bfloat16, donate=False)
+    step = make_step(supervised(model, softmax_cross_entropy, compute_dtype=jnp.bfloat16), opt, donate=False)
     new, metrics = step(ts, (x, y))
     ref_loss, ref_grads, ref_params = _flax_step(params, x, y)
     f32_loss = softmax_cross_entropy(model.apply(params, state, x)[0], y)

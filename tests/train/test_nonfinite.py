@@ -10,7 +10,7 @@ import pytest
 import jdl
 from jdl.data import batches, epoch_order
 from jdl.losses import mse
-from jdl.train import NonFiniteError, fit, init_train_state, make_step
+from jdl.train import NonFiniteError, fit, init_train_state, make_step, supervised
 
 X = np.random.default_rng(0).normal(size=(200, 3)).astype(np.float32)
 Y = (X @ np.array([[1.0], [-2.0], [0.5]], np.float32)).astype(np.float32)  # (200, 1) regression
@@ -64,7 +64,7 @@ def test_skip_equals_leaving_the_bad_batch_out(key):
     x, y = _corrupt(feature=True)
     result = fit(model, mse, opt, (x, y), epochs=2, batch_size=10, on_nonfinite="skip", progress=False)
     ts = init_train_state(model, opt, jax.ShapeDtypeStruct((10, 3), jnp.float32), 0)
-    step = make_step(model, mse, opt, donate=False)
+    step = make_step(supervised(model, mse), opt, donate=False)
     for epoch in range(2):
         order = epoch_order(200, 0, epoch)
         for b, (xb, yb) in enumerate(batches(x, y, 10, seed=0, epoch=epoch)):
@@ -79,10 +79,10 @@ def test_make_step_modes(key):
     model = jdl.models.mlp([4, 2])
     x, y = jax.random.normal(key, (6, 3)), jnp.arange(6) % 2
     ts = init_train_state(model, jdl.optim.sgd(0.1), x)
-    _, metrics = make_step(model, jdl.losses.softmax_cross_entropy, jdl.optim.sgd(0.1), donate=False)(ts, (x, y))
+    loss_fn = supervised(model, jdl.losses.softmax_cross_entropy)
+    _, metrics = make_step(loss_fn, jdl.optim.sgd(0.1), donate=False)(ts, (x, y))
     assert set(metrics) == {"loss", "accuracy"}  # default: as before
-    _, metrics = make_step(model, jdl.losses.softmax_cross_entropy, jdl.optim.sgd(0.1), donate=False,
-                           on_nonfinite="stop")(ts, (x, y))
+    _, metrics = make_step(loss_fn, jdl.optim.sgd(0.1), donate=False, on_nonfinite="stop")(ts, (x, y))
     assert metrics["ok"].shape == (1 + 4,) and bool(metrics["ok"].all())
     with pytest.raises(ValueError, match="on_nonfinite='halt': valid choices are None, 'stop', 'skip'"):
-        make_step(model, jdl.losses.softmax_cross_entropy, jdl.optim.sgd(0.1), on_nonfinite="halt")
+        make_step(loss_fn, jdl.optim.sgd(0.1), on_nonfinite="halt")

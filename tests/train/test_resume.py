@@ -17,7 +17,7 @@ from jdl.train import checkpoint as ckpt
 from jdl.train import fit
 
 TRAIN = tuple(a[:200] for a in jdl.data.load("moons", "train"))  # 8 steps of 25 an epoch
-TEST = jdl.data.load("moons", "test")
+VAL = jdl.data.load("moons", "validation")
 
 
 def _augment(key, x):  # uses the step's key: a resume that got the keys wrong would differ
@@ -26,7 +26,7 @@ def _augment(key, x):  # uses the step's key: a resume that got the keys wrong w
 
 def _fit(workdir, epochs=4, loss=softmax_cross_entropy, **kw):
     return fit(jdl.models.mlp([16, 2]), loss, jdl.optim.sgd(lambda t: 0.3 / (1 + 0.01 * t)),
-               TRAIN, TEST, epochs=epochs, batch_size=25, seed=3, workdir=workdir, progress=False,
+               TRAIN, VAL, epochs=epochs, batch_size=25, seed=3, workdir=workdir, progress=False,
                augment=_augment, checkpoint_every=5, tensorboard=False, **kw)
 
 
@@ -45,9 +45,9 @@ def reference(tmp_path_factory):
 
 def test_checkpoints_where_expected(reference):
     result, workdir = reference
-    # every 5 steps, plus each epoch end that improved test_loss, plus the end (32)
+    # every 5 steps, plus each epoch end that improved validation_loss, plus the end (32)
     improved = [8 * (i + 1) for i, h in enumerate(result.history)
-                if h["test_loss"] == min(r["test_loss"] for r in result.history[:i + 1])]
+                if h["validation_loss"] == min(r["validation_loss"] for r in result.history[:i + 1])]
     expected = sorted(set(range(5, 33, 5)) | set(improved) | {32})
     assert ckpt.steps(workdir / "checkpoints") == expected
     last = ckpt.restore(workdir)
@@ -128,16 +128,16 @@ def test_resume_refuses_other_batch_size(reference, tmp_path):
     shutil.copytree(reference[1] / "checkpoints", tmp_path / "checkpoints")
     with pytest.raises(ValueError, match="cannot resume exactly .* batch_size: checkpoint 25, now 20"):
         fit(jdl.models.mlp([16, 2]), softmax_cross_entropy, jdl.optim.sgd(lambda t: 0.3 / (1 + 0.01 * t)),
-            TRAIN, TEST, epochs=4, batch_size=20, seed=3, workdir=tmp_path, progress=False, checkpoint_every=5)
+            TRAIN, VAL, epochs=4, batch_size=20, seed=3, workdir=tmp_path, progress=False, checkpoint_every=5)
 
 
 def test_restore_for_fine_tuning_loads_params_only(reference, tmp_path):
     result, workdir = reference
-    tuned = fit(jdl.models.mlp([16, 2]), softmax_cross_entropy, jdl.optim.sgd(0.0), TRAIN, TEST, epochs=1,
+    tuned = fit(jdl.models.mlp([16, 2]), softmax_cross_entropy, jdl.optim.sgd(0.0), TRAIN, VAL, epochs=1,
                 batch_size=25, restore=workdir, progress=False)
-    # learning rate 0: the params are the restored ones, and the test metrics those of the run's end
+    # learning rate 0: the params are the restored ones, and the validation metrics those of the run's end
     jax.tree.map(np.testing.assert_array_equal, tuned.train_state.params, result.train_state.params)
-    assert tuned.history[0]["test_loss"] == result.history[-1]["test_loss"]
+    assert tuned.history[0]["validation_loss"] == result.history[-1]["validation_loss"]
     assert int(tuned.train_state.step) == 8  # a fresh run: its own steps only
     with pytest.raises(ckpt.CheckpointMismatch, match="params/1_dense/w: checkpoint"):
         fit(jdl.models.mlp([8, 2]), softmax_cross_entropy, jdl.optim.sgd(0.1), TRAIN, epochs=1,
@@ -147,10 +147,10 @@ def test_restore_for_fine_tuning_loads_params_only(reference, tmp_path):
 def test_early_stopping_resumes_exactly(tmp_path):
     """The early-stopping run of test_fit (sgd 2.0 on moons) interrupted at epoch 6 and resumed:
     same best epoch, same returned (best) params, same history."""
-    data, test = jdl.data.load("moons", "train"), jdl.data.load("moons", "test")
+    data, val = jdl.data.load("moons", "train"), jdl.data.load("moons", "validation")
 
     def run(workdir, callbacks=()):
-        return fit(jdl.models.mlp([16, 2]), softmax_cross_entropy, jdl.optim.sgd(2.0), data, test,
+        return fit(jdl.models.mlp([16, 2]), softmax_cross_entropy, jdl.optim.sgd(2.0), data, val,
                    epochs=40, batch_size=100, early_stopping_patience=2, workdir=workdir, progress=False,
                    checkpoint_every=1000, keep=1, callbacks=callbacks, tensorboard=False)
 

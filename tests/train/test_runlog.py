@@ -22,8 +22,8 @@ def test_tensorboard_events_hold_the_history_and_config(tmp_path):
     events.Reload()
     losses = [(e.step, e.value) for e in events.Scalars("train_loss")]
     assert losses == [(h["step"], pytest.approx(h["train_loss"], rel=1e-6)) for h in result.history]
-    assert [e.value for e in events.Scalars("test_accuracy")] == pytest.approx(
-        [h["test_accuracy"] for h in result.history], rel=1e-6)
+    assert [e.value for e in events.Scalars("validation_accuracy")] == pytest.approx(
+        [h["validation_accuracy"] for h in result.history], rel=1e-6)
     config = events.Tensors("config")[0].tensor_proto.string_val[0].decode()
     assert json.loads(config) == {"model": "mlp", "lr": 0.1}
     commit = events.Tensors("git_commit")[0].tensor_proto.string_val[0].decode()
