@@ -85,8 +85,9 @@ def check_batch_size(mesh: Mesh, batch_size: int, what: str = "batch_size") -> N
 
     Every device gets B/N rows, so B must be a positive multiple of N; the message names the
     nearest multiples. ``what`` names the quantity in the message (``"eval_batch_size"``).
+    ``mesh`` may be a ``jax.sharding.AbstractMesh``: only its size matters.
     """
-    n = mesh.devices.size
+    n = mesh.size
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"{what} must be a positive int, got {batch_size!r}")
     if batch_size % n:
