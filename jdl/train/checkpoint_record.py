@@ -1,11 +1,13 @@
 """jdl's JSON record of a checkpoint and the checks made with it: the exceptions, the shapes and
 dtypes of every leaf, a CRC-32 of every leaf's values, and the software versions.
 
-orbax-checkpoint does not verify what it reads: a byte changed inside a saved array's data file
-restores silently as another value, and a file cut by a byte can restore without an error (tried
-with orbax-checkpoint 0.12.8, OCDBT storage; only larger truncations raise a TensorStore read
-error). So the record keeps a CRC-32 of each leaf's bytes, computed before the save and again on
-the restored values: it checks exactly what training resumes from, whatever orbax's file layout.
+orbax-checkpoint does not verify the array data it reads. Tried with orbax-checkpoint 0.12.8
+(OCDBT storage): a byte changed inside a saved array's data file restores silently as another
+value, and a data file cut by its last byte restores without an error. Only the OCDBT b-tree
+nodes carry a CRC-32C (so a small array stored inline in a node is checked), and a larger
+truncation raises a TensorStore read error. So the record keeps a CRC-32 of each leaf's bytes,
+computed before the save and again on the restored values: it checks exactly what training
+resumes from, whatever orbax's file layout.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ or unfinished checkpoints, retention of the last K and the best."""
 import json
 import logging
 import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -145,3 +147,21 @@ def test_save_is_atomic_and_idempotent(tmp_path):
     ckpt.save(tmp_path, ts, {"a": 3}, replace=True)
     assert json.loads(open(os.path.join(first, ckpt.RECORD)).read())["a"] == 3
     assert sorted(os.listdir(tmp_path)) == ["0"]
+
+
+WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sharded_worker.py")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.mark.parametrize("devices", [(8, 1), (1, 8)])
+def test_restore_places_leaves_with_the_target_sharding(tmp_path, devices):
+    """A TrainState replicated with NamedSharding(mesh, P()) over 8 devices, saved and restored
+    on 1 device (and back): each leaf comes back with the target's sharding and the saved bits.
+    Subprocesses, since the device count is fixed when jax starts."""
+    for mode, n in zip(("save", "restore"), devices):
+        env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": ROOT,
+               "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}"}
+        r = subprocess.run([sys.executable, WORKER, str(tmp_path), mode], env=env, capture_output=True,
+                           text=True, timeout=300)
+        assert r.returncode == 0, r.stdout + r.stderr
+    assert f"restored on {devices[1]} devices from {devices[0]}" in r.stdout
