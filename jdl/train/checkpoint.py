@@ -1,50 +1,46 @@
-"""Checkpoints of a whole run: the ``TrainState`` written with orbax-checkpoint, plus a JSON record
-(versions, config, data position, history, a manifest of every file with its size and CRC-32).
+"""Checkpoints of a whole run on ``orbax.checkpoint.CheckpointManager``: the ``TrainState``
+(orbax ``StandardSave``) and jdl's JSON record (orbax ``JsonSave``: versions, config, data
+position, history, every leaf's shape, dtype and CRC-32) in one atomic orbax step.
 
 Layout, one directory a step, each either complete or absent::
 
-    <workdir>/checkpoints/<step>/state/...   orbax PyTree of params, state, opt_state, step, key
-    <workdir>/checkpoints/<step>/jdl.json    the record; written last
+    <workdir>/checkpoints/<step>/state/...        orbax PyTree of params, state, opt_state, step, key
+    <workdir>/checkpoints/<step>/meta/jdl.json    the record
+    <workdir>/checkpoints/<step>/metrics/metrics  orbax's copy of the score that picks the best
 
-A checkpoint is written into ``.tmp-<step>`` and renamed to ``<step>`` only when the orbax part
-and the record are both on disk, so a process killed at any point leaves either the previous
-checkpoints untouched or a new complete one (``rename`` is atomic on POSIX file systems). On
-restore, a checkpoint whose record is missing or whose files are missing, truncated or altered is
-named and skipped, and the previous complete one is used.
+orbax writes a step into ``<step>.orbax-checkpoint-tmp-*`` and renames it to ``<step>`` when all
+of it is on disk (``rename`` is atomic on POSIX file systems), lists the steps, keeps the last K
+and the best (its ``LatestN`` and ``BestN`` preservation policies), and removes leftover
+temporary directories; in a ``jax.distributed`` job every process calls ``save`` and
+``restore``, each process writes its shards, and only the primary process writes the JSON and
+renames. orbax does not check what it reads (see ``checkpoint_record``): jdl compares the
+restored values with the CRC-32s of the record, and a checkpoint that is unreadable, corrupt or
+has no record is named in a warning and the previous one is used.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
-import shutil
-import sys
-import time
-import zlib
 from typing import Any, NamedTuple
 
 import jax
 import numpy as np
+import orbax.checkpoint as ocp
 from absl import logging
+from orbax.checkpoint import checkpoint_managers as policies
 
-from jdl.core import path_str
+from jdl.train import checkpoint_record as record_lib
+from jdl.train.checkpoint_record import CheckpointError, CheckpointMismatch, CheckpointNotFound
 from jdl.train.state import TrainState
 
-RECORD = "jdl.json"
-STATE = "state"
+__all__ = ["CHECKPOINTS", "Checkpoint", "CheckpointError", "CheckpointMismatch", "CheckpointNotFound",
+           "manager", "restore", "save", "steps"]
+
 CHECKPOINTS = "checkpoints"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint is missing, incomplete, corrupt, or does not fit the model."""
-
-
-class CheckpointNotFound(CheckpointError, FileNotFoundError):
-    """No checkpoint at all where one was looked for."""
-
-
-class CheckpointMismatch(CheckpointError):
-    """A complete checkpoint whose shapes differ from the model's (never skipped silently)."""
+STATE = "state"
+META = "meta"
+RECORD = os.path.join(META, "jdl.json")
 
 
 class Checkpoint(NamedTuple):
@@ -55,194 +51,112 @@ class Checkpoint(NamedTuple):
     path: str
 
 
-def tree_shapes(tree: Any) -> dict[str, list]:
-    """{path: [shape, dtype]} of every leaf of ``tree``, in flattening order."""
-    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
-    return {path_str(p): [list(np.shape(x)), str(np.asarray(x).dtype if not hasattr(x, "dtype") else x.dtype)]
-            for p, x in leaves}
-
-
-def versions() -> dict[str, str]:
-    """The software a checkpoint was written with: jdl, jax, jaxlib, orbax, numpy, python."""
-    import jaxlib
-    import orbax.checkpoint as ocp
-
-    import jdl
-
-    return {"jdl": jdl.__version__, "jax": jax.__version__, "jaxlib": jaxlib.__version__,
-            "orbax": getattr(ocp, "__version__", "?"), "numpy": np.__version__,
-            "python": sys.version.split()[0]}
-
-
 def _to_tree(ts: TrainState) -> dict:
     return {"params": ts.params, "state": ts.state, "opt_state": ts.opt_state, "step": ts.step,
             "key": jax.random.key_data(ts.key)}
 
 
-def _manifest(root: str) -> dict[str, list[int]]:
-    files = {}
-    for dirpath, _, names in os.walk(root):
-        for name in sorted(names):
-            full = os.path.join(dirpath, name)
-            with open(full, "rb") as f:
-                data = f.read()
-            files[os.path.relpath(full, root)] = [len(data), zlib.crc32(data)]
-    return files
+def score(metric: dict | None) -> float:
+    """The number orbax ranks checkpoints by, higher is better: ``-value`` for ``mode='min'``,
+    ``value`` for ``'max'``; ``-inf`` when there is no metric or it is not finite (never the best
+    while any checkpoint has one)."""
+    if not metric or not np.isfinite(metric["value"]):
+        return -np.inf
+    return float(-metric["value"] if metric.get("mode", "min") == "min" else metric["value"])
 
 
-def _checkpointer():
-    import orbax.checkpoint as ocp
-
-    return ocp.Checkpointer(ocp.StandardCheckpointHandler())
+def manager(directory: str | os.PathLike, keep: int | None = None, *,
+            for_saving: bool = True) -> ocp.CheckpointManager:
+    """An orbax ``CheckpointManager`` of ``directory`` with jdl's items and retention: all steps
+    (``keep=None``), or the last ``keep`` plus the best by ``metrics['score']`` (see ``score``).
+    Saves are synchronous: fit donates the step's buffers to the next step. ``for_saving=False``
+    neither creates the directory nor removes orbax's leftover temporary directories (a reader
+    leaves the files alone). Close it after use."""
+    if keep is not None and keep < 1:
+        raise ValueError(f"checkpoint.manager: keep must be >= 1 or None, got {keep}")
+    policy = policies.LatestN(n=None) if keep is None else policies.AnyPreservationPolicy([
+        policies.LatestN(n=keep),
+        policies.BestN(get_metric_fn=lambda m: m["score"], n=1, keep_checkpoints_without_metrics=False)])
+    options = ocp.CheckpointManagerOptions(
+        enable_async_checkpointing=False, preservation_policy=policy, best_fn=lambda m: m["score"],
+        best_mode="max", cleanup_tmp_directories=for_saving, create=for_saving)
+    return ocp.CheckpointManager(
+        os.path.abspath(os.fspath(directory)), item_names=(STATE, META), options=options,
+        item_handlers={STATE: ocp.StandardCheckpointHandler(), META: ocp.JsonCheckpointHandler("jdl.json")})
 
 
 def save(directory: str | os.PathLike, ts: TrainState, meta: dict | None = None, *,
          keep: int | None = None, replace: bool = False) -> str:
     """Write ``ts`` and ``meta`` as checkpoint ``<directory>/<step>`` atomically; returns its path.
 
-    The record adds to ``meta``: step, versions, the tree's shapes and dtypes, the PRNG key's
-    implementation and a manifest {file: [bytes, crc32]}. An existing complete checkpoint of the
-    same step is left as it is, unless ``replace`` (then it is swapped for the new one by two
-    renames; a crash between them leaves the previous step as the newest). With ``keep=K``,
-    only the last K checkpoints (by step) and the best one (``meta['metric']``, see
-    :func:`prune`) are kept.
+    The record adds to ``meta``: step, versions, the PRNG key's implementation, and every leaf's
+    shape, dtype and CRC-32. An existing complete checkpoint of the same step is left as it is,
+    unless ``replace`` or it cannot be read back (then it is deleted and written anew; a crash in
+    between leaves the previous step as the newest). With ``keep=K`` only the last K checkpoints
+    (by step) and the best one (by ``meta['metric'] = {'name', 'value', 'mode': 'min'|'max'}``)
+    are kept. Called by every process of a multi-process job (orbax synchronizes them).
     """
-    directory = os.fspath(directory)
-    step = int(ts.step)
+    directory = os.path.abspath(os.fspath(directory))
+    step, tree = int(ts.step), _to_tree(ts)
     final = os.path.join(directory, str(step))
-    if os.path.isdir(final) and not replace:
-        try:
-            _read_record(final, verify=True)
-            return final
-        except CheckpointError as e:
-            logging.warning("jdl checkpoint: replacing %s (%s)", final, e)
-            shutil.rmtree(final)
-    tmp = os.path.join(directory, f".tmp-{step}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
-    _checkpointer().save(os.path.abspath(os.path.join(tmp, STATE)), _to_tree(ts))
     record = dict(meta or {})
-    record.update(step=step, time=time.time(), versions=versions(), key_impl=str(jax.random.key_impl(ts.key)),
-                  shapes=tree_shapes(_to_tree(ts)), files=_manifest(os.path.join(tmp, STATE)))
-    with open(os.path.join(tmp, RECORD), "w") as f:
-        json.dump(record, f)
-        f.flush()
-        os.fsync(f.fileno())
-    if os.path.isdir(final):
-        old = os.path.join(directory, f".old-{step}")
-        shutil.rmtree(old, ignore_errors=True)
-        os.rename(final, old)
-        os.rename(tmp, final)
-        shutil.rmtree(old)
-    else:
-        os.rename(tmp, final)  # the commit point
-    if keep is not None:
-        prune(directory, keep)
+    record.update(step=step, versions=record_lib.versions(), key_impl=str(jax.random.key_impl(ts.key)),
+                  shapes=record_lib.tree_shapes(tree), crc32=record_lib.crcs(tree))
+    with contextlib.closing(manager(directory, keep)) as m:
+        if step in m.all_steps():
+            if not replace:
+                try:
+                    _load(m, step, final, None, False)
+                    return final
+                except CheckpointError as e:
+                    logging.warning("jdl checkpoint: replacing %s (%s)", final, e)
+            m.delete(step)
+        m.save(step, args=ocp.args.Composite(**{STATE: ocp.args.StandardSave(tree),
+                                                 META: ocp.args.JsonSave(record)}),
+               metrics={"score": score(record.get("metric"))}, force=True)
+        m.wait_until_finished()
     return final
 
 
 def steps(directory: str | os.PathLike) -> list[int]:
-    """The steps that have a checkpoint directory (complete or not) in ``directory``, ascending."""
+    """The steps orbax has committed in ``directory`` (not its temporary ones), ascending."""
     if not os.path.isdir(directory):
         return []
-    return sorted(int(n) for n in os.listdir(directory) if n.isdigit())
+    return sorted(int(s) for s in ocp.path.step.checkpoint_steps(os.path.abspath(os.fspath(directory))))
 
 
-def prune(directory: str | os.PathLike, keep: int) -> list[int]:
-    """Delete all but the last ``keep`` checkpoints and the best one; returns the steps kept.
-
-    The best is the one whose record's ``metric = {'name', 'value', 'mode'}`` is lowest
-    (mode 'min') or highest ('max'); leftover ``.tmp-*``/``.old-*`` directories are removed too.
-    """
-    if keep < 1:
-        raise ValueError(f"checkpoint.prune: keep must be >= 1, got {keep}")
-    directory = os.fspath(directory)
-    all_steps = steps(directory)
-    kept = set(all_steps[-keep:])
-    best = None
-    for s in all_steps:
-        try:
-            metric = _read_record(os.path.join(directory, str(s))).get("metric")
-        except CheckpointError:
-            continue
-        if metric and np.isfinite(metric["value"]):
-            value = metric["value"] if metric.get("mode", "min") == "min" else -metric["value"]
-            if best is None or value < best[0]:
-                best = (value, s)
-    if best is not None:
-        kept.add(best[1])
-    for s in all_steps:
-        if s not in kept:
-            shutil.rmtree(os.path.join(directory, str(s)), ignore_errors=True)
-    for name in os.listdir(directory):
-        if name.startswith((".tmp-", ".old-")):
-            shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
-    return sorted(kept)
-
-
-def _read_record(path: str, verify: bool = False) -> dict:
-    record_path = os.path.join(path, RECORD)
-    if not os.path.exists(record_path):
-        raise CheckpointError(f"{record_path} is missing (the checkpoint was never finished)")
-    try:
-        with open(record_path) as f:
-            record = json.load(f)
-        files = record["files"]
-    except (ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{record_path} is not a valid checkpoint record ({e})") from None
-    if verify:
-        root = os.path.join(path, STATE)
-        for rel, (size, crc) in files.items():
-            full = os.path.join(root, rel)
-            if not os.path.exists(full):
-                raise CheckpointError(f"{full} is missing")
-            with open(full, "rb") as f:
-                data = f.read()
-            if len(data) != size:
-                what = "truncated" if len(data) < size else "longer than written"
-                raise CheckpointError(f"{full} is {what}: {len(data)} bytes, {size} written")
-            if zlib.crc32(data) != crc:
-                raise CheckpointError(f"{full} is corrupt: its CRC-32 differs from the one written")
-    return record
-
-
-def check_shapes(record: dict, target: Any, path: str, prefixes: tuple[str, ...] = ()) -> None:
-    """Raise ``CheckpointMismatch`` listing every path whose shape or dtype differs between the
-    checkpoint's record and ``target`` (a tree like ``_to_tree``'s), or that only one side has.
-    ``prefixes`` limits the comparison to paths starting with them (e.g. ('params', 'state'))."""
-    saved = {k: v for k, v in record["shapes"].items() if not prefixes or k.startswith(prefixes)}
-    model = {k: v for k, v in tree_shapes(target).items() if not prefixes or k.startswith(prefixes)}
-    diffs = []
-    for k in sorted(set(saved) | set(model)):
-        if k not in model:
-            diffs.append(f"  {k}: in the checkpoint {tuple(saved[k][0])}, not in the model")
-        elif k not in saved:
-            diffs.append(f"  {k}: in the model {tuple(model[k][0])}, not in the checkpoint")
-        elif saved[k] != model[k]:
-            diffs.append(f"  {k}: checkpoint {tuple(saved[k][0])} {saved[k][1]}, "
-                         f"model {tuple(model[k][0])} {model[k][1]}")
-    if diffs:
-        config = record.get("config")
-        raise CheckpointMismatch(
-            f"checkpoint {path} does not fit this model; {len(diffs)} paths differ:\n" + "\n".join(diffs)
-            + (f"\nThe checkpoint was written with config {config}." if config else ""))
-
-
-def _load(path: str, target: TrainState | None, params_only: bool) -> Checkpoint:
-    record = _read_record(path, verify=True)
+def _abstract(m: ocp.CheckpointManager, step: int, target: TrainState | None, params_only: bool) -> Any:
+    """What to restore into: the target's tree (its shardings), or for a raw or params-only restore
+    the saved tree's shapes and dtypes on this process's first device, params and state placed as
+    the target's are."""
+    if target is not None and not params_only:
+        return _to_tree(target)
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    tree = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device),
+                        m.item_metadata(step)[STATE].tree)
     if target is not None:
-        check_shapes(record, _to_tree(target), path, ("params", "state") if params_only else ())
-    mine = versions()
+        tree = {**tree, "params": target.params, "state": target.state}
+    return tree
+
+
+def _load(m: ocp.CheckpointManager, step: int, path: str, target: TrainState | None,
+          params_only: bool) -> Checkpoint:
+    record = record_lib.read(os.path.join(path, RECORD))
+    if target is not None:
+        record_lib.check_shapes(record, _to_tree(target), path, ("params", "state") if params_only else ())
+    mine = record_lib.versions()
     differ = {k: (v, mine.get(k)) for k, v in record.get("versions", {}).items() if mine.get(k) != v}
     if differ:
         logging.warning("jdl checkpoint %s was written with other versions (saved, now): %s", path, differ)
-    state_path = os.path.abspath(os.path.join(path, STATE))
+    state_path = os.path.join(path, STATE)
     try:
-        full = target is not None and not params_only
-        tree = _checkpointer().restore(state_path, _to_tree(target) if full else None)
+        args = ocp.args.StandardRestore(_abstract(m, step, target, params_only))
+        tree = m.restore(step, args=ocp.args.Composite(**{STATE: args}))[STATE]
     except Exception as e:  # orbax/tensorstore errors vary; name the checkpoint and the cause
-        raise CheckpointError(f"{state_path} could not be read: {type(e).__name__}: {e}") from e
-    key = jax.random.wrap_key_data(np.asarray(tree["key"]), impl=record["key_impl"])
+        cause = str(e).split(" [tensorstore_spec")[0]  # the spec that follows is ~2 KB of JSON
+        raise CheckpointError(f"{state_path} could not be read: {type(e).__name__}: {cause}") from e
+    record_lib.check_crcs(record, tree, state_path)
+    key = jax.random.wrap_key_data(tree["key"], impl=record["key_impl"])
     params, state = tree["params"], tree["state"]
     if target is not None:  # give params/state the model's exact tree structure
         params = jax.tree.unflatten(jax.tree.structure(target.params), jax.tree.leaves(params))
@@ -257,31 +171,31 @@ def restore(path: str | os.PathLike, target: TrainState | None = None, *, step: 
     folder, or one ``<step>`` folder); ``step`` picks one.
 
     With ``target`` (a freshly initialized ``TrainState`` of the same model and optimizer) the
-    result has its exact tree structure, after checking every shape and dtype: a difference
-    raises ``CheckpointMismatch`` listing the paths. ``params_only`` checks and loads only
-    params and state (fine-tuning or evaluation with another optimizer). A checkpoint that is
-    incomplete, truncated or corrupt is named in a warning and the previous one is tried;
-    ``CheckpointNotFound`` when there is none, ``CheckpointError`` when none is readable.
+    result has its exact tree structure and each leaf the target leaf's sharding (so a checkpoint
+    written on 8 devices loads on 1 and back), after checking every shape and dtype: a difference
+    raises ``CheckpointMismatch`` listing the paths. ``params_only`` checks and loads only params
+    and state (fine-tuning or evaluation with another optimizer). Without a target the trees are
+    the saved ones, on this process's first device. A checkpoint that is unreadable, corrupt or
+    has no record is named in a warning and the previous one is tried; ``CheckpointNotFound``
+    when there is none, ``CheckpointError`` when none is readable.
     """
-    path = os.fspath(path)
-    if os.path.exists(os.path.join(path, RECORD)) or os.path.isdir(os.path.join(path, STATE)):
-        candidates = [path]
+    path = os.path.abspath(os.fspath(path))
+    if os.path.isdir(os.path.join(path, STATE)) or os.path.exists(os.path.join(path, RECORD)):
+        directory, found = os.path.dirname(path), [int(os.path.basename(path))]
     else:
         directory = os.path.join(path, CHECKPOINTS) if os.path.isdir(os.path.join(path, CHECKPOINTS)) else path
-        found = steps(directory)
-        if step is not None:
-            found = [s for s in found if s == step]
-        if not found:
-            raise CheckpointNotFound(f"no checkpoint{'' if step is None else f' of step {step}'} in {path} "
-                                     f"(expected {os.path.join(directory, '<step>', RECORD)})")
-        candidates = [os.path.join(directory, str(s)) for s in reversed(found)]
+        found = [s for s in steps(directory) if step is None or s == step]
+    if not found:
+        raise CheckpointNotFound(f"no checkpoint{'' if step is None else f' of step {step}'} in {path} "
+                                 f"(expected {os.path.join(directory, '<step>', RECORD)})")
     problems = []
-    for candidate in candidates:
-        try:
-            return _load(candidate, target, params_only)
-        except CheckpointMismatch:
-            raise
-        except CheckpointError as e:
-            problems.append(str(e))
-            logging.warning("jdl checkpoint: %s; falling back to the previous one", e)
+    with contextlib.closing(manager(directory, for_saving=False)) as m:
+        for s in reversed(found):
+            try:
+                return _load(m, s, os.path.join(directory, str(s)), target, params_only)
+            except CheckpointMismatch:
+                raise
+            except CheckpointError as e:
+                problems.append(str(e))
+                logging.warning("jdl checkpoint: %s; falling back to the previous one", e)
     raise CheckpointError("no complete checkpoint could be read:\n  " + "\n  ".join(problems))

@@ -2,14 +2,17 @@
 subprocess:  python tests/train/kill_worker.py WORKDIR MODE
 
 MODE is 'none' (run to the end), or how and where to die:
-  kill-record:N  SIGKILL inside the checkpoint of step N: orbax's part written, the record not
-  kill-orbax:N   SIGKILL inside orbax's own commit of step N (data written, its rename not done)
+  kill-record:N  SIGKILL inside the checkpoint of step N, as jdl's record is written into orbax's
+                 temporary directory (the arrays are being written, the commit not done)
+  kill-orbax:N   SIGKILL inside orbax's own commit of step N (all written, its rename not done)
   term-step:N    SIGTERM to itself right after step N (fit must save step N, then exit by it)
 """
 
 import os
 import signal
 import sys
+
+TMP = ".orbax-checkpoint-tmp"  # orbax writes step N into N.orbax-checkpoint-tmp-<time>, then renames it
 
 
 def main(workdir: str, mode: str) -> None:
@@ -18,28 +21,28 @@ def main(workdir: str, mode: str) -> None:
     import jdl
     import importlib
 
-    from jdl.train import checkpoint
-
     fit_module = importlib.import_module("jdl.train.fit")  # the module, not the function jdl.train.fit
 
     kind, _, at = mode.partition(":")
     me = os.getpid()
     if kind == "kill-record":
-        manifest = checkpoint._manifest
+        import orbax.checkpoint as ocp
 
-        def dying_manifest(root):
-            if f".tmp-{at}{os.sep}" in root + os.sep:
+        save_json = ocp.JsonCheckpointHandler._save_fn
+
+        async def dying_save_json(self, x, directory):
+            if f"{at}{TMP}" in str(directory) and "crc32" in x:  # jdl's record, not orbax's metrics
                 os.kill(me, signal.SIGKILL)
-            return manifest(root)
+            return await save_json(self, x, directory)
 
-        checkpoint._manifest = dying_manifest
+        ocp.JsonCheckpointHandler._save_fn = dying_save_json
     elif kind == "kill-orbax":
         from orbax.checkpoint._src.path import atomicity
 
         finalize = atomicity.AtomicRenameTemporaryPath.finalize
 
         async def dying_finalize(self, *args, **kwargs):
-            if f".tmp-{at}{os.sep}" in str(self.get()):
+            if f"{at}{TMP}" in str(self.get()):
                 os.kill(me, signal.SIGKILL)
             return await finalize(self, *args, **kwargs)
 

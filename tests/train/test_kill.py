@@ -36,7 +36,8 @@ def _run(workdir, mode):
 
 
 def _all_readable(workdir):
-    """Every <step> directory is a complete checkpoint (a kill leaves only .tmp-* behind)."""
+    """Every <step> directory is a complete checkpoint (a kill leaves only orbax's temporary
+    directories behind)."""
     found = ckpt.steps(workdir / "checkpoints")
     for s in found:
         ckpt.restore(workdir / "checkpoints" / str(s))
@@ -57,16 +58,18 @@ def test_killed_and_resumed_run_ends_bit_identical(tmp_path):
     assert proc.returncode == -signal.SIGKILL, out
     assert _all_readable(run)
 
-    # 2. killed after orbax wrote step 24 but before the record: 24 never appears
+    # 2. killed while step 24's record is written into orbax's temporary directory: 24 never appears
     rc, out = _run(run, "kill-record:24")
     assert rc == -signal.SIGKILL, out
-    assert 24 not in _all_readable(run) and os.path.isdir(run / "checkpoints" / ".tmp-24")
+    assert 24 not in _all_readable(run)
+    assert [n for n in os.listdir(run / "checkpoints") if n.startswith("24" + kill_worker.TMP)]
 
     # 3. killed inside orbax's commit of step 28
     rc, out = _run(run, "kill-orbax:28")
     assert rc == -signal.SIGKILL, out
     steps = _all_readable(run)
     assert 28 not in steps and 24 in steps  # resumed from 20 and wrote 24 this time
+    assert not [n for n in os.listdir(run / "checkpoints") if n.startswith("24" + kill_worker.TMP)]  # cleaned
 
     # 4. SIGTERM right after step 29: fit saves step 29 (not a multiple of 4) and exits by the signal
     rc, out = _run(run, "term-step:29")

@@ -115,12 +115,14 @@ def test_resume_past_a_corrupt_last_checkpoint_is_exact(reference, tmp_path, cap
     result, workdir = reference
     shutil.copytree(workdir / "checkpoints", tmp_path / "checkpoints")
     last = tmp_path / "checkpoints" / "32"
-    name, (size, _) = max(ckpt._read_record(str(last))["files"].items(), key=lambda kv: kv[1][0])
-    with open(last / "state" / name, "r+b") as f:
-        f.truncate(size - 1)
+    data = [os.path.join(root, n) for root, _, names in os.walk(last / "state")
+            if os.path.basename(root) == "d" for n in names]  # orbax's array data (OCDBT)
+    for name in data:
+        with open(name, "r+b") as f:
+            f.truncate(os.path.getsize(name) // 2)
     with caplog.at_level("WARNING"):
         _same_run(_fit(tmp_path, keep=100), result, tmp_path, workdir)
-    assert f"{last / 'state' / name} is truncated" in caplog.text
+    assert f"{last / 'state'} could not be read" in caplog.text
     assert ckpt.restore(last).meta["position"]["epoch"] == 4  # rewritten whole
 
 
