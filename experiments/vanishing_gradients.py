@@ -92,7 +92,7 @@ def run(workdir: str, quick: bool = False, seed: int = 0, depth: int = 20, width
     import matplotlib.pyplot as plt
 
     steps, every, lr = (30, 15, 0.1) if quick else (2000, 100, 0.05)
-    x, y = (jnp.asarray(a) for a in jdl.data.load("moons", "train"))
+    x, y = (jnp.asarray(a) for a in jdl.data.load("moons", "train", validation_fraction=0))
     results: dict = {"depth": depth, "width": width, "steps": steps, "lr": lr, "every": every, "variants": {}}
     for name, (act, w_init, res) in VARIANTS.items():
         r = _train(deep_network(act, w_init, res, depth, width), x, y, steps, lr, every, seed)

@@ -30,8 +30,9 @@ def test_missing_files_are_a_usage_error_saying_where(tmp_path):
 
 def test_train_reads_idx_files_from_data_dir(tmp_path):
     rng = np.random.default_rng(0)
-    write_split(tmp_path / "mnist", "train", rng.integers(0, 256, (8, 28, 28), dtype=np.uint8),
-                np.arange(8, dtype=np.uint8) % 3, gz=True)
+    # 30 images: the 3 held out for validation (10 %) cover the 3 classes, as a stratified split needs
+    write_split(tmp_path / "mnist", "train", rng.integers(0, 256, (30, 28, 28), dtype=np.uint8),
+                np.arange(30, dtype=np.uint8) % 3, gz=True)
     write_split(tmp_path / "mnist", "t10k", rng.integers(0, 256, (4, 28, 28), dtype=np.uint8),
                 np.arange(4, dtype=np.uint8) % 3)
     r = run("train", "--dataset=mnist", f"--data_dir={tmp_path}", "--epochs=1", "--batch_size=4",

@@ -37,7 +37,7 @@ def write_cifar(root, n=2, seed=0):
 
 def test_reads_batches_in_order_and_converts_planes_to_nhwc(tmp_path):
     folder, written = write_cifar(str(tmp_path))
-    x, y = jdl.data.load("cifar10", "train", data_dir=str(tmp_path))
+    x, y = jdl.data.load("cifar10", "train", data_dir=str(tmp_path), validation_fraction=0)  # as published
     xt, yt = jdl.data.load("cifar10", "test", data_dir=str(tmp_path))
     assert x.shape == (10, 32, 32, 3) and xt.shape == (2, 32, 32, 3) and x.dtype == np.float32
     np.testing.assert_array_equal(y, np.concatenate([written[n][1] for n in TRAIN]))

@@ -6,12 +6,13 @@ import jdl
 
 def test_digits_shapes_range_and_split():
     x, y = jdl.data.load("digits", "train")
+    xv, _ = jdl.data.load("digits", "validation")
     xt, yt = jdl.data.load("digits", "test")
-    assert x.shape == (1437, 8, 8, 1) and xt.shape == (360, 8, 8, 1)
+    assert x.shape == (1293, 8, 8, 1) and xv.shape == (144, 8, 8, 1) and xt.shape == (360, 8, 8, 1)
     assert x.dtype == np.float32 and y.dtype == np.int32
     assert 0.0 <= x.min() and x.max() <= 1.0 and set(np.unique(y)) == set(range(10))
     from sklearn.datasets import load_digits
-    assert len(x) + len(xt) == len(load_digits().target)
+    assert len(x) + len(xv) + len(xt) == len(load_digits().target)
     x2, _ = jdl.data.load("digits", "train")
     np.testing.assert_array_equal(x, x2)
 
@@ -19,8 +20,10 @@ def test_digits_shapes_range_and_split():
 @pytest.mark.parametrize("name", ["xor", "moons", "circles", "spirals"])
 def test_toy_sets(name):
     x, y = jdl.data.load(name, "train")
+    xv, yv = jdl.data.load(name, "validation")
     xt, yt = jdl.data.load(name, "test")
-    assert x.shape == (800, 2) and xt.shape == (200, 2) and set(np.unique(y)) == {0, 1}
+    assert x.shape == (720, 2) and xv.shape == (80, 2) and xt.shape == (200, 2)
+    assert set(np.unique(y)) == set(np.unique(yv)) == {0, 1}
 
 
 def test_xor_labels():

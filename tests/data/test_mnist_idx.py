@@ -42,7 +42,7 @@ def test_reads_plain_and_gzipped_idx(fake, name, gz):
     root, images, labels, t_images, t_labels = fake
     write_split(root / name, "train", images, labels, gz=gz)
     write_split(root / name, "t10k", t_images, t_labels, gz=gz)
-    x, y = jdl.data.load(name, "train", data_dir=str(root))
+    x, y = jdl.data.load(name, "train", data_dir=str(root), validation_fraction=0)  # as published
     xt, yt = jdl.data.load(name, "test", data_dir=str(root))
     assert x.shape == (5, 28, 28, 1) and x.dtype == np.float32 and y.dtype == np.int32
     np.testing.assert_array_equal(x[..., 0], images / np.float32(255))
@@ -55,7 +55,7 @@ def test_jdl_data_env_var_is_the_default_root(fake, monkeypatch):
     root, images, labels, *_ = fake
     write_split(root / "mnist", "train", images, labels)
     monkeypatch.setenv("JDL_DATA", str(root))
-    np.testing.assert_array_equal(jdl.data.load("mnist", "train")[1], labels)
+    np.testing.assert_array_equal(jdl.data.load("mnist", "train", validation_fraction=0)[1], labels)
 
 
 def test_missing_files_say_which_files_go_where(tmp_path):

@@ -170,7 +170,8 @@ def test_early_stopping_resumes_exactly(tmp_path):
     best = json.loads((tmp_path / "whole" / "summary.json").read_text())["best_epoch"]
     assert json.loads((tmp_path / "cut" / "summary.json").read_text())["best_epoch"] == best
     # keep=1: the last checkpoint and the best one are all that is left
-    assert ckpt.steps(tmp_path / "cut" / "checkpoints") == sorted({best * 8, len(whole.history) * 8})
+    per_epoch = len(data[0]) // 100  # 7: the 720 of 'train' (the published 800 less validation)
+    assert ckpt.steps(tmp_path / "cut" / "checkpoints") == sorted({best * per_epoch, len(whole.history) * per_epoch})
     # a finished, early-stopped run resumed again trains no further
     again = run(tmp_path / "cut")
     assert again.history == whole.history
