@@ -59,7 +59,7 @@ def train_one(name: str, dataset: str, seed: int, epochs: int) -> dict:
     train, test = data.load(dataset, "train", validation_fraction=0), data.load(dataset, "test")
     batch_size, lr, _, _ = SETTINGS[dataset]
     model = make_model(name, dataset, train[0].shape[1:])
-    result = fit(model, softmax_cross_entropy, jdl.optim.adam(lr), train, test, epochs=epochs,
+    result = fit(model, softmax_cross_entropy, jdl.optim.adam(lr), train, test_data=test, test_every_epoch=True, epochs=epochs,
                  batch_size=batch_size, seed=seed, progress=False)
     history = result.history
     return {"test_accuracy": history[-1]["test_accuracy"], "train_accuracy": history[-1]["train_accuracy"],

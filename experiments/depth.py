@@ -62,8 +62,8 @@ def train_one(depth: int, shortcut: bool, seed: int, epochs: int, learning_rate:
     # the published split (fixed settings, nothing chosen on the test set)
     train, test = data.load("digits", "train", validation_fraction=0), data.load("digits", "test")
     model = make_model(depth, shortcut)
-    result = fit(model, softmax_cross_entropy, jdl.optim.sgd(learning_rate, 0.9), train, test,
-                 epochs=epochs, batch_size=64, seed=seed, progress=False)
+    result = fit(model, softmax_cross_entropy, jdl.optim.sgd(learning_rate, 0.9), train, test_data=test,
+                 test_every_epoch=True, epochs=epochs, batch_size=64, seed=seed, progress=False)  # per-epoch test curves, for plots; nothing is chosen on them
     h = result.history
     return {"train_loss": h[-1]["train_loss"], "train_accuracy": h[-1]["train_accuracy"],
             "test_accuracy": h[-1]["test_accuracy"], "loss_curve": [r["train_loss"] for r in h],

@@ -85,8 +85,8 @@ def run(workdir: str, quick: bool = False, seed: int = 0, depth: int = 5, width:
             model = network(act, w_init, depth, width)
             params, _ = model.init(jax.random.key(seed), jnp.asarray(x[:256]))
             acts = hidden_activations(model, params, jnp.asarray(x[:256]))
-            fitted = jdl.train.fit(model, jdl.losses.softmax_cross_entropy, jdl.optim.sgd(lr), (x, y), (xt, yt),
-                                   epochs=epochs, batch_size=64, seed=seed, progress=False)
+            fitted = jdl.train.fit(model, jdl.losses.softmax_cross_entropy, jdl.optim.sgd(lr), (x, y), test_data=(xt, yt),
+                                   test_every_epoch=True, epochs=epochs, batch_size=64, seed=seed, progress=False)  # per-epoch test curves, for plots; nothing is chosen on them
             hist = fitted.history
             results["runs"][f"{act_name}/{init_name}"] = {
                 "act_mean": [float(jnp.mean(a)) for a in acts],

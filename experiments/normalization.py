@@ -87,7 +87,7 @@ def train_run(model_name: str, norm: str, lr: float, train, test, *, epochs: int
         if norm == "batch":
             bn_track.append(train_mode_metrics(apply_train, ts.params, ts.state, *test))
 
-    result = fit(model, softmax_cross_entropy, jdl.optim.sgd(lr), train, test, epochs=epochs,
+    result = fit(model, softmax_cross_entropy, jdl.optim.sgd(lr), train, test_data=test, test_every_epoch=True, epochs=epochs,
                  batch_size=32, seed=seed, progress=False, on_nonfinite=None, tensorboard=False,
                  callbacks=[track])
     hist = result.history

@@ -165,8 +165,8 @@ def digits_schedules(lr: float, total: int) -> dict:
 def fit_digits(opt, seed: int, epochs: int, train_data, test_data) -> dict:
     """Per-epoch curves of an MLP 64 → 128 → 10 trained with ``opt``."""
     start = time.perf_counter()
-    result = train.fit(models.mlp([128, 10]), losses.softmax_cross_entropy, opt, train_data, test_data,
-                       epochs=epochs, batch_size=32, seed=seed, progress=False)
+    result = train.fit(models.mlp([128, 10]), losses.softmax_cross_entropy, opt, train_data, test_data=test_data,
+                       test_every_epoch=True, epochs=epochs, batch_size=32, seed=seed, progress=False)
     h = result.history
     return {key: [r[key] for r in h] for key in ("train_loss", "test_loss", "test_accuracy")} | \
         {"wall_s": time.perf_counter() - start}

@@ -12,4 +12,5 @@ def test_quick_run_shows_the_gap_and_l1_sparsity(tmp_path):
     assert c["l1"]["near_zero_w1"] > 1.5 * c["none"]["near_zero_w1"]  # L1 drives weights to 0
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["configs"]["l1"]["gap"] == c["l1"]["gap"]
+    assert 0.5 < c["none"]["test_accuracy"]["mean"] <= 1  # measured once, on the held-out test digits
     assert all((tmp_path / p).stat().st_size > 1000 for p in out["plots"])
