@@ -103,3 +103,23 @@ def test_early_stopping_without_validation_is_refused_on_the_command_line():
                        capture_output=True, text=True, timeout=300)
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert "--early_stopping_patience uses the validation loss" in r.stderr
+
+
+def test_two_devices_train_as_one(tmp_path):
+    """--devices: the default data mesh over 2 forced CPU devices writes the metrics that
+    --devices=1 (no mesh, the single-device path) writes; too many devices is a usage error."""
+    import os
+
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    common = ["train", "--dataset=moons", "--hidden=8", "--epochs=2", "--progress=false", "--checkpoint_every=0"]
+    metrics = []
+    for name, devices in (("two", []), ("one", ["--devices=1"])):
+        r = subprocess.run([*JDL, *common, *devices, f"--workdir={tmp_path / name}"], capture_output=True, text=True,
+                           timeout=300, env=env)
+        assert r.returncode == 0, r.stderr
+        metrics.append([json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()])
+    for two, one in zip(*metrics):
+        assert two.keys() == one.keys()
+        np.testing.assert_allclose([two[k] for k in two], [one[k] for k in two], rtol=1e-5)
+    r = subprocess.run([*JDL, *common, "--devices=3"], capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode != 0 and "--devices=3: data_mesh: asked for 3 devices but only 2 exist" in r.stderr

@@ -38,14 +38,14 @@ def device_mesh(devices: int | None, batch_size: int):
     n = jax.device_count() if devices is None else devices
     if n == 1:
         return None
+    try:
+        mesh = distributed.data_mesh(n)
+    except ValueError as e:
+        raise app.UsageError(f"--devices={n}: {e}") from None
     if batch_size % n:
         raise app.UsageError(f"--batch_size={batch_size} must be divisible by the {n} devices of the data "
                              f"mesh; pass --batch_size={batch_size - batch_size % n or n} or --devices=1")
-    try:
-        return distributed.data_mesh(n)
-    except ValueError as e:
-        raise app.UsageError(f"--devices={n}: {e}") from None
-
+    return mesh
 
 def fit_options(config: TrainConfig) -> dict:
     """``fit``'s keyword arguments that come straight from the config."""
