@@ -18,8 +18,8 @@ from jdl.cli.config import TrainConfig
 from jdl.cli.flags import (ACTIVATIONS, CNN_MODELS, COMMANDS, DEFAULT_LEARNING_RATES, FLAGS, MODELS, OPTIMIZERS,
                            SCHEDULES)
 from jdl.cli.main import main, run
-from jdl.cli.train import train, train_command
+from jdl.cli.train import train_command
 
 __all__ = ["ACTIVATIONS", "CNN_MODELS", "COMMANDS", "DEFAULT_LEARNING_RATES", "FLAGS", "MODELS", "OPTIMIZERS",
            "SCHEDULES", "TrainConfig", "build_cnn_model", "build_model", "build_optimizer", "build_schedule",
-           "main", "regularization_options", "run", "train", "train_command", "with_weight_decay"]
+           "main", "regularization_options", "run", "train_command", "with_weight_decay"]

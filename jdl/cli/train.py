@@ -69,7 +69,7 @@ def build_optimizer_for(config: TrainConfig, n_train: int):
     return with_weight_decay(optimizer, config.weight_decay)
 
 
-def train(config: TrainConfig):
+def run_fit(config: TrainConfig):
     """Train as ``config`` says; returns ``fit``'s ``FitResult(train_state, history, test)``
     and the workdir its files are in."""
     import numpy as np
@@ -116,7 +116,7 @@ def train_command(config: TrainConfig):
     start_processes(config)
     use_compilation_cache(compilation_cache_dir(config.compilation_cache))
     try:
-        result, workdir = train(config)
+        result, workdir = run_fit(config)
     except (CheckpointError, NonFiniteError) as e:  # a message, not a traceback
         raise SystemExit(f"jdl train: {e}")
     import jax
