@@ -1,6 +1,8 @@
 """`jdl train --optimizer/--schedule/--momentum`: every optimizer and schedule builds and steps, the
 CLI's optimizer is the library's, and bad combinations are refused with a clear message."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import pytest
@@ -60,9 +62,12 @@ def test_train_with_momentum_and_schedule_records_config(tmp_path):
     cli.FLAGS(["jdl", "--epochs=1", "--dataset=moons", "--hidden=8", "--progress=false", "--optimizer=sgd", "--momentum=0.9", "--nesterov",
                "--schedule=warmup_cosine", f"--workdir={tmp_path}"])
     try:
-        summary = cli.train_command()
+        config = cli.TrainConfig.from_flags(cli.FLAGS)
     finally:
         cli.FLAGS.unparse_flags()
+    result, workdir = cli.train_command(config)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert workdir == str(tmp_path) and summary["final"] == result.history[-1]
     config = summary["config"]
     assert (config["optimizer"], config["learning_rate"], config["momentum"], config["schedule"]) == \
         ("sgd", 0.1, 0.9, "warmup_cosine")

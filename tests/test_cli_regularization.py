@@ -21,7 +21,7 @@ def test_train_with_every_regularizer(tmp_path):
     assert "best_epoch" in summary  # early stopping kept the best epoch
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert all(rec["train_penalty"] > 0 for rec in records)  # the penalty entered the step
-    assert summary["best"]["test_accuracy"] > 0.75
+    assert summary["best"]["validation_accuracy"] > 0.75
 
 
 def test_invalid_norm_lists_choices():

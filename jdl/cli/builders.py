@@ -1,0 +1,124 @@
+"""What ``jdl train`` builds from its config, from plain arguments: the model, the learning-rate
+schedule, the optimizer (with weight decay), the penalty and augmentation."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from absl import app
+
+from jdl.cli.flags import CNN_MODELS, DEFAULT_LEARNING_RATES, MODELS, OPTIMIZERS, SCHEDULES
+
+
+def build_model(name: str, n_classes: int, hidden: Sequence[int], activation: str,
+                norm: str = "none", dropout: float = 0.0, input_shape: Sequence[int] | None = None):
+    """The model named by ``--model``, ending in ``n_classes`` logits; ``input_shape`` is one
+    example's shape (no batch axis), which the convolutional models adapt to."""
+    from jdl import models, nn
+
+    if name == "mlp":
+        return models.mlp([*hidden, n_classes], activation=getattr(nn, activation), norm=norm, dropout=dropout)
+    if name in CNN_MODELS:
+        return build_cnn_model(name, n_classes, input_shape, norm, dropout)
+    raise app.UsageError(f"--model={name!r}: valid choices are {', '.join(MODELS)}")
+
+
+def build_cnn_model(name: str, n_classes: int, input_shape: Sequence[int] | None, norm: str = "none",
+                    dropout: float = 0.0):
+    """A convolutional model of ``CNN_MODELS`` for inputs of ``input_shape``: ``--norm`` goes
+    between the blocks of cnn and after the convolutions of vgg; ResNets always use BatchNorm."""
+    from jdl import models, nn
+
+    shape = tuple(input_shape or ())
+    if dropout:
+        raise app.UsageError(f"--dropout applies to --model=mlp only, not --model={name}")
+    if name == "cnn1d":
+        if len(shape) not in (1, 2):
+            raise app.UsageError(f"--model=cnn1d needs sequences (L,) or (L, C); the data set's examples are {shape}")
+        return models.cnn1d(n_classes)
+    if len(shape) != 3:
+        raise app.UsageError(f"--model={name} needs images (H, W, C); the data set's examples are {shape} "
+                             "(use --model=cnn1d or mlp)")
+    norm_layer = {"none": None, "batch": nn.BatchNorm, "layer": nn.LayerNorm}[norm]
+    if name == "lenet5":
+        return models.lenet5(n_classes, shape)
+    if name == "cnn":
+        return models.cnn(n_classes, shape, (32, 64), norm=norm_layer, hidden=(128,))
+    if name == "vgg":
+        return models.vgg("vgg_small", n_classes, norm=norm_layer)
+    if name == "googlenet":
+        return models.googlenet_small(n_classes)
+    return models.cifar_resnet(int(name[-2:]), n_classes, shortcut=name.startswith("resnet"))
+
+
+def build_schedule(name: str, learning_rate: float, total_steps: int, decay_rate: float = 0.5,
+                   decay_steps: int | None = None, warmup_steps: int | None = None):
+    """The learning rate named by ``--schedule``: a float for ``constant``, else a schedule t ↦ η_t
+    over ``total_steps`` updates (``decay_steps`` and ``warmup_steps`` default to total/epochs)."""
+    from jdl.optim import schedules as s
+
+    period = max(1, decay_steps or total_steps)
+    if name == "constant":
+        return learning_rate
+    if name == "exponential":
+        return s.exponential_decay(learning_rate, period, decay_rate)
+    if name == "step":
+        return s.step_decay(learning_rate, period, decay_rate)
+    if name == "inverse_time":
+        return s.inverse_time_decay(learning_rate, decay_rate, period)
+    if name == "cosine":
+        return s.cosine_decay_schedule(learning_rate, max(1, total_steps))
+    if name == "warmup_cosine":
+        warmup = min(warmup_steps if warmup_steps is not None else period, max(0, total_steps - 1))
+        return s.warmup_cosine_decay_schedule(0.0, learning_rate, warmup, max(warmup + 1, total_steps))
+    raise app.UsageError(f"--schedule={name!r}: valid choices are {', '.join(SCHEDULES)}")
+
+
+def build_optimizer(name: str, learning_rate=None, momentum: float | None = None, nesterov: bool = False):
+    """The optimizer named by ``--optimizer``; ``learning_rate`` is a float, a schedule, or None for
+    the optimizer's default (``DEFAULT_LEARNING_RATES``)."""
+    from jdl import optim
+
+    if name not in OPTIMIZERS:
+        raise app.UsageError(f"--optimizer={name!r}: valid choices are {', '.join(OPTIMIZERS)}")
+    lr = DEFAULT_LEARNING_RATES[name] if learning_rate is None else learning_rate
+    if (momentum is not None or nesterov) and name not in ("sgd", "rmsprop", "momentum_ema"):
+        raise app.UsageError(f"--momentum/--nesterov apply to sgd, rmsprop and momentum_ema, not --optimizer={name}")
+    if nesterov and momentum is None:
+        raise app.UsageError("--nesterov needs --momentum, e.g. --momentum=0.9 --nesterov")
+    try:
+        if name == "sgd":
+            return optim.sgd(lr, momentum, nesterov)
+        if name == "rmsprop":
+            return optim.rmsprop(lr, momentum=momentum, nesterov=nesterov)
+        if name == "momentum_ema":
+            return optim.momentum_ema(lr, 0.9 if momentum is None else momentum)
+        return getattr(optim, name)(lr)
+    except ValueError as e:
+        raise app.UsageError(f"--optimizer={name}: {e}")
+
+
+def regularization_options(x_shape: Sequence[int], batch_size: int, l1: float = 0.0, l2: float = 0.0,
+                           augment: bool = False) -> dict:
+    """``fit``'s ``penalty`` (λ₁·‖w‖₁ + λ₂/2·‖w‖² on the weights) and ``augment`` (for batches of
+    ``batch_size`` examples of ``x_shape[1:]``), each only when asked for."""
+    from jdl import regularizers
+    from jdl.data import augment as augment_lib
+
+    options: dict = {}
+    if l1 or l2:
+        options["penalty"] = regularizers.penalty(l1_coef=l1, l2_coef=l2)
+    if augment:
+        options["augment"] = augment_lib.default((batch_size, *x_shape[1:]))
+    return options
+
+
+def with_weight_decay(optimizer, weight_decay: float):
+    """``chain(add_decayed_weights(λ, mask=weights_only), optimizer)``: the optimizer sees
+    g + λ·w for the weights ``w`` (not biases or norm parameters). With ``sgd`` that is
+    w ← (1 − ηλ)·w − η·g, the same as ``--l2=λ``; with ``adam`` it is Adam + L2, not AdamW."""
+    from jdl import optim
+
+    if not weight_decay:
+        return optimizer
+    return optim.chain(optim.add_decayed_weights(weight_decay, mask=optim.weights_only), optimizer)
