@@ -10,8 +10,8 @@ from jdl.losses import softmax_cross_entropy
 from jdl.train import fit
 
 
-def _fit(train, test=None, model=None):
-    return fit(model or jdl.models.mlp([4, 3]), softmax_cross_entropy, jdl.optim.sgd(0.1), train, test,
+def _fit(train, test=None, model=None):  # test: passed as test_data
+    return fit(model or jdl.models.mlp([4, 3]), softmax_cross_entropy, jdl.optim.sgd(0.1), train, test_data=test,
                epochs=1, batch_size=4, progress=False)
 
 
