@@ -11,7 +11,6 @@ import pytest
 from absl import app
 
 from jdl import cli
-from jdl.cli.data import stratified_split
 
 JDL = [sys.executable, "-m", "jdl.cli"]
 
@@ -60,15 +59,6 @@ def test_config_is_frozen():
 def test_bad_combinations_are_usage_errors(args, message):
     with pytest.raises(app.UsageError, match=message):
         config_of(*args)
-
-
-def test_stratified_split_is_seeded_disjoint_and_proportional():
-    x, y = np.arange(100), np.repeat([0, 1, 2, 3], [40, 30, 20, 10])
-    (x_train, y_train), (x_val, y_val) = stratified_split(x, y, 0.2, seed=0)
-    assert len(x_val) == 20 and sorted([*x_train, *x_val]) == list(range(100))
-    assert np.bincount(y_val).tolist() == [8, 6, 4, 2]
-    assert np.array_equal(stratified_split(x, y, 0.2, seed=0)[1][0], x_val)
-    assert not np.array_equal(stratified_split(x, y, 0.2, seed=1)[1][0], x_val)
 
 
 def test_train_validates_every_epoch_and_tests_once(tmp_path):

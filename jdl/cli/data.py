@@ -21,31 +21,12 @@ def load_data(name: str, split: str, data_dir: str | None = None, **kwargs) -> D
         raise app.UsageError(str(e)) from None
 
 
-def stratified_split(x: np.ndarray, y: np.ndarray, fraction: float, seed: int = 0) -> tuple[Data, Data]:
-    """``(train, validation)``: round(fraction·N) examples held out, drawn in proportion to each
-    class (examples grouped by label, shuffled within it with ``seed``, every (1/fraction)-th
-    taken), at least one when fraction > 0; the rest stay in order."""
-    n = len(x)
-    n_val = min(n - 1, max(1, round(fraction * n)))
-    order = np.random.default_rng(seed).permutation(n)
-    order = order[np.argsort(y[order], kind="stable")]  # grouped by class, shuffled within
-    held = np.zeros(n, bool)
-    held[order[(np.arange(n_val) * n) // n_val]] = True
-    return (x[~held], y[~held]), (x[held], y[held])
-
-
 def load_splits(name: str, data_dir: str | None, fraction: float) -> tuple[Data, Data | None, Data]:
     """``(train, validation, test)`` of data set ``name``: validation is a stratified, seeded
-    ``fraction`` of the published training set (None when fraction is 0), train the rest."""
-    from jdl import data
-
-    if hasattr(data, "split"):  # jdl.data carves the validation split itself (0: none)
-        train = load_data(name, "train", data_dir, validation_fraction=fraction)
-        validation = load_data(name, "validation", data_dir, validation_fraction=fraction) if fraction else None
-    elif fraction:
-        train, validation = stratified_split(*load_data(name, "train", data_dir), fraction)
-    else:
-        train, validation = load_data(name, "train", data_dir), None
+    ``fraction`` of the published training set (None when fraction is 0), train the rest
+    (``jdl.data.load``'s 'train' and 'validation' splits)."""
+    train = load_data(name, "train", data_dir, validation_fraction=fraction)
+    validation = load_data(name, "validation", data_dir, validation_fraction=fraction) if fraction else None
     return train, validation, load_data(name, "test", data_dir)
 
 

@@ -16,7 +16,6 @@ from tqdm.auto import tqdm
 from jdl.core import Module
 from jdl.optim.base import GradientTransformation
 from jdl.train import checkpoint as ckpt
-from jdl.train import stopping as es_lib
 from jdl.train import fit_setup, nonfinite, runlog, writers
 from jdl.train.epochs import Loop, Run, run_epochs
 from jdl.train.evaluate import evaluate, make_eval_step
