@@ -47,6 +47,7 @@ def device_mesh(devices: int | None, batch_size: int):
                              f"mesh; pass --batch_size={batch_size - batch_size % n or n} or --devices=1")
     return mesh
 
+
 def fit_options(config: TrainConfig) -> dict:
     """``fit``'s keyword arguments that come straight from the config."""
     return {"epochs": config.epochs, "batch_size": config.batch_size, "seed": config.seed,

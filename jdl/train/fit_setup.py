@@ -15,7 +15,8 @@ from jdl.data.batching import num_batches
 from jdl.data.validate import check_examples, check_labels
 from jdl.train import stopping as es_lib
 from jdl.train import writers as writers_lib
-from jdl.train.state import TrainState
+from jdl.train import checkpoint as ckpt
+from jdl.train.state import TrainState, init_train_state
 
 
 class Data(NamedTuple):
@@ -61,6 +62,19 @@ def check_stopping(metric: str, patience: int | None, validation: Any) -> es_lib
         raise ValueError(f"fit: early stopping on {metric!r} needs validation_data, e.g. "
                          "jdl.data.load(name, 'validation') or jdl.data.split(x, y, 0.1)")
     return es_lib.early_stopping(metric, patience)
+
+
+def init_state(model: Module, optimizer: Any, data: Data, seed: int, restore: Any = None) -> TrainState:
+    """The run's first ``TrainState`` (``init_train_state`` on a batch's shape), its targets
+    checked against the model's output; with ``restore``, params and state from that checkpoint
+    (checked path by path), the optimizer fresh."""
+    x = jax.ShapeDtypeStruct((data.batch_size, *data.train[0].shape[1:]), data.train[0].dtype)
+    ts = init_train_state(model, optimizer, x, seed)
+    check_targets(model, ts, x, data)
+    if restore is not None:
+        loaded = ckpt.restore(restore, ts, params_only=True).train_state
+        ts = ts._replace(params=loaded.params, state=loaded.state)
+    return ts
 
 
 def check_targets(model: Module, ts: TrainState, x: jax.ShapeDtypeStruct, data: Data) -> None:
