@@ -21,7 +21,7 @@ from __future__ import annotations
 import difflib
 import functools
 import math
-from typing import Any, Callable, NamedTuple, Protocol, Sequence
+from typing import Any, Callable, Iterable, NamedTuple, Protocol, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -81,20 +81,23 @@ class Module(NamedTuple):
 def check_keywords(layer: str, extra: dict[str, Any], accepts: frozenset[str],
                    combinator: bool = False) -> None:
     """Raise ``TypeError`` for a keyword in ``extra`` outside ``accepts``, naming the layer,
-    the keywords it takes, and the closest one when it looks like a typo (``trian``)."""
+    the keywords it takes, and the closest one when it looks like a typo (``trian``); for a
+    combinator (no child takes it) otherwise how a layer declares that it takes one."""
     unknown = sorted(set(extra) - set(accepts))
     if not unknown:
         return
     takes = ", ".join(["key", "train", *sorted(accepts)])
-    words = "argument" if len(unknown) == 1 else "arguments"
-    why = f"no child takes it; they take {takes}" if combinator else f"it takes {takes}"
+    words, them = ("argument", "it") if len(unknown) == 1 else ("arguments", "them")
+    why = f"no child takes {them}; they take {takes}" if combinator else f"it takes {takes}"
     close = difflib.get_close_matches(unknown[0], ["key", "train", *accepts], n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
+    if combinator and not close:
+        hint = f"; a layer that takes it says so: leaf(init, apply, name, accepts={{{unknown[0]!r}}})"
     raise TypeError(f"{layer}: apply got an unexpected keyword {words} "
                     f"{', '.join(map(repr, unknown))} ({why}{hint})")
 
 
-def leaf(init: InitFn, apply: ApplyFn, name: str, accepts: Sequence[str] = ()) -> Module:
+def leaf(init: InitFn, apply: ApplyFn, name: str, accepts: Iterable[str] = ()) -> Module:
     """A childless ``Module`` whose ``apply`` refuses keywords outside key, train and
     ``accepts`` with a ``TypeError`` naming the layer (``apply`` itself names each keyword it
     takes, with no ``**kwargs``).
