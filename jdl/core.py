@@ -44,12 +44,13 @@ class ApplyFn(Protocol):
     """``apply(params, state, x, *, key=None, train=False, **accepts) -> (y, state)``: pure.
 
     ``**accepts`` stands for the keywords the module declares in ``Module.accepts``
-    (``mask=``), each named in the signature; any other keyword is a ``TypeError``.
+    (``mask=``); any other keyword is a ``TypeError`` that names the layer. A leaf names each
+    one in its signature (``leaf`` adds the message); a combinator checks its ``**extra``.
     """
 
     def __call__(
         self, params: Params, state: State, x: Any, *, key: PRNGKey | None = None,
-        train: bool = False, **extra: Any,
+        train: bool = False, **accepts: Any,
     ) -> tuple[Any, State]: ...
 
 
