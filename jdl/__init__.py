@@ -3,7 +3,9 @@
 Every layer and model is a ``Module(init, apply)``:
 
     init:  (key, x) -> (params, state)
-    apply: (params, state, x, *, key=None, train=False) -> (y, state)
+    apply: (params, state, x, *, key=None, train=False, **accepts) -> (y, state)
+
+and ``apply`` refuses a keyword outside key, train and ``Module.accepts`` (see ``jdl.core``).
 """
 
 __version__ = "0.1.0"

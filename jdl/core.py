@@ -1,19 +1,27 @@
 """The one contract of jdl: a layer is a pair of pure functions, ``init`` and ``apply``.
 
     init:  (key, x) -> (params, state)
-    apply: (params, state, x, *, key=None, train=False, **extra) -> (y, state)
+    apply: (params, state, x, *, key=None, train=False, **accepts) -> (y, state)
 
 ``x`` in ``init`` is an example input (an array or a ``jax.ShapeDtypeStruct``); ``init`` infers
 every shape from it and computes nothing on its values. ``params`` are what an optimizer
 trains, ``state`` is what the layer updates itself (BatchNorm's running statistics); both are
 nested dicts of arrays with readable keys, ``{}`` when a layer has none. ``key`` is needed only
 by stochastic layers, ``train`` is a static Python bool, and ``apply`` is pure.
+
+Every ``apply`` takes ``key`` and ``train``, plus the keywords named in its module's
+``accepts`` (an attention layer's ``mask=``) and no others: a keyword outside them, such as
+the typo ``trian=True``, raises a ``TypeError`` naming the layer while tracing, never a silent
+eval-mode run. A combinator accepts the union of its children's ``accepts`` and hands each
+child only the keywords that child accepts.
 """
 
 from __future__ import annotations
 
+import difflib
+import functools
 import math
-from typing import Any, Callable, NamedTuple, Protocol, Sequence
+from typing import Any, Callable, Iterable, NamedTuple, Protocol, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -33,21 +41,29 @@ class InitFn(Protocol):
 
 
 class ApplyFn(Protocol):
-    """``apply(params, state, x, *, key=None, train=False, **extra) -> (y, state)``: pure."""
+    """``apply(params, state, x, *, key=None, train=False, **accepts) -> (y, state)``: pure.
+
+    ``**accepts`` stands for the keywords the module declares in ``Module.accepts``
+    (``mask=``); any other keyword is a ``TypeError`` that names the layer. A leaf names each
+    one in its signature (``leaf`` adds the message); a combinator checks its ``**extra``.
+    """
 
     def __call__(
         self, params: Params, state: State, x: Any, *, key: PRNGKey | None = None,
-        train: bool = False, **extra: Any,
+        train: bool = False, **accepts: Any,
     ) -> tuple[Any, State]: ...
 
 
 class Module(NamedTuple):
     """A layer or a model: ``init(key, x) -> (params, state)`` and
-    ``apply(params, state, x, *, key=None, train=False) -> (y, state)``.
+    ``apply(params, state, x, *, key=None, train=False, **accepts) -> (y, state)``.
 
     ``name`` is the short, readable kind of the layer (``dense``, ``conv2d``); combinators use
     it to key their children's params (``0_dense``). ``children`` lists the sub-modules a
     combinator is built from, so that ``jdl.summary`` can show them; leaves have none.
+    ``accepts`` names the keywords ``apply`` takes beyond ``key`` and ``train`` (``{'mask'}``);
+    combinators pass such a keyword only to the children whose ``accepts`` has it. Build a leaf
+    with ``leaf`` to have unknown keywords refused with the layer's name.
 
     >>> import jax, jdl
     >>> layer = jdl.nn.Dense(3)
@@ -60,6 +76,47 @@ class Module(NamedTuple):
     apply: ApplyFn
     name: str = "module"
     children: tuple["Module", ...] = ()
+    accepts: frozenset[str] = frozenset()
+
+
+def check_keywords(layer: str, extra: dict[str, Any], accepts: frozenset[str],
+                   combinator: bool = False) -> None:
+    """Raise ``TypeError`` for a keyword in ``extra`` outside ``accepts``, naming the layer,
+    the keywords it takes, and the closest one when it looks like a typo (``trian``); for a
+    combinator (no child takes it) otherwise how a layer declares that it takes one."""
+    unknown = sorted(set(extra) - set(accepts))
+    if not unknown:
+        return
+    takes = ", ".join(["key", "train", *sorted(accepts)])
+    words, them = ("argument", "it") if len(unknown) == 1 else ("arguments", "them")
+    why = f"no child takes {them}; they take {takes}" if combinator else f"it takes {takes}"
+    close = difflib.get_close_matches(unknown[0], ["key", "train", *accepts], n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    if combinator and not close:
+        hint = f"; a layer that takes it says so: leaf(init, apply, name, accepts={{{unknown[0]!r}}})"
+    raise TypeError(f"{layer}: apply got an unexpected keyword {words} "
+                    f"{', '.join(map(repr, unknown))} ({why}{hint})")
+
+
+def leaf(init: InitFn, apply: ApplyFn, name: str, accepts: Iterable[str] = ()) -> Module:
+    """A childless ``Module`` whose ``apply`` refuses keywords outside key, train and
+    ``accepts`` with a ``TypeError`` naming the layer (``apply`` itself names each keyword it
+    takes, with no ``**kwargs``).
+
+    >>> m = leaf(lambda k, x: ({}, {}), lambda p, s, x, *, key=None, train=False: (x, s), "id")
+    >>> m.apply({}, {}, 1.0, trian=True)
+    Traceback (most recent call last):
+    TypeError: id: apply got an unexpected keyword argument 'trian' (it takes key, train; did you mean 'train'?)
+    """
+    accepts = frozenset(accepts)
+
+    @functools.wraps(apply)
+    def checked(params: Params, state: State, x: Any, **kwargs: Any) -> tuple[Any, State]:
+        check_keywords(name, {k: v for k, v in kwargs.items() if k not in ("key", "train")},
+                       accepts)
+        return apply(params, state, x, **kwargs)
+
+    return Module(init, checked, name, (), accepts)
 
 
 def shape_struct(x: Any) -> jax.ShapeDtypeStruct:

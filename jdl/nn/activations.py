@@ -10,7 +10,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jdl.core import Module, Params, PRNGKey, State, check_features, shape_struct
+from jdl.core import Module, Params, PRNGKey, State, check_features, leaf, shape_struct
 
 
 def step(z: jax.Array) -> jax.Array:
@@ -91,10 +91,10 @@ def PReLU(alpha_init: float = 0.25, per_channel: bool = False) -> Module:
         shape = (x.shape[-1],) if per_channel else ()
         return {"alpha": jnp.full(shape, alpha_init, x.dtype)}, {}
 
-    def apply(params: Params, state: State, x: Any, *, key=None, train=False, **extra):
-        del key, train, extra
+    def apply(params: Params, state: State, x: Any, *, key=None, train=False):
+        del key, train
         if params["alpha"].ndim == 1:
             check_features("PReLU", x, params["alpha"].shape[0], what="C")
         return prelu(x, params["alpha"]), state
 
-    return Module(init, apply, "prelu")
+    return leaf(init, apply, "prelu")

@@ -2,6 +2,10 @@
 
 Each child ``i`` keeps its params and state under the key ``f"{i}_{child.name}"`` and gets its
 own random key ``jax.random.fold_in(key, i)``, so results never depend on call order.
+
+A combinator accepts the keywords any of its children accepts (``Module.accepts``) and hands
+each child only those in that child's ``accepts``: ``serial(Dense(8), residual(attn))`` passes
+``mask=`` to ``attn`` alone, and refuses a keyword no child takes (``trian=True``).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-from jdl.core import Module, Params, PRNGKey, State, fold_in, shape_struct
+from jdl.core import Module, Params, PRNGKey, State, check_keywords, fold_in, leaf, shape_struct
 
 
 def as_module(layer: Module | Callable[..., Any], name: str | None = None) -> Module:
@@ -27,11 +31,11 @@ def as_module(layer: Module | Callable[..., Any], name: str | None = None) -> Mo
         del key, x
         return {}, {}
 
-    def apply(params: Params, state: State, x: Any, *, key=None, train=False, **extra):
-        del params, key, train, extra
+    def apply(params: Params, state: State, x: Any, *, key=None, train=False):
+        del params, key, train
         return layer(x), state
 
-    return Module(init, apply, fname.lower().strip("_<>"))
+    return leaf(init, apply, fname.lower().strip("_<>"))
 
 
 def child_names(layers: tuple[Module, ...]) -> list[str]:
@@ -39,15 +43,26 @@ def child_names(layers: tuple[Module, ...]) -> list[str]:
     return [f"{i}_{m.name}" for i, m in enumerate(layers)]
 
 
+def union_accepts(layers: tuple[Module, ...]) -> frozenset[str]:
+    """The keywords a combinator accepts: those any of its children accepts."""
+    return frozenset().union(*(m.accepts for m in layers))
+
+
+def keywords_for(child: Module, extra: dict[str, Any]) -> dict[str, Any]:
+    """The keywords of ``extra`` that ``child`` accepts; the rest are for its siblings."""
+    return {k: v for k, v in extra.items() if k in child.accepts}
+
+
 def serial(*layers: Module | Callable[..., Any]) -> Module:
     """Composition: y = f_n(… f_2(f_1(x))). Params are ``{'0_dense': …, '1_relu': {}, …}``.
 
-    Shapes: x → whatever the last layer returns. Keyword inputs (``mask=...``) reach every child.
+    Shapes: x → whatever the last layer returns. A keyword input (``mask=...``) reaches the
+    children that accept it.
     """
     if not layers:
         raise ValueError("serial: needs at least one layer")
     mods = tuple(as_module(m) for m in layers)
-    names = child_names(mods)
+    names, accepts = child_names(mods), union_accepts(mods)
 
     def init(key: PRNGKey, x: Any) -> tuple[Params, State]:
         params, state = {}, {}
@@ -58,13 +73,14 @@ def serial(*layers: Module | Callable[..., Any]) -> Module:
         return params, state
 
     def apply(params: Params, state: State, x: Any, *, key=None, train=False, **extra):
+        check_keywords("serial", extra, accepts, combinator=True)
         new_state = {}
         for i, (n, m) in enumerate(zip(names, mods)):
             x, new_state[n] = m.apply(params[n], state.get(n, {}), x, key=fold_in(key, i), train=train,
-                                      **extra)
+                                      **keywords_for(m, extra))
         return x, new_state
 
-    return Module(init, apply, "serial", mods)
+    return Module(init, apply, "serial", mods, accepts)
 
 
 def parallel(*layers: Module | Callable[..., Any]) -> Module:
@@ -74,7 +90,7 @@ def parallel(*layers: Module | Callable[..., Any]) -> Module:
     if not layers:
         raise ValueError("parallel: needs at least one layer")
     mods = tuple(as_module(m) for m in layers)
-    names = child_names(mods)
+    names, accepts = child_names(mods), union_accepts(mods)
 
     def split(x: Any) -> tuple[Any, ...]:
         if isinstance(x, (tuple, list)):
@@ -88,14 +104,15 @@ def parallel(*layers: Module | Callable[..., Any]) -> Module:
         return {n: p for n, (p, _) in zip(names, out)}, {n: s for n, (_, s) in zip(names, out)}
 
     def apply(params: Params, state: State, x: Any, *, key=None, train=False, **extra):
+        check_keywords("parallel", extra, accepts, combinator=True)
         ys, new_state = [], {}
         for i, (n, m, xi) in enumerate(zip(names, mods, split(x))):
             y, new_state[n] = m.apply(params[n], state.get(n, {}), xi, key=fold_in(key, i), train=train,
-                                      **extra)
+                                      **keywords_for(m, extra))
             ys.append(y)
         return tuple(ys), new_state
 
-    return Module(init, apply, "parallel", mods)
+    return Module(init, apply, "parallel", mods, accepts)
 
 
 def residual(layer: Module | Callable[..., Any],
@@ -109,6 +126,7 @@ def residual(layer: Module | Callable[..., Any],
     body = as_module(layer)
     mods = (body,) if shortcut is None else (body, as_module(shortcut))
     names = ["0_" + body.name] + ([f"1_{mods[1].name}"] if shortcut is not None else [])
+    accepts = union_accepts(mods)
 
     def init(key: PRNGKey, x: Any) -> tuple[Params, State]:
         x = jax.tree.map(shape_struct, x)
@@ -126,17 +144,20 @@ def residual(layer: Module | Callable[..., Any],
         return params, state
 
     def apply(params: Params, state: State, x: Any, *, key=None, train=False, **extra):
+        check_keywords("residual", extra, accepts, combinator=True)
         new_state = {}
         fx, new_state[names[0]] = body.apply(params[names[0]], state.get(names[0], {}), x,
-                                             key=fold_in(key, 0), train=train, **extra)
+                                             key=fold_in(key, 0), train=train,
+                                             **keywords_for(body, extra))
         if shortcut is None:
             sx = x
         else:
             sx, new_state[names[1]] = mods[1].apply(params[names[1]], state.get(names[1], {}), x,
-                                                    key=fold_in(key, 1), train=train, **extra)
+                                                    key=fold_in(key, 1), train=train,
+                                                    **keywords_for(mods[1], extra))
         return fx + sx, new_state
 
-    return Module(init, apply, "residual", mods)
+    return Module(init, apply, "residual", mods, accepts)
 
 
 def repeat(layer: Module | Callable[..., Any], n: int, unroll: int | bool = 1) -> Module:
@@ -173,6 +194,8 @@ def repeat(layer: Module | Callable[..., Any], n: int, unroll: int | bool = 1) -
         return params, state
 
     def apply(params: Params, state: State, x: Any, *, key=None, train=False, **extra):
+        check_keywords("repeat", extra, body.accepts, combinator=True)
+
         def one_layer(h, inputs):
             i, p, s = inputs
             h, s = body.apply(p, s, h, key=None if key is None else jax.random.fold_in(key, i),
@@ -182,4 +205,4 @@ def repeat(layer: Module | Callable[..., Any], n: int, unroll: int | bool = 1) -
         y, new_state = jax.lax.scan(one_layer, x, (jnp.arange(n), params, state), unroll=unroll)
         return y, new_state
 
-    return Module(init, apply, "repeat", (body,))
+    return Module(init, apply, "repeat", (body,), body.accepts)

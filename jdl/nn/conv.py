@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from jdl import init as initializers
-from jdl.core import Initializer, Module, Params, PRNGKey, State, check_float, shape_struct
+from jdl.core import Initializer, Module, Params, PRNGKey, State, check_float, leaf, shape_struct
 from jdl.nn.conv_arithmetic import Padding, check_conv_sizes, normalize_padding, normalize_window
 from jdl.nn.conv_shifted import shifted_conv2d, use_shifted
 
@@ -147,11 +147,11 @@ def ConvND(n_spatial: int, d_out: int, kernel_size: int | Sequence[int], stride:
             params["b"] = b_init(kb, (d_out,), x.dtype)
         return params, {}
 
-    def apply(params: Params, state: State, x: Any, *, key=None, train=False, **extra):
-        del key, train, extra
+    def apply(params: Params, state: State, x: Any, *, key=None, train=False):
+        del key, train
         return conv(x, params["w"], params.get("b"), stride, padding, dilation, groups, name), state
 
-    return Module(init, apply, f"conv{n_spatial}d")
+    return leaf(init, apply, f"conv{n_spatial}d")
 
 
 def Conv2D(d_out: int, kernel_size: int | Sequence[int], stride: int | Sequence[int] = 1,

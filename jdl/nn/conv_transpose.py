@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from jdl import init as initializers
-from jdl.core import Initializer, Module, Params, PRNGKey, State, check_features, check_float, check_rank, shape_struct
+from jdl.core import Initializer, Module, Params, PRNGKey, State, check_features, check_float, check_rank, leaf, shape_struct
 from jdl.nn.conv_arithmetic import effective_kernel, normalize_window
 
 
@@ -109,8 +109,8 @@ def ConvTranspose2D(d_out: int, kernel_size: int | Sequence[int], stride: int | 
             params["b"] = b_init(kb, (d_out,), x.dtype)
         return params, {}
 
-    def apply(params: Params, state: State, x: Any, *, key=None, train=False, **extra):
-        del key, train, extra
+    def apply(params: Params, state: State, x: Any, *, key=None, train=False):
+        del key, train
         return conv_transpose2d(x, params["w"], params.get("b"), stride, padding, output_padding), state
 
-    return Module(init, apply, "conv_transpose2d")
+    return leaf(init, apply, "conv_transpose2d")

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import jax
 import jax.numpy as jnp
 
-from jdl.core import Module, Params, PRNGKey, State, check_key
+from jdl.core import Module, Params, PRNGKey, State, check_key, leaf
 
 
 def _check_p(name: str, p: Any) -> None:
@@ -78,12 +78,12 @@ def Dropout(p: float, inverted: bool = True, broadcast_dims: Sequence[int] = ())
         _mask_shape("Dropout", tuple(x.shape), broadcast_dims)
         return {}, {}
 
-    def apply(params: Params, state: State, x: Any, *, key=None, train=False, **extra):
-        del params, extra
+    def apply(params: Params, state: State, x: Any, *, key=None, train=False):
+        del params
         _mask_shape("Dropout", x.shape, broadcast_dims)
         if not train:
             return (x if inverted else (x * (1.0 - p)).astype(x.dtype)), state
         check_key("Dropout", key, train)
         return dropout(key, x, p, inverted, broadcast_dims), state
 
-    return Module(init, apply, "dropout")
+    return leaf(init, apply, "dropout")

@@ -8,7 +8,7 @@ from typing import Any
 import jax
 
 from jdl import init as initializers
-from jdl.core import Initializer, Module, Params, PRNGKey, State, check_features, check_float, shape_struct
+from jdl.core import Initializer, Module, Params, PRNGKey, State, check_features, check_float, leaf, shape_struct
 
 
 def dense(params: Params, x: jax.Array) -> jax.Array:
@@ -62,12 +62,12 @@ def Dense(
             params["b"] = b_init(kb, (d_out,), x.dtype)
         return params, {}
 
-    def apply(params: Params, state: State, x: Any, *, key=None, train=False, **extra):
-        del key, train, extra
+    def apply(params: Params, state: State, x: Any, *, key=None, train=False):
+        del key, train
         check_features("Dense", x, params["w"].shape[0])
         return dense(params, x), state
 
-    return Module(init, apply, "dense")
+    return leaf(init, apply, "dense")
 
 
 def Flatten() -> Module:
@@ -79,8 +79,8 @@ def Flatten() -> Module:
             raise ValueError("Flatten: expected an input with a batch axis, got a scalar")
         return {}, {}
 
-    def apply(params: Params, state: State, x: Any, *, key=None, train=False, **extra):
-        del params, key, train, extra
+    def apply(params: Params, state: State, x: Any, *, key=None, train=False):
+        del params, key, train
         return x.reshape(x.shape[0], -1), state
 
-    return Module(init, apply, "flatten")
+    return leaf(init, apply, "flatten")

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from jdl import init as initializers
-from jdl.core import Initializer, Module, Params, PRNGKey, State, check_features, check_float, shape_struct
+from jdl.core import Initializer, Module, Params, PRNGKey, State, check_features, check_float, leaf, shape_struct
 
 
 def _stat_dtype(dtype: Any) -> Any:
@@ -151,8 +151,8 @@ def BatchNorm(momentum: float = 0.99, eps: float = 1e-5, axis_name: str | None =
         c, dtype = x.shape[-1], _stat_dtype(x.dtype)
         return _affine_params(key, x, gamma_init), {"mean": jnp.zeros((c,), dtype), "var": jnp.ones((c,), dtype)}
 
-    def apply(params: Params, state: State, x: Any, *, key=None, train=False, **extra):
-        del key, extra
+    def apply(params: Params, state: State, x: Any, *, key=None, train=False):
+        del key
         _check_rank("BatchNorm", x, _BN_LAYOUTS)
         check_features("BatchNorm", x, params["gamma"].shape[0], what="C")
         axes = tuple(range(x.ndim - 1))  # every axis but the channels
@@ -179,7 +179,7 @@ def BatchNorm(momentum: float = 0.99, eps: float = 1e-5, axis_name: str | None =
         new_state = {"mean": ema(state["mean"], mu), "var": ema(state["var"], sigma2)}
         return y.astype(x.dtype), new_state
 
-    return Module(init, apply, "batchnorm")
+    return leaf(init, apply, "batchnorm")
 
 
 def _stateless_norm(name: str, layouts: dict[int, str], eps: float, stats, use_beta: bool = True) -> Module:
@@ -193,8 +193,8 @@ def _stateless_norm(name: str, layouts: dict[int, str], eps: float, stats, use_b
         jax.eval_shape(stats, x)  # the shape checks (GroupNorm's divisibility) at init too
         return _affine_params(key, x, initializers.ones, use_beta), {}
 
-    def apply(params: Params, state: State, x: Any, *, key=None, train=False, **extra):
-        del key, train, extra
+    def apply(params: Params, state: State, x: Any, *, key=None, train=False):
+        del key, train
         _check_rank(name, x, layouts)
         check_features(name, x, params["gamma"].shape[0], what="C")
         xf = x.astype(_stat_dtype(x.dtype))
@@ -202,7 +202,7 @@ def _stateless_norm(name: str, layouts: dict[int, str], eps: float, stats, use_b
         y = normalize(xf, 0.0 if mean is None else mean, var, params["gamma"], params.get("beta"), eps)
         return y.astype(x.dtype), state
 
-    return Module(init, apply, name.lower())
+    return leaf(init, apply, name.lower())
 
 
 def LayerNorm(eps: float = 1e-5) -> Module:

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import jax
 import jax.numpy as jnp
 
-from jdl.core import Module, Params, PRNGKey, State, check_rank, shape_struct
+from jdl.core import Module, Params, PRNGKey, State, check_rank, leaf, shape_struct
 from jdl.nn.conv_arithmetic import Padding, check_conv_sizes, normalize_padding, normalize_window
 
 _AXES = {1: "B, L, C", 2: "B, H, W, C"}
@@ -94,12 +94,12 @@ def _pool_module(kind: str, n_spatial: int, window: Any, stride: Any, padding: P
         _geometry(name, x, window, stride, padding)
         return {}, {}
 
-    def apply(params: Params, state: State, x: Any, *, key=None, train=False, **extra):
-        del params, key, train, extra
+    def apply(params: Params, state: State, x: Any, *, key=None, train=False):
+        del params, key, train
         check_rank(name, x, (n_spatial + 2,), _AXES[n_spatial])
         return fn(x, window, stride, padding), state
 
-    return Module(init, apply, f"{kind}_pool{n_spatial}d")
+    return leaf(init, apply, f"{kind}_pool{n_spatial}d")
 
 
 def MaxPool2D(window: int | Sequence[int], stride: int | Sequence[int] | None = None,
@@ -147,8 +147,8 @@ def GlobalAvgPool() -> Module:
             raise ValueError(f"GlobalAvgPool: expected (B, ..., C) with a spatial axis, got {tuple(x.shape)}")
         return {}, {}
 
-    def apply(params: Params, state: State, x: Any, *, key=None, train=False, **extra):
-        del params, key, train, extra
+    def apply(params: Params, state: State, x: Any, *, key=None, train=False):
+        del params, key, train
         return global_avg_pool(x), state
 
-    return Module(init, apply, "global_avg_pool")
+    return leaf(init, apply, "global_avg_pool")
