@@ -5,7 +5,7 @@ The jitted step does not change when going from 1 to N devices; only its inputs 
 
     mesh = data_mesh()                              # 1-D, axis "data", N devices
     check_batch_size(mesh, batch_size)              # B divisible by N
-    ts = replicate(mesh, ts)                        # every leaf on every device
+    ts = replicate(mesh, ts)                        # every leaf on every device (or shard_params: FSDP)
     rows = local_rows(batch_size, mesh)             # the rows this process loads
     batch = shard_batch(mesh, (x[rows], y[rows]))   # (B, ...) split as N × (B/N, ...)
     ts, metrics = step(ts, batch)                   # jax.jit(step), unchanged
@@ -78,6 +78,34 @@ def replicate(mesh: Mesh, tree: Any) -> Any:
     """
     sharding = NamedSharding(mesh, P())
     return jax.tree.map(lambda leaf: _replicate_leaf(sharding, leaf), tree)
+
+
+def _shard_leaf(mesh: Mesh, leaf: Any) -> jax.Array:
+    shape, n = np.shape(leaf), mesh.size
+    if isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+        return _replicate_leaf(NamedSharding(mesh, P()), leaf)
+    axes = [a for a in range(len(shape)) if shape[a] % n == 0 and shape[a] >= n]
+    if not axes:  # scalars (Adam's count), small or indivisible leaves stay whole
+        return _replicate_leaf(NamedSharding(mesh, P()), leaf)
+    axis = max(axes, key=lambda a: shape[a])  # the longest divisible axis
+    spec = P(*(DATA_AXIS if a == axis else None for a in range(len(shape))))
+    host = np.asarray(leaf)
+    return jax.make_array_from_callback(shape, NamedSharding(mesh, spec), lambda index: host[index])
+
+
+def shard_params(mesh: Mesh, tree: Any) -> Any:
+    """Fully sharded data parallelism (FSDP/ZeRO-3 style): each leaf split over the ``"data"``
+    axis along its longest axis divisible by N, so a device holds 1/N of it; leaves with no
+    such axis (scalars, biases of odd size, PRNG keys) are replicated. Give it params and
+    optimizer state together (Adam's m and v share the params' shapes, so they split alike).
+
+    Under ``jax.jit`` XLA gathers each weight where a layer needs it whole and reduce-scatters
+    its gradient, so the step's values equal the replicated step's; only memory per device and
+    communication change. ``jdl.train.fit(mesh=..., fsdp=True)`` places its train state so.
+
+    Shapes: each leaf keeps its global shape; ``leaf.sharding.spec`` names the split axis.
+    """
+    return jax.tree.map(lambda leaf: _shard_leaf(mesh, leaf), tree)
 
 
 def check_batch_size(mesh: Mesh, batch_size: int, what: str = "batch_size") -> None:

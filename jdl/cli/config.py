@@ -58,6 +58,7 @@ class TrainConfig:
     compilation_cache: str | None = None
     # devices and processes
     devices: int | None = None
+    fsdp: bool = False
     coordinator: str | None = None
     num_processes: int | None = None
     process_id: int | None = None

@@ -85,6 +85,8 @@ flags.DEFINE_string("data_dir", None, "Data root of file-based data sets (mnist,
 # --- devices and processes ---
 flags.DEFINE_integer("devices", None, "Train data-parallel on the first N devices (default: every "
                      "device of the default backend; 1: the single-device path).", lower_bound=1)
+flags.DEFINE_bool("fsdp", False, "With several devices: shard params and optimizer state over them "
+                  "(FSDP) instead of replicating them; same values, 1/N of the memory per device.")
 flags.DEFINE_string("coordinator", None, "HOST:PORT of process 0 of a multi-process run (with "
                     "--num_processes and --process_id; see docs/distributed.md).")
 flags.DEFINE_integer("num_processes", None, "How many processes the multi-process run has.", lower_bound=1)

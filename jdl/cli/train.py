@@ -88,9 +88,10 @@ def run_fit(config: TrainConfig):
     workdir = config.workdir or os.path.join(
         "runs", f"{config.model}-{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
     loss_fn = functools.partial(losses.softmax_cross_entropy, label_smoothing=config.label_smoothing)
+    mesh = device_mesh(config.devices, config.batch_size)
     result = fit(model, loss_fn, optimizer, train_data, validation_data, test_data=test_data, workdir=workdir,
-                 config=config.record(), eval_loss_fn=losses.softmax_cross_entropy,
-                 mesh=device_mesh(config.devices, config.batch_size), **fit_options(config),
+                 config=config.record(), eval_loss_fn=losses.softmax_cross_entropy, mesh=mesh,
+                 fsdp=config.fsdp and mesh is not None, **fit_options(config),
                  **regularization_options(train_data[0].shape, config.batch_size, config.l1, config.l2,
                                           config.augment))
     return result, workdir

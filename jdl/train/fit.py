@@ -46,7 +46,7 @@ def fit(model: Module, loss_fn: Loss, optimizer: GradientTransformation, train_d
         early_stopping_patience: int | None = None, early_stopping_metric: str = "validation_loss",
         checkpoint_every: int | None = None, keep: int = 3, restore: str | os.PathLike | None = None,
         on_nonfinite: str | None = "stop", tensorboard: bool = True, eval_loss_fn: Loss | None = None,
-        compute_dtype: Any = None, mesh: Any = None, accumulate_steps: int = 1,
+        compute_dtype: Any = None, mesh: Any = None, fsdp: bool = False, accumulate_steps: int = 1,
         test_every_epoch: bool = False) -> FitResult:
     """Train ``model`` for ``epochs`` passes over ``train_data`` with minibatch steps
 
@@ -63,7 +63,8 @@ def fit(model: Module, loss_fn: Loss, optimizer: GradientTransformation, train_d
     is mixed precision (``apply_in``); ``accumulate_steps=K`` averages the gradients of K
     microbatches (``make_step``); ``eval_loss_fn`` is the loss reported on validation and test.
     ``mesh`` (``jdl.distributed.data_mesh()``): data-parallel, batches sharded over its
-    ``data`` axis (each process loads its rows), params and optimizer state replicated.
+    ``data`` axis (each process loads its rows), params and optimizer state replicated, or
+    with ``fsdp=True`` sharded over the same axis (``jdl.distributed.shard_params``).
 
     A ``workdir`` (process 0) gets metrics.jsonl, summary.json, curves.png and TensorBoard
     events; ``callbacks`` are called as ``cb(epoch, record, train_state)``. With
@@ -81,7 +82,7 @@ def fit(model: Module, loss_fn: Loss, optimizer: GradientTransformation, train_d
                                 keep=keep, workdir=workdir)
     stopping = fit_setup.check_stopping(early_stopping_metric, early_stopping_patience, data.validation)
     start_time = time.perf_counter()
-    place = fit_setup.placement(mesh, data.batch_size, eval_batch_size)
+    place = fit_setup.placement(mesh, data.batch_size, eval_batch_size, fsdp)
     ts = fit_setup.init_state(model, optimizer, data, seed, restore)
     step = make_step(supervised(model, loss_fn, augment=augment, compute_dtype=compute_dtype), optimizer,
                      penalty=penalty, on_nonfinite=on_nonfinite, accumulate_steps=accumulate_steps)

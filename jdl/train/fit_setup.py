@@ -110,11 +110,14 @@ class Placement(NamedTuple):
     primary: bool
 
 
-def placement(mesh: Any, batch_size: int, eval_batch_size: int) -> Placement:
+def placement(mesh: Any, batch_size: int, eval_batch_size: int, fsdp: bool = False) -> Placement:
     """One device (``mesh=None``: JAX's default placement) or data-parallel over ``mesh``'s
-    ``data`` axis: the train state replicated, each batch's rows sharded; the evaluation batch
-    rounded up to a multiple of the device count."""
+    ``data`` axis: the train state replicated (``fsdp``: params and optimizer state sharded,
+    ``jdl.distributed.shard_params``), each batch's rows sharded; the evaluation batch rounded
+    up to a multiple of the device count."""
     if mesh is None:
+        if fsdp:
+            raise ValueError("fit: fsdp=True shards params over a mesh; pass mesh=jdl.distributed.data_mesh()")
         return Placement(lambda ts: ts, None, None, eval_batch_size, True)
     from jdl import distributed
 
@@ -126,8 +129,15 @@ def placement(mesh: Any, batch_size: int, eval_batch_size: int) -> Placement:
         rows = distributed.local_rows(size, mesh)
         return lambda batch: distributed.shard_batch(mesh, jax.tree.map(lambda a: a[rows], batch))
 
-    return Placement(lambda ts: distributed.replicate(mesh, ts), put_rows(batch_size), put_rows(eval_batch_size),
-                     eval_batch_size, jax.process_index() == 0)
+    def place_state(ts: TrainState) -> TrainState:
+        if not fsdp:
+            return distributed.replicate(mesh, ts)
+        params, opt_state = distributed.shard_params(mesh, (ts.params, ts.opt_state))
+        return TrainState(params, *distributed.replicate(mesh, (ts.state,)), opt_state,
+                          *distributed.replicate(mesh, (ts.step, ts.key)))
+
+    return Placement(place_state, put_rows(batch_size), put_rows(eval_batch_size), eval_batch_size,
+                     jax.process_index() == 0)
 
 
 class Writers(NamedTuple):

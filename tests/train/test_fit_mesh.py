@@ -1,5 +1,6 @@
 """``fit(mesh=...)``: 8 forced CPU devices and 2 processes train like one device (same global
-batch; BatchNorm and dropout included), and checkpoints written on 8 devices resume on 1 and
+batch; BatchNorm and dropout included), replicated or with params and optimizer state sharded
+(``fsdp=True``), and checkpoints written on 8 devices resume on 1 and
 vice versa. Tolerance: float32 reductions reorder across devices, so 1e-5 of each array's scale
 (measured: about 1e-7)."""
 
@@ -44,24 +45,35 @@ def runs(tmp_path_factory):
                           cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT_S)
     assert done.returncode == 0, done.stderr[-4000:]
     eight_then_one = worker.arrays(worker.run(root / "eight_then_one", checkpoints=True))
-    loaded = {name: dict(np.load(root / f"{name}.npz")) for name in ("full", "one_then_eight")}
-    return root, reference, loaded["full"], loaded["one_then_eight"], eight_then_one
+    loaded = {name: dict(np.load(root / f"{name}.npz")) for name in ("full", "one_then_eight", "fsdp")}
+    return root, reference, loaded["full"], loaded["one_then_eight"], eight_then_one, loaded["fsdp"]
 
 
 def test_eight_devices_train_like_one(runs):
-    _, reference, eight, _, _ = runs
+    _, reference, eight = runs[:3]
     _close(eight, reference, "8 devices vs 1")
     assert reference["history/validation_accuracy"][-1] > 0.5  # it learned something (chance: 1/3)
 
 
+def test_fsdp_shards_params_and_trains_like_one_device(runs):
+    root, reference, fsdp = runs[0], runs[1], runs[5]
+    _close(fsdp, reference, "FSDP on 8 devices vs 1")
+    sharded = dict(line.split(" ", 1) for line in (root / "fsdp_sharded.txt").read_text().splitlines())
+    # after training, the (8, 16) and (16, 3) weights are still split along their 16-long axis
+    # (the step kept the layout), BatchNorm's (16,) too; the (3,) bias stays whole
+    assert sharded["['1_dense']['w']"] == "P(None, 'data')"
+    assert sharded["['5_dense']['w']"] in ("P('data',)", "P('data', None)")  # trailing None or not
+    assert "['5_dense']['b']" not in sharded
+
+
 def test_checkpoints_cross_between_eight_devices_and_one(runs):
-    _, reference, _, one_then_eight, eight_then_one = runs
+    _, reference, _, one_then_eight, eight_then_one, _ = runs
     _close(one_then_eight, reference, "written on 1 device, finished on 8")
     _close(eight_then_one, reference, "written on 8 devices, finished on 1")
 
 
 def test_two_processes_train_like_one(runs, tmp_path):
-    _, reference, _, _, _ = runs
+    reference = runs[1]
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -75,6 +87,7 @@ def test_two_processes_train_like_one(runs, tmp_path):
             p.kill()
     assert all(p.returncode == 0 for p in procs), "\n".join(log[-3000:] for log in logs)
     _close(dict(np.load(tmp_path / "full.npz")), reference, "2 processes vs 1")
+    _close(dict(np.load(tmp_path / "fsdp.npz")), reference, "FSDP over 2 processes vs 1")
     lines = (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == worker.EPOCHS  # one writer, process 0 (two would have doubled the records)
 
