@@ -6,7 +6,8 @@ job only at start); ``tests/train/test_fit_mesh.py`` runs it and compares with o
 Runs, each into ROOT/<name>: 'full' (3 epochs on the mesh), 'fsdp' (the same with params and
 optimizer state sharded; their layout in ROOT/fsdp_sharded.txt), 'eight_then_one' (2 epochs with
 checkpoints, for the one-device process to finish) and, when ROOT/one_then_eight has a
-checkpoint, its resume to 3 epochs on the mesh; and the error of a batch of 30 on 8 devices
+checkpoint, its resume to 3 epochs on the mesh; with a coordinator, 'two_then_one' (2 epochs
+with checkpoints written by both processes, for one process to finish); and the error of a batch of 30 on 8 devices
 (ROOT/indivisible.txt). Process 0 writes ROOT/<name>.npz.
 """
 
@@ -75,6 +76,8 @@ def main() -> None:
         params = jax.tree_util.tree_flatten_with_path(results["fsdp"].train_state.params)[0]
         Path(args.root, "fsdp_sharded.txt").write_text("\n".join(
             f"{jax.tree_util.keystr(p)} {leaf.sharding.spec}" for p, leaf in params if not leaf.sharding.is_fully_replicated))
+    if args.coordinator is not None:  # orbax across processes: every process saves its part
+        results["two_then_one"] = run(os.path.join(args.root, "two_then_one"), 2, mesh, checkpoints=True)
     if args.coordinator is None:
         try:
             jdl.train.fit(jdl.models.mlp([3]), softmax_cross_entropy, jdl.optim.sgd(0.1), data()[0], batch_size=30,

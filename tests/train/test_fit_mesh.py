@@ -88,6 +88,8 @@ def test_two_processes_train_like_one(runs, tmp_path):
     assert all(p.returncode == 0 for p in procs), "\n".join(log[-3000:] for log in logs)
     _close(dict(np.load(tmp_path / "full.npz")), reference, "2 processes vs 1")
     _close(dict(np.load(tmp_path / "fsdp.npz")), reference, "FSDP over 2 processes vs 1")
+    finished = worker.arrays(worker.run(tmp_path / "two_then_one", checkpoints=True))
+    _close(finished, reference, "checkpoints written by 2 processes, finished by 1")
     lines = (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == worker.EPOCHS  # one writer, process 0 (two would have doubled the records)
 
