@@ -1,5 +1,6 @@
-"""What ``fit`` adds to a checkpoint so a run continues exactly: the data position, the running
-sums of the epoch in progress (bit for bit), the history, and the best epoch for early stopping.
+"""What ``fit`` adds to a checkpoint so a run continues exactly: the data position (checked
+against the run's on resume) and the running sums of the epoch in progress, bit for bit; the
+history goes as it is, and early stopping's state is replayed from it (``loop.replay``).
 
 The data order is a pure function of (seed, epoch) (``jdl.data.epoch_order``) and the dropout
 key of step t is ``fold_in(key, t)``, so the position (epoch e, batch b) and the saved
@@ -25,14 +26,6 @@ def sums_from_json(saved: dict[str, list]) -> dict[str, jax.Array]:
     return {k: jax.numpy.asarray(np.asarray(v, dtype=dtype)) for k, (v, dtype) in saved.items()}
 
 
-def position(epoch: int, batch: int, steps_per_epoch: int, batch_size: int, n_train: int, seed: int) -> dict:
-    """Where the data iterator stands: ``batch`` batches of ``epoch`` done (``batch ==
-    steps_per_epoch``: the epoch's steps are done but its record is not), plus what fixes the
-    order, checked on resume."""
-    return {"epoch": epoch, "batch": batch, "steps_per_epoch": steps_per_epoch,
-            "batch_size": batch_size, "n_train": n_train, "seed": seed}
-
-
 def check_compatible(saved: dict, now: dict, path: str) -> None:
     """Refuse to resume when the data order would differ (batch size, data set size, seed)."""
     keys = ("batch_size", "n_train", "seed", "steps_per_epoch")
@@ -40,15 +33,3 @@ def check_compatible(saved: dict, now: dict, path: str) -> None:
     if differ:
         raise ValueError(f"fit: cannot resume exactly from {path}: " + "; ".join(differ)
                          + ". Use the same settings, or another workdir to start afresh.")
-
-
-def best_epoch(history: list[dict], metric: str, sign: float) -> tuple[float, int] | None:
-    """(sign·value, epoch) of the first epoch with the lowest sign·metric, as early stopping
-    tracks it; ``None`` when no record has ``metric``."""
-    best = None
-    for record in history:
-        if metric in record:
-            value = sign * record[metric]
-            if best is None or value < best[0]:
-                best = (value, record["epoch"])
-    return best
