@@ -40,12 +40,14 @@ class Loop(NamedTuple):
 
 
 class Run:
-    """The loop's changing values in one visible place: the train state, the ``LoopState``,
-    the best epoch's (params, state) kept in memory, and whether a step is under way (a step
-    interrupted midway leaves its donated buffers unusable: nothing is saved then)."""
+    """The loop's changing values in one visible place: the train state, its step count ``t``
+    as a Python int (reading ``ts.step`` would wait for the device after every step), the
+    ``LoopState``, the best epoch's (params, state) kept in memory, and whether a step is under
+    way (a step interrupted midway leaves its donated buffers unusable: nothing is saved then)."""
 
     def __init__(self, ts: Any, loop: LoopState, best: Any):
         self.ts, self.loop, self.best, self.in_step = ts, loop, best, False
+        self.t = int(ts.step)
 
 
 def run_epochs(loop: Loop, run: Run) -> None:
@@ -56,14 +58,14 @@ def run_epochs(loop: Loop, run: Run) -> None:
             while run.loop.epoch < loop.epochs and not run.loop.stopping.stop:
                 _steps(loop, run, stop)
                 _end_epoch(loop, run)
-            if loop.saver is not None and loop.saver.saved_step != int(run.ts.step):
+            if loop.saver is not None and loop.saver.saved_step != run.t:
                 _save(loop, run)
             if stop is not None and stop.requested:  # arrived after the last step
                 stop.deliver()
         except BaseException as e:
             saver = loop.saver
             if (saver is not None and not run.in_step and not isinstance(e, nonfinite.NonFiniteError)
-                    and saver.saved_step != int(run.ts.step)):
+                    and saver.saved_step != run.t):
                 try:
                     _save(loop, run)  # a failing callback or evaluation, or an interrupt: keep the progress
                 except Exception as inner:  # noqa: BLE001 - report the original error, not this one
@@ -87,8 +89,8 @@ def _steps(loop: Loop, run: Run, stop: GracefulStop | None) -> None:
         ok = metrics.pop("ok", None)
         b += 1
         run.loop = run.loop._replace(batch=b, sums=add_metrics(run.loop.sums, metrics))
-        run.in_step = False
-        t = int(run.ts.step)
+        run.t, run.in_step = run.t + 1, False
+        t = run.t
         if loop.guard is not None:
             loop.guard.add(t, ok, NONFINITE_CHECK_EVERY, loop.saver.last_good if loop.saver else None)
         loop.on_step()
@@ -103,7 +105,7 @@ def _end_epoch(loop: Loop, run: Run) -> None:
     """Record the epoch, evaluate, update early stopping, write, checkpoint, call back."""
     if loop.guard is not None:
         loop.guard.check(loop.saver.last_good if loop.saver else None)
-    t, epoch = int(run.ts.step), run.loop.epoch
+    t, epoch = run.t, run.loop.epoch
     record = train_record(epoch, t, run.loop.sums, loop.steps_per_epoch)
     record.update(loop.evaluate(run.ts))
     stopping, improved = run.loop.stopping, False

@@ -90,13 +90,14 @@ def fit(model: Module, loss_fn: Loss, optimizer: GradientTransformation, train_d
     config, commit = config or {}, runlog.git_commit() if workdir is not None else None
     order = fit_setup.data_order(data, seed)
     saver = Saver(workdir, checkpoint_every, keep, order, config, commit) if checkpoint_every else None
-    run = Run(place.state(ts), LoopState(0, 0, {}, [], stopping), None)
+    ts, loop_state, best = place.state(ts), LoopState(0, 0, {}, [], stopping), None
     if saver is not None:
-        run.ts, run.loop, run.best = saver.resume(run.ts, run.loop)
+        ts, loop_state, best = saver.resume(ts, loop_state)
+    run = Run(ts, loop_state, best)
     out = fit_setup.open_writers(workdir if place.primary else None, run.loop.history, config, commit,
-                                 int(run.ts.step), tensorboard)
+                                 run.t, tensorboard)
     total = epochs * order["steps_per_epoch"]
-    bar = tqdm(total=total, initial=min(int(run.ts.step), total), disable=not (progress and place.primary),
+    bar = tqdm(total=total, initial=min(run.t, total), disable=not (progress and place.primary),
                unit="step", dynamic_ncols=True)
     splits = {"validation": data.validation, "test": data.test if test_every_epoch else None}
     loop = Loop(step, lambda ts: _per_epoch(measure, splits, ts), data.train, data.batch_size, seed, epochs,
@@ -131,7 +132,7 @@ def _finish(workdir: Any, run: Run, test: dict | None, saver: Saver | None, conf
             wall: float) -> None:
     """summary.json and curves.png of a finished run."""
     history = run.loop.history
-    writers.write_summary(os.path.join(workdir, "summary.json"), history, wall_time_s=wall, steps=int(run.ts.step),
+    writers.write_summary(os.path.join(workdir, "summary.json"), history, wall_time_s=wall, steps=run.t,
                           config=config, git_commit=commit, checkpoint=saver.last_good if saver else None,
                           best_epoch=run.loop.stopping.best_epoch if run.best is not None else None, test=test)
     if history:
