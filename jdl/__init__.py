@@ -15,7 +15,7 @@ from jdl import regularizers
 from jdl.core import Module, param_count
 from jdl.summary import summary
 
-from jdl import debug, per_example  # noqa: E402  (debug uses train)
+from jdl import debug, distributed, per_example  # noqa: E402  (debug uses train)
 
 __all__ = ["Module", "param_count", "summary", "autodiff", "core", "data", "debug", "init", "losses",
-           "metrics", "models", "nn", "optim", "per_example", "regularizers", "train", "__version__"]
+           "metrics", "models", "nn", "optim", "per_example", "distributed", "regularizers", "train", "__version__"]
