@@ -1,6 +1,9 @@
 """Every jdl optimizer takes the same 100 steps as its optax twin, on several pytrees, with and
 without a learning-rate schedule (float32, relative error under 1e-6)."""
 
+import jax
+import jax.numpy as jnp
+import numpy as np
 import optax
 import pytest
 
@@ -50,3 +53,35 @@ def test_add_decayed_weights_equals_optax(mask, tree):
     ours = run_steps(optim.chain(optim.add_decayed_weights(0.3, mask), optim.sgd(0.05)), params, grads)
     theirs = run_steps(optax.chain(optax.add_decayed_weights(0.3, mask), optax.sgd(0.05)), params, grads)
     assert_close(ours, theirs, rtol=1e-6, atol=1e-6)
+
+
+def _rosenbrock(x):
+    return (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2
+
+
+def _five_steps(opt, apply, jit):
+    """5 steps on Rosenbrock from (0, 0), each step eager or jitted; returns the final x."""
+    def step(x, s):
+        u, s = opt.update(jax.grad(_rosenbrock)(x), s, x)
+        return apply(x, u), s
+
+    step = jax.jit(step) if jit else step
+    x = jnp.zeros([2], jnp.float32)
+    s = opt.init(x)
+    for _ in range(5):
+        x, s = step(x, s)
+    return np.asarray(x)
+
+
+ADAMS = {"adam": lambda o: o.adam(1e-3), "adamw": lambda o: o.adamw(1e-3, weight_decay=0.1)}
+
+
+@pytest.mark.parametrize("name", sorted(ADAMS))
+def test_adam_same_eager_and_jitted(name):
+    """The bias correction 1 − β^t rounds the same eager and jitted: with an int32 count, eager
+    β^t once rounded differently, and x after 5 steps differed by 4.7e-6 relative (optax: 0)."""
+    eager = _five_steps(ADAMS[name](optim), optim.apply_updates, jit=False)
+    jitted = _five_steps(ADAMS[name](optim), optim.apply_updates, jit=True)
+    theirs = _five_steps(ADAMS[name](optax), optax.apply_updates, jit=False)
+    np.testing.assert_allclose(eager, jitted, rtol=1e-7, atol=0)
+    np.testing.assert_allclose(eager, theirs, rtol=1e-6, atol=0)
