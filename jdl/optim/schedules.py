@@ -87,9 +87,11 @@ def cosine_decay_schedule(init_value: float, decay_steps: int, alpha: float = 0.
     """
     _check_steps("cosine_decay_schedule", "decay_steps", decay_steps)
 
+    T = float(decay_steps)  # a float: an int T past 2³¹ would not convert to int32
+
     def schedule(count):
-        t = jnp.minimum(count, decay_steps)
-        cosine = 0.5 * (1 + jnp.cos(jnp.pi * t / decay_steps))
+        t = jnp.minimum(jnp.asarray(count, jnp.float32), T)
+        cosine = 0.5 * (1 + jnp.cos(jnp.pi * t / T))
         return init_value * ((1 - alpha) * cosine ** exponent + alpha)
 
     return schedule

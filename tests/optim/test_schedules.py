@@ -56,3 +56,13 @@ def test_schedule_equals_optax(i):
 
 def test_halving_reaches_an_eighth_after_three_periods():
     assert math.isclose(float(S.step_decay(1.0, 100)(jnp.int32(300))), 0.125)
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
+def test_cosine_decay_with_decay_steps_past_int32_equals_optax(jit):
+    """decay_steps = 1e10 does not fit int32; optax's own test expects 975.52826 at t = 1e9."""
+    ours, theirs = (S.cosine_decay_schedule(1000.0, int(1e10)), optax.cosine_decay_schedule(1000.0, int(1e10)))
+    ours, theirs = (jax.jit(ours), jax.jit(theirs)) if jit else (ours, theirs)
+    for t in [0, 10**6, 10**9, 2 * 10**9]:
+        np.testing.assert_allclose(float(ours(t)), float(theirs(t)), rtol=1e-6)
+    np.testing.assert_allclose(float(ours(10**9)), 975.52826, rtol=1e-6)
