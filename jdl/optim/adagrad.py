@@ -1,6 +1,6 @@
 """Adagrad: each coordinate's step shrinks with the root of the sum of all its squared gradients.
 
-    v_{t+1} = v_t + g_t²          u = g_t / √(v_{t+1} + ε)     (ε inside the root, as the course
+    v_{t+1} = v_t + |g_t|²        u = g_t / √(v_{t+1} + ε)     (ε inside the root, as the course
                                                                  and optax write it)
 
 followed by u ← −α·u in ``jdl.optim.adagrad``. Because v only grows, the step only shrinks: the
@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jdl.optim.base import GradientTransformation, check_nonnegative, check_positive
+from jdl.optim.base import GradientTransformation, abs_sq, check_nonnegative, check_positive
 
 
 class AdagradState(NamedTuple):
@@ -38,7 +38,7 @@ def scale_by_rss(initial_accumulator_value: float = 0.1, eps: float = 1e-7) -> G
 
     def update(grads, state, params=None):
         del params
-        v = jax.tree.map(lambda g, v: v + g * g, grads, state.v)
+        v = jax.tree.map(lambda g, v: v + abs_sq(g), grads, state.v)
         u = jax.tree.map(lambda g, v: g * jax.lax.rsqrt(v + eps), grads, v)
         return u, AdagradState(v=v)
 

@@ -1,6 +1,6 @@
 """Adam: momentum on the gradient plus RMSProp's per-coordinate scale, both bias-corrected.
 
-    m_{t+1} = β₁·m_t + (1−β₁)·g_t            v_{t+1} = β₂·v_t + (1−β₂)·g_t²
+    m_{t+1} = β₁·m_t + (1−β₁)·g_t            v_{t+1} = β₂·v_t + (1−β₂)·|g_t|²
     m̂ = m_{t+1} / (1 − β₁^{t+1})             v̂ = v_{t+1} / (1 − β₂^{t+1})
     u = m̂ / (√v̂ + ε)        (cheat sheet, AdamW paper, optax: the default)
     u = m̂ / √(v̂ + ε)        (the course's review slides: ``eps_in_sqrt=True``)
@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jdl.optim.base import GradientTransformation, check_decay, check_positive
+from jdl.optim.base import GradientTransformation, abs_sq, check_decay, check_positive
 
 
 class AdamState(NamedTuple):
@@ -56,7 +56,7 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
     def update(grads, state, params=None):
         del params
         m = jax.tree.map(lambda g, m: (1 - b1) * g + b1 * m, grads, state.m)
-        v = jax.tree.map(lambda g, v: (1 - b2) * g * g + b2 * v, grads, state.v)
+        v = jax.tree.map(lambda g, v: (1 - b2) * abs_sq(g) + b2 * v, grads, state.v)
         count = state.count + 1
         c1, c2 = _bias_correction(b1, count), _bias_correction(b2, count)
 

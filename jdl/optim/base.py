@@ -109,6 +109,11 @@ def scale_by_schedule(schedule: Schedule) -> GradientTransformation:
     return GradientTransformation(init, update)
 
 
+def abs_sq(x: jax.Array) -> jax.Array:
+    """|x|² = x·x̄: x² for real x, and real (not x², which is complex) for complex x."""
+    return (x * jnp.conj(x)).real if jnp.iscomplexobj(x) else x * x
+
+
 def check_learning_rate(name: str, learning_rate: ScalarOrSchedule) -> None:
     """A constant learning rate must be a finite float ≥ 0."""
     if callable(learning_rate):

@@ -1,6 +1,6 @@
 """RMSProp: Adagrad with a leaky sum, so the step stops shrinking forever (Hinton, lecture 6e).
 
-    v_{t+1} = β·v_t + (1−β)·g_t²                      u = g_t / √(v_{t+1} + ε)
+    v_{t+1} = β·v_t + (1−β)·|g_t|²                    u = g_t / √(v_{t+1} + ε)
 centered (Graves 2013): also m_{t+1} = β·m_t + (1−β)·g_t, and
                                                      u = g_t / √(v_{t+1} − m_{t+1}² + ε)
 
@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jdl.optim.base import GradientTransformation, check_decay, check_positive
+from jdl.optim.base import GradientTransformation, abs_sq, check_decay, check_positive
 
 
 class RMSPropState(NamedTuple):
@@ -56,7 +56,7 @@ def scale_by_rms(decay: float = 0.9, eps: float = 1e-8, initial_scale: float = 0
 
     def update(grads, state, params=None):
         del params
-        v = jax.tree.map(lambda g, v: (1 - decay) * g * g + decay * v, grads, state.v)
+        v = jax.tree.map(lambda g, v: (1 - decay) * abs_sq(g) + decay * v, grads, state.v)
         return jax.tree.map(lambda g, v: _scale(g, v, eps, eps_in_sqrt), grads, v), RMSPropState(v=v)
 
     return GradientTransformation(init, update)
@@ -77,8 +77,8 @@ def scale_by_stddev(decay: float = 0.9, eps: float = 1e-8, initial_scale: float 
     def update(grads, state, params=None):
         del params
         m = jax.tree.map(lambda g, m: (1 - decay) * g + decay * m, grads, state.m)
-        v = jax.tree.map(lambda g, v: (1 - decay) * g * g + decay * v, grads, state.v)
-        u = jax.tree.map(lambda g, m, v: _scale(g, v - m * m, eps, eps_in_sqrt), grads, m, v)
+        v = jax.tree.map(lambda g, v: (1 - decay) * abs_sq(g) + decay * v, grads, state.v)
+        u = jax.tree.map(lambda g, m, v: _scale(g, v - abs_sq(m), eps, eps_in_sqrt), grads, m, v)
         return u, CenteredRMSPropState(m=m, v=v)
 
     return GradientTransformation(init, update)

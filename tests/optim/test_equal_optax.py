@@ -85,3 +85,30 @@ def test_adam_same_eager_and_jitted(name):
     theirs = _five_steps(ADAMS[name](optax), optax.apply_updates, jit=False)
     np.testing.assert_allclose(eager, jitted, rtol=1e-7, atol=0)
     np.testing.assert_allclose(eager, theirs, rtol=1e-6, atol=0)
+
+
+COMPLEX = {"adagrad": lambda o: o.adagrad(0.1), "adam": lambda o: o.adam(0.1),
+           "adamw": lambda o: o.adamw(0.1, weight_decay=0.1), "rmsprop": lambda o: o.rmsprop(0.1),
+           "rmsprop_centered": lambda o: o.rmsprop(0.1, centered=True)}
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
+@pytest.mark.parametrize("name", sorted(COMPLEX))
+def test_complex_params_equal_optax(name, jit):
+    """On complex params the second moment is |g|² = g·ḡ (real), not g² (as optax)."""
+    rng = np.random.default_rng(0)
+    params = jnp.asarray(rng.normal(size=(3,)) + 1j * rng.normal(size=(3,)), jnp.complex64)
+    grads = jnp.asarray(rng.normal(size=(5, 3)) + 1j * rng.normal(size=(5, 3)), jnp.complex64)
+
+    def steps(opt, apply):
+        update = jax.jit(opt.update) if jit else opt.update
+        p, s = params, opt.init(params)
+        for g in grads:
+            u, s = update(g, s, p)
+            p = apply(p, u)
+        return p
+
+    ours = steps(COMPLEX[name](optim), optim.apply_updates)
+    theirs = steps(COMPLEX[name](optax), optax.apply_updates)
+    assert ours.dtype == jnp.complex64
+    np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), rtol=1e-6, atol=1e-6)
