@@ -36,7 +36,13 @@ def _stat_dtype(dtype: Any) -> Any:
     return jnp.promote_types(dtype, jnp.float32)
 
 
-def _check_rank(layer: str, x: Any, layouts: dict[int, str]) -> None:
+def _check_rank(layer: str, x: Any, layouts: dict[int, str] | int) -> None:
+    """layouts: each accepted rank with its layout, or the least rank (then any rank from it)."""
+    if isinstance(layouts, int):
+        if x.ndim < layouts:
+            raise ValueError(f"{layer}: expected an input (B, ..., D) of rank ≥ {layouts}, got shape "
+                             f"{tuple(x.shape)} of rank {x.ndim}")
+        return
     if x.ndim not in layouts:
         expected = " or ".join(f"({v})" for v in layouts.values())
         raise ValueError(f"{layer}: expected an input laid out as {expected}, got shape "
@@ -182,7 +188,7 @@ def BatchNorm(momentum: float = 0.99, eps: float = 1e-5, axis_name: str | None =
     return leaf(init, apply, "batchnorm")
 
 
-def _stateless_norm(name: str, layouts: dict[int, str], eps: float, stats, use_beta: bool = True) -> Module:
+def _stateless_norm(name: str, layouts: dict[int, str] | int, eps: float, stats, use_beta: bool = True) -> Module:
     """A norm layer with no state: ``stats(x) -> (μ or None, σ²)`` picks the axes."""
     _check_eps_momentum(name, eps)
 
@@ -218,8 +224,7 @@ def LayerNorm(eps: float = 1e-5) -> Module:
 
     Shapes: x (..., D) of rank ≥ 2 → y of the same shape. Params: ``gamma``, ``beta`` (D,).
     """
-    layouts = {2: "B, D", 3: "B, T, C", 4: "B, H, W, C"}
-    return _stateless_norm("LayerNorm", layouts, eps, lambda x: moments(x, (-1,)))
+    return _stateless_norm("LayerNorm", 2, eps, lambda x: moments(x, (-1,)))  # any rank ≥ 2, as flax
 
 
 def InstanceNorm(eps: float = 1e-5) -> Module:
@@ -280,7 +285,6 @@ def RMSNorm(eps: float = 1e-6) -> Module:
     The same in training and evaluation. ε = 1e-6 as in flax.
     Shapes: x (..., D) of rank ≥ 2 → same shape. Params: ``gamma`` (D,).
     """
-    layouts = {2: "B, D", 3: "B, T, C", 4: "B, H, W, C"}
-    return _stateless_norm("RMSNorm", layouts, eps,
+    return _stateless_norm("RMSNorm", 2, eps,
                            lambda x: (None, jnp.mean(jnp.square(x), axis=-1, keepdims=True)),
                            use_beta=False)

@@ -154,6 +154,10 @@ STATELESS = [  # (jdl layer, flax layer, input shape)
     (GroupNorm(2), fnn.GroupNorm(num_groups=2, epsilon=1e-5), (2, 3, 3, 4)),
     (GroupNorm(3), fnn.GroupNorm(num_groups=3, epsilon=1e-5), (4, 6)),
     (RMSNorm(), fnn.RMSNorm(epsilon=1e-6), (2, 3, 6)),
+    # any rank ≥ 2, as flax (rank 5 was once refused)
+    (LayerNorm(), fnn.LayerNorm(epsilon=1e-5), (2, 2, 3, 2, 6)),
+    (RMSNorm(), fnn.RMSNorm(epsilon=1e-6), (2, 2, 3, 2, 6)),
+    (RMSNorm(), fnn.RMSNorm(epsilon=1e-6), (2, 1, 2, 3, 2, 6)),
 ]
 
 
@@ -213,6 +217,8 @@ def test_stateless_norm_bad_input(key):
         InstanceNorm().init(key, jnp.ones((2, 4)))
     with pytest.raises(ValueError, match="LayerNorm: input of shape .* has C=5 but the layer was initialized with C=4"):
         LayerNorm().apply(LayerNorm().init(key, jnp.ones((2, 4)))[0], {}, jnp.ones((2, 5)))
+    with pytest.raises(ValueError, match=r"LayerNorm: expected an input \(B, \.\.\., D\) of rank ≥ 2, got shape \(4,\)"):
+        LayerNorm().init(key, jnp.ones((4,)))
     with pytest.raises(ValueError, match="GroupNorm: n_groups must be a positive int"):
         GroupNorm(0)
 
