@@ -16,5 +16,6 @@ from jdl.optim.rmsprop import CenteredRMSPropState, RMSPropState, scale_by_rms, 
 from jdl.optim.weight_decay import add_decayed_weights
 from jdl.optim.schedules import (
     constant_schedule, cosine_decay_schedule, exponential_decay, exponential_rate, inverse_time_decay,
-    join_schedules, linear_schedule, step_decay, warmup, warmup_cosine_decay_schedule,
+    join_schedules, linear_schedule, piecewise_constant_schedule, polynomial_schedule, step_decay, warmup,
+    warmup_cosine_decay_schedule,
 )

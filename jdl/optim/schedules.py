@@ -109,6 +109,39 @@ def linear_schedule(init_value: float, end_value: float, transition_steps: int,
     return schedule
 
 
+def polynomial_schedule(init_value: float, end_value: float, power: float, transition_steps: int,
+                        transition_begin: int = 0) -> Schedule:
+    """η_t = (η_a − η_b)·(1 − clip((t − t₀)/T, 0, 1))^p + η_b: from η_a to η_b along a power
+    curve (p = 1 is ``linear_schedule``; p = 2 decays fast first, then flattens)."""
+    _check_steps("polynomial_schedule", "transition_steps", transition_steps)
+
+    def schedule(count):
+        frac = jnp.clip((jnp.asarray(count, jnp.float32) - transition_begin) / transition_steps, 0.0, 1.0)
+        return (init_value - end_value) * (1 - frac) ** power + end_value
+
+    return schedule
+
+
+def piecewise_constant_schedule(init_value: float, boundaries_and_scales: dict[int, float] | None = None) -> Schedule:
+    """η_t = η₀ · Π_{b ≤ t} s_b: the learning rate multiplied by s_b from step b on (the course's
+    "halve it at chosen epochs"; ``step_decay`` is the evenly spaced case).
+
+    >>> float(piecewise_constant_schedule(1.0, {10: 0.5, 20: 0.1})(jnp.int32(25)))
+    0.05000000074505806
+    """
+    pairs = sorted((boundaries_and_scales or {}).items())
+    for boundary, scale in pairs:
+        check_nonnegative("piecewise_constant_schedule", f"the scale at step {boundary}", scale)
+
+    def schedule(count):
+        value = jnp.asarray(init_value, jnp.float32)
+        for boundary, scale in pairs:
+            value = jnp.where(count >= boundary, value * scale, value)
+        return value
+
+    return schedule
+
+
 def warmup(peak_value: float, warmup_steps: int, init_value: float = 0.0) -> Schedule:
     """Linear warmup: η_t = η_init + (η_peak − η_init)·min(t/W, 1)."""
     return linear_schedule(init_value, peak_value, warmup_steps)
@@ -133,14 +166,14 @@ def join_schedules(schedules: Sequence[Callable], boundaries: Sequence[int]) -> 
 
 
 def warmup_cosine_decay_schedule(init_value: float, peak_value: float, warmup_steps: int,
-                                 decay_steps: int, end_value: float = 0.0) -> Schedule:
+                                 decay_steps: int, end_value: float = 0.0, exponent: float = 1.0) -> Schedule:
     """Linear warmup from η_init to η_peak over W steps, then cosine decay to η_end at step T
-    (T counts the warmup too, as in optax)."""
+    (T counts the warmup too, as in optax), the cosine raised to ``exponent``."""
     if decay_steps <= warmup_steps:
         raise ValueError(f"warmup_cosine_decay_schedule: decay_steps ({decay_steps}) must exceed "
                          f"warmup_steps ({warmup_steps})")
     alpha = 0.0 if peak_value == 0 else end_value / peak_value
     return join_schedules([linear_schedule(init_value, peak_value, warmup_steps),
-                           cosine_decay_schedule(peak_value, decay_steps - warmup_steps, alpha)],
+                           cosine_decay_schedule(peak_value, decay_steps - warmup_steps, alpha, exponent)],
                           [warmup_steps])
 

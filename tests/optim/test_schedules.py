@@ -44,6 +44,13 @@ TWINS = [
      optax.warmup_cosine_decay_schedule(0.0, 1.0, 10, 100, 0.01)),
     (S.join_schedules([S.constant_schedule(1.0), S.linear_schedule(1.0, 0.0, 20)], [30]),
      optax.join_schedules([optax.constant_schedule(1.0), optax.linear_schedule(1.0, 0.0, 20)], [30])),
+    (S.polynomial_schedule(1.0, 0.01, 2.0, 90, 5), optax.polynomial_schedule(1.0, 0.01, 2.0, 90, 5)),
+    (S.polynomial_schedule(0.2, 0.8, 0.5, 50), optax.polynomial_schedule(0.2, 0.8, 0.5, 50)),
+    (S.piecewise_constant_schedule(0.5, {10: 0.5, 50: 0.1, 100: 2.0}),
+     optax.piecewise_constant_schedule(0.5, {10: 0.5, 50: 0.1, 100: 2.0})),
+    (S.piecewise_constant_schedule(0.3), optax.piecewise_constant_schedule(0.3)),
+    (S.warmup_cosine_decay_schedule(0.0, 1.0, 10, 100, 0.01, exponent=2.0),
+     optax.warmup_cosine_decay_schedule(0.0, 1.0, 10, 100, 0.01, exponent=2.0)),
 ]
 
 
