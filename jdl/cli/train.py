@@ -40,11 +40,9 @@ def device_mesh(devices: int | None, batch_size: int):
         return None
     try:
         mesh = distributed.data_mesh(n)
-    except ValueError as e:
-        raise app.UsageError(f"--devices={n}: {e}") from None
-    if batch_size % n:
-        raise app.UsageError(f"--batch_size={batch_size} must be divisible by the {n} devices of the data "
-                             f"mesh; pass --batch_size={batch_size - batch_size % n or n} or --devices=1")
+        distributed.check_batch_size(mesh, batch_size)
+    except ValueError as e:  # the message names the sizes that would divide
+        raise app.UsageError(f"--devices={n}: {e}; or --devices=1") from None
     return mesh
 
 
