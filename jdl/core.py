@@ -169,6 +169,13 @@ def check_float(layer: str, x: Any) -> None:
         raise TypeError(f"{layer}: expected a floating-point input, got dtype {x.dtype}")
 
 
+def check_integer(layer: str, x: Any, what: str = "token ids") -> None:
+    """Raise ``TypeError`` if ``x`` is not an integer array (token ids, class labels)."""
+    if not jnp.issubdtype(x.dtype, jnp.integer):
+        raise TypeError(f"{layer}: expected integer {what}, got dtype {x.dtype}; "
+                        "convert with .astype(jnp.int32)")
+
+
 def fold_in(key: PRNGKey | None, index: int) -> PRNGKey | None:
     """``jax.random.fold_in(key, index)``, passing ``None`` through (deterministic calls)."""
     return None if key is None else jax.random.fold_in(key, index)

@@ -1,10 +1,12 @@
-"""Data: built-in offline data sets, local-file loaders and minibatching.
+"""Data: built-in offline data sets, local-file loaders, text encoding and minibatching.
 
-``load(name, split, data_dir=None, *, validation_fraction=0.1)`` returns numpy ``(x, y)``;
-``split`` is 'train', 'validation' or 'test': 'validation' is a stratified, seeded share of the
-published training set (``split``), 'train' the rest of it, 'test' the published test set.
-File-based sets (mnist, fashion_mnist, cifar10) read ``data_dir``, else ``$JDL_DATA``; see
-docs/data.md for what goes in which folder. Nothing downloads by default.
+``load(name, split, data_dir=None, *, validation_fraction=0.1, seq_len=None, stride=None)``
+returns numpy ``(x, y)``; ``split`` is 'train', 'validation' or 'test': 'validation' is a
+stratified, seeded share of the published training set (``split``), 'train' the rest of it,
+'test' the published test set. Text sets (``SEQUENCE_LOADERS``: pydoc_text) are split by
+position instead and cut into next-token windows of ``seq_len``. File-based sets (mnist,
+fashion_mnist, cifar10) read ``data_dir``, else ``$JDL_DATA``; see docs/data.md for what goes
+in which folder. Nothing downloads by default.
 """
 
 from __future__ import annotations
@@ -40,15 +42,22 @@ from jdl.data.mnist1d_data import mnist1d  # noqa: E402
 FILE_LOADERS = {"mnist1d": mnist1d, "mnist": mnist, "fashion_mnist": fashion_mnist, "cifar10": cifar10}
 LOADERS.update(FILE_LOADERS)
 
+# --- text (issue 14): loaders taking (split, validation_fraction, seq_len, stride), split by position ---
+from jdl.data import text  # noqa: E402
+from jdl.data.pydoc_topics import pydoc_ids, pydoc_info, pydoc_text, pydoc_vocab  # noqa: E402
+
+SEQUENCE_LOADERS = {"pydoc_text": pydoc_text}
+
 
 def names() -> list[str]:
     """The data sets ``load`` knows."""
-    return sorted(LOADERS)
+    return sorted([*LOADERS, *SEQUENCE_LOADERS])
 
 
-def load(name: str, split: str = "train", data_dir: str | None = None, *,
-         validation_fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
-    """Load a data set: (x, y) as numpy arrays, x float32 (images NHWC), y int32.
+def load(name: str, split: str = "train", data_dir: str | None = None, *, validation_fraction: float = 0.1,
+         seq_len: int | None = None, stride: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Load a data set: (x, y) as numpy arrays, x float32 (images NHWC), y int32; for a text set,
+    x and y int32 (N, T) next-token windows.
 
     'validation' is ``split(x, y, validation_fraction, seed=0)``'s held-out part of the published
     training set (stratified by class, the same on every machine), 'train' the rest of the
@@ -63,7 +72,18 @@ def load(name: str, split: str = "train", data_dir: str | None = None, *,
 
     ``validation_fraction=0`` makes 'train' the whole published training set (and 'validation'
     an error). ``data_dir`` is the data root for the sets in ``FILE_LOADERS`` (default
-    ``$JDL_DATA``, else ~/.cache/jdl); the built-in sets ignore it.
+    ``$JDL_DATA``, else ~/.cache/jdl); the built-in and text sets ignore it.
+
+    Text sets (``SEQUENCE_LOADERS``: pydoc_text) are split by position, not stratified:
+    'validation' is the last ``validation_fraction`` of the published training text and 'train'
+    the text before it. Each split's character ids are cut into windows x_i = ids[i·s : i·s + T]
+    with targets y_i = ids[i·s + 1 : i·s + T + 1] (``jdl.data.text.windows``), T = ``seq_len``
+    (default 64), s = ``stride`` (default T); the other sets refuse ``seq_len`` and ``stride``.
+    pydoc_text is the running Python's ``pydoc_data`` text (``pydoc_info()`` says which); on
+    CPython 3.11.7:
+
+        pydoc_text characters        418,473           376,626  41,847       46,497
+        pydoc_text windows (T=64)    6,538             5,884    653          726
 
     >>> x, y = load('digits', 'train')
     >>> x.shape, y.shape
@@ -71,7 +91,7 @@ def load(name: str, split: str = "train", data_dir: str | None = None, *,
     >>> load('digits', 'train', validation_fraction=0)[0].shape
     (1437, 8, 8, 1)
     """
-    if name not in LOADERS:
+    if name not in names():
         raise ValueError(f"jdl.data.load: unknown data set {name!r}; known: {', '.join(names())}")
     if split not in SPLITS:
         raise ValueError(f"jdl.data.load: split must be one of {SPLITS}, got {split!r}")
@@ -81,6 +101,12 @@ def load(name: str, split: str = "train", data_dir: str | None = None, *,
         raise ValueError(f"jdl.data.load({name!r}, 'validation'): validation_fraction=0 holds out no "
                          "validation set; use validation_fraction > 0 (default 0.1), or "
                          f"load({name!r}, 'train', validation_fraction=0) for the whole published training set")
+    if name in SEQUENCE_LOADERS:
+        options = {k: v for k, v in (("seq_len", seq_len), ("stride", stride)) if v is not None}
+        return SEQUENCE_LOADERS[name](split, validation_fraction, **options)
+    if seq_len is not None or stride is not None:
+        raise ValueError(f"jdl.data.load({name!r}): seq_len and stride apply to the text sets "
+                         f"({', '.join(SEQUENCE_LOADERS)}), not to {name!r}; leave them out")
     published = "test" if split == "test" else "train"
     if name in FILE_LOADERS:
         x, y = FILE_LOADERS[name](published, data_dir)
