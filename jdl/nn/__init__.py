@@ -6,6 +6,7 @@ from jdl.nn.activations import (
 )
 from jdl.nn.combinators import as_module, parallel, repeat, residual, serial
 from jdl.nn.dropout import Dropout, dropout
+from jdl.nn.embedding import Embedding, embed
 from jdl.nn.linear import Dense, Flatten, dense
 from jdl.nn.norm import BatchNorm, GroupNorm, InstanceNorm, LayerNorm, RMSNorm, moments, normalize, torch_momentum
 from jdl.nn.conv import Conv1D, Conv2D, conv, conv1d, conv2d
