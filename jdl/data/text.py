@@ -144,7 +144,7 @@ def encode(vocab: Vocab, text: str) -> np.ndarray:
         index = {t: i for i, t in enumerate(vocab.tokens)}
         return np.array([index.get(w, vocab.unknown_id) for w in words(text)], dtype=np.int32)
     # characters as code points; the tokens are sorted by code point, so a binary search finds them
-    points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)  # (N,)
+    points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)  # (N,)
     known = np.array([ord(t) for t in vocab.tokens], dtype=np.uint32)  # (V − 1,)
     i = np.searchsorted(known, points)  # (N,) in 0..V−1
     if not len(known):  # a vocabulary of the unknown alone

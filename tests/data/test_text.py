@@ -23,7 +23,7 @@ def test_char_vocab_is_sorted_with_the_unknown_last():
 
 
 def test_encode_agrees_with_a_dict_lookup_and_round_trips():
-    corpus = "Hello, wörld — 𝛼β\n\tend " * 3  # non-ASCII and a character outside the BMP
+    corpus = "Hello, wörld — 𝛼β\n\tend \ud800" * 3  # non-ASCII, outside the BMP, a lone surrogate
     v = char_vocab(corpus)
     ids = encode(v, corpus)
     index = {c: i for i, c in enumerate(v.tokens)}
