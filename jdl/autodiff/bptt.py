@@ -1,18 +1,19 @@
 """Backpropagation through time (BPTT) by hand: a vanilla RNN's backward pass written out step
 by step, the Jacobian ∂h_t/∂h_0 that vanishes or explodes, and the LSTM's cell-state path.
 
-The course's RNN, h_t = tanh(W_hh h_{t−1} + W_xh x_t + b), uses the same weights at every step
-(parameter sharing). BPTT unrolls it into T copies of one layer, backpropagates through the
-unrolled net with the chain rule, computes a gradient for each copy of the shared weights, and
-sums them — the weight-sharing rule of backpropagation (∂L/∂w = Σ over every place w is used),
-as for a convolution kernel.
+The course's RNN topic, h_t = tanh(W_hh h_{t−1} + W_xh x_t + b), uses the same weights at every
+step (parameter sharing) and trains them by BPTT: unroll into T copies of one layer, apply the
+chain rule, compute a gradient for each copy of the shared weights, and sum them. That sum is
+the course's backpropagation topic on weight sharing in computation graphs (w_1 = w_2 ⇒ ∂l/∂w is
+the sum over both paths, as for a convolution kernel); the course's "or averaged" only rescales
+the learning rate, so jdl sums, which is the exact derivative of L in the tied weight.
 
 jdl keeps row vectors and w = Wᵀ (as ``jdl.nn.Dense``), with params
 {'w_xh': (C, H), 'w_hh': (H, H), 'b': (H,)}:
 
-    a_t = x_t w_xh + h_{t−1} w_hh + b,   h_t = tanh(a_t)                      (forward)
-    g_t = ∂L/∂a_t = (∂L/∂h_t|direct + g_{t+1} w_hhᵀ) ⊙ (1 − h_t²),  g_{T+1} w_hhᵀ = 0
-    ∂L/∂w_hh = Σ_t h_{t−1}ᵀ g_t,  ∂L/∂w_xh = Σ_t x_tᵀ g_t,  ∂L/∂b = Σ_t g_t      (copies summed)
+    a_t = x_t w_xh + h_{t−1} w_hh + b,   h_t = tanh(a_t)                        (forward)
+    g_t = ∂L/∂a_t = (∂L/∂h_t|direct + g_{t+1} w_hhᵀ) ⊙ (1 − h_t²),  g_{T+1} = 0
+    ∂L/∂w_hh = Σ_t h_{t−1}ᵀ g_t,  ∂L/∂w_xh = Σ_t x_tᵀ g_t, ∂L/∂b = Σ_t g_t  (summed)
     ∂L/∂x_t = g_t w_xhᵀ,  ∂L/∂h_0 = g_1 w_hhᵀ
 
 Inputs are x (T, C) with h_0 (H,), or batch-major x (B, T, C) with h_0 (B, H).
@@ -93,6 +94,12 @@ def rnn_backward(params: Params, cache: dict[str, jax.Array],
 
     Shapes: dL_dh like cache['h'], (T, H) or (B, T, H). Returns (grads like params, ∂L/∂h_0 like
     h0, ∂L/∂x like x); equal to ``jax.grad`` of the same loss.
+
+    >>> p = {"w_xh": jnp.array([[0.5]]), "w_hh": jnp.array([[0.9]]), "b": jnp.zeros(1)}
+    >>> h, cache = rnn_forward(p, jnp.zeros(1), jnp.array([[1.0], [-1.0], [2.0]]))
+    >>> grads, dL_dh0, dL_dx = rnn_backward(p, cache, jnp.array([[0.0], [0.0], [1.0]]))  # L = h_3
+    >>> round(float(grads["w_hh"][0, 0]), 4)  # 0·g_1 + h_1·g_2 + h_2·g_3 = 0 + 0.1941 − 0.0394
+    0.1547
     """
     x, h0, h = cache["x"], cache["h0"], cache["h"]
     if dL_dh.shape != h.shape:
@@ -130,10 +137,12 @@ def rnn_state_jacobian(params: Params, h0: jax.Array, x: jax.Array) -> tuple[jax
     """
     h, _ = rnn_forward(params, h0, x)
     hs = _time_major(h)                                             # (T, B, H)
-    eye = jnp.broadcast_to(jnp.eye(hs.shape[-1], dtype=hs.dtype), (hs.shape[1],) + (hs.shape[-1],) * 2)
+    B, H = hs.shape[1:]
+    eye = jnp.broadcast_to(jnp.eye(H, dtype=hs.dtype), (B, H, H))   # ∂h_0/∂h_0
 
     def step(jac_prev, h_t):                                        # ∂h_{t−1}/∂h_0 (B, H, H)
-        jac_t = (1 - h_t * h_t)[:, :, None] * jnp.einsum("ji,bik->bjk", params["w_hh"].T, jac_prev)
+        w_hh_jac = jnp.einsum("ji,bik->bjk", params["w_hh"].T, jac_prev)  # w_hhᵀ ∂h_{t−1}/∂h_0
+        jac_t = (1 - h_t * h_t)[:, :, None] * w_hh_jac                    # diag(1 − h_t²) ·
         return jac_t, jac_t
 
     _, jac = jax.lax.scan(step, eye, hs)                           # (T, B, H, H)

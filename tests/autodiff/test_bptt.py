@@ -28,7 +28,7 @@ def sequence(rng, batched):
 def loop_rnn(params, h0, x):
     """The reference forward pass: a plain Python loop over t, independent of bptt.rnn_forward."""
     xs = x if x.ndim == 3 else x[None]
-    h, out = h0.reshape(-1, H), []
+    h, out = h0.reshape(-1, h0.shape[-1]), []
     for t in range(xs.shape[1]):
         h = jnp.tanh(xs[:, t] @ params["w_xh"] + h @ params["w_hh"] + params["b"][None])
         out.append(h)
@@ -261,3 +261,30 @@ def test_bad_inputs_raise_errors_naming_the_function():
         bptt.lstm_forward({**lstm, "w_h": jnp.ones((H, H))}, jnp.zeros(H), jnp.zeros(H), jnp.ones((T, C)))
     with pytest.raises(ValueError, match=r"lstm_forward: c0 must have the shape of h0"):
         bptt.lstm_forward(lstm, jnp.zeros(H), jnp.zeros(3), jnp.ones((T, C)))
+
+
+def test_worked_example_of_the_docs():
+    # docs/autodiff.md, "Backpropagation through time": H = C = 1, L = h_3
+    with jax.enable_x64(True):
+        params = {"w_xh": jnp.array([[0.5]]), "w_hh": jnp.array([[0.9]]), "b": jnp.array([0.0])}
+        x, h0 = jnp.array([[1.0], [-1.0], [2.0]]), jnp.array([0.0])
+        h, cache = bptt.rnn_forward(params, h0, x)
+        grads, dh0, dx = bptt.rnn_backward(params, cache, jnp.array([[0.0], [0.0], [1.0]]))
+        auto = jax.grad(lambda p, h0, x: loop_rnn(p, h0, x)[-1, 0], argnums=(0, 1, 2))(params, h0, x)
+        jac, _ = bptt.rnn_state_jacobian(params, h0, x)
+        lstm = {"w_x": jnp.array([[0.0, 1.0, 0.5, 0.0]]), "w_h": jnp.zeros((1, 4)),
+                "b": jnp.array([0.0, 1.0, 0.0, 0.0])}
+        fed = {**lstm, "w_h": jnp.array([[0.0, 2.0, 0.0, 0.0]])}
+        c0 = jnp.array([1.0])
+        paths = [bptt.lstm_cell_path(p, h0, c0, x)[:, 0] for p in (lstm, fed)]
+        fulls = [cell_jacobian(p, h0, c0, x)[:, 0, 0] for p in (lstm, fed)]
+        assert max(compare_grads((grads, dh0, dx), auto).values()) < 1e-13
+    np.testing.assert_allclose(h[:, 0], [0.4621, -0.0839, 0.7280], atol=5e-5)
+    np.testing.assert_allclose([grads["w_hh"][0, 0], grads["w_xh"][0, 0], grads["b"][0], dh0[0]],
+                               [0.1547, 0.8173, 1.1873, 0.2676], atol=5e-5)
+    np.testing.assert_allclose(dx[:, 0], [0.1486, 0.2100, 0.2350], atol=5e-5)
+    np.testing.assert_allclose(jac[:, 0, 0], [0.7078, 0.6325, 0.2676], atol=5e-5)
+    np.testing.assert_allclose(paths[0], [0.8808, 0.4404, 0.4195], atol=5e-5)
+    np.testing.assert_array_equal(fulls[0], paths[0])
+    np.testing.assert_allclose(paths[1], [0.8808, 0.6086, 0.5906], atol=5e-5)
+    np.testing.assert_allclose(fulls[1], [0.8808, 0.6823, 0.6701], atol=5e-5)
