@@ -276,3 +276,17 @@ def mean_average_precision(detections, ground_truths, n_classes: int,
     per_threshold = np.array([np.nanmean(row) if np.isfinite(row).any() else np.nan for row in ap])
     return {"map": float(np.mean(per_threshold)), "map_per_threshold": per_threshold, "ap": ap,
             "iou_thresholds": thresholds}
+
+
+# --- language models (issue 14) ---
+
+def bits_per_char(logits: jax.Array, targets: jax.Array) -> jax.Array:
+    """Bits per character: the mean cross-entropy in bits, −(1/N) Σ_t log₂ softmax(z_t)[y_t]
+    = mean CE / ln 2. A model that spreads its probability evenly over V characters scores
+    log₂ V; 2^bpc is the per-character perplexity.
+
+    Shapes: logits (..., V), integer targets (...) → a scalar.
+    """
+    from jdl.losses import softmax_cross_entropy
+
+    return softmax_cross_entropy(logits, targets) / jnp.log(2.0)

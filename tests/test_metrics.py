@@ -305,3 +305,16 @@ def test_coco_map_equals_pycocotools():
     assert ours["map"] == pytest.approx(evaluator.stats[0], abs=1e-6)
     assert ours["map_per_threshold"][0] == pytest.approx(evaluator.stats[1], abs=1e-6)
     assert 0.1 < ours["map"] < 0.9 and ours["map"] < ours["map_per_threshold"][0]  # neither trivial nor hopeless
+
+
+# --- language models ---
+
+def test_bits_per_char_is_torch_cross_entropy_over_ln2_and_log2_v_when_uniform():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    logits, targets = rng.normal(size=(3, 5, 7)).astype(np.float32), rng.integers(0, 7, (3, 5))
+    ref = torch.nn.functional.cross_entropy(torch.tensor(logits).reshape(-1, 7), torch.tensor(targets).reshape(-1))
+    assert float(metrics.bits_per_char(jnp.asarray(logits), jnp.asarray(targets))) == pytest.approx(
+        float(ref) / np.log(2), rel=1e-6)
+    uniform = metrics.bits_per_char(jnp.zeros((2, 4, 104)), jnp.zeros((2, 4), jnp.int32))
+    assert float(uniform) == pytest.approx(np.log2(104), rel=1e-6)  # evenly spread: log₂ V bits
