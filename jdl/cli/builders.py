@@ -7,19 +7,23 @@ from typing import Sequence
 
 from absl import app
 
-from jdl.cli.flags import CNN_MODELS, DEFAULT_LEARNING_RATES, MODELS, OPTIMIZERS, SCHEDULES
+from jdl.cli.flags import CNN_MODELS, DEFAULT_LEARNING_RATES, LM_MODELS, MODELS, OPTIMIZERS, SCHEDULES
 
 
 def build_model(name: str, n_classes: int, hidden: Sequence[int], activation: str,
-                norm: str = "none", dropout: float = 0.0, input_shape: Sequence[int] | None = None):
+                norm: str = "none", dropout: float = 0.0, input_shape: Sequence[int] | None = None,
+                embed: int = 64):
     """The model named by ``--model``, ending in ``n_classes`` logits; ``input_shape`` is one
-    example's shape (no batch axis), which the convolutional models adapt to."""
+    example's shape (no batch axis), which the convolutional models adapt to. For a language
+    model ``n_classes`` is the vocabulary size and ``embed`` the embedding size."""
     from jdl import models, nn
 
     if name == "mlp":
         return models.mlp([*hidden, n_classes], activation=getattr(nn, activation), norm=norm, dropout=dropout)
     if name in CNN_MODELS:
         return build_cnn_model(name, n_classes, input_shape, norm, dropout)
+    if name in LM_MODELS:
+        return build_lm_model(name, n_classes, hidden, embed, norm, dropout, input_shape)
     raise app.UsageError(f"--model={name!r}: valid choices are {', '.join(MODELS)}")
 
 
@@ -49,6 +53,26 @@ def build_cnn_model(name: str, n_classes: int, input_shape: Sequence[int] | None
     if name == "googlenet":
         return models.googlenet_small(n_classes)
     return models.cifar_resnet(int(name[-2:]), n_classes, shortcut=name.startswith("resnet"))
+
+
+def build_lm_model(name: str, vocab_size: int, hidden: Sequence[int], embed: int, norm: str = "none",
+                   dropout: float = 0.0, input_shape: Sequence[int] | None = None):
+    """A character language model of ``LM_MODELS`` (``jdl.models.lstm_lm`` with kind lstm, gru
+    or rnn): one recurrent layer per ``--hidden`` size (all equal), ``--dropout`` between them."""
+    from jdl import models
+
+    shape = tuple(input_shape or ())
+    if len(shape) != 1:
+        raise app.UsageError(f"--model={name} reads windows of character ids (T,); the data set's examples are "
+                             f"{shape} (use a text data set, e.g. --dataset=pydoc_text)")
+    if norm != "none":
+        raise app.UsageError(f"--norm applies to --model=mlp and the CNNs, not --model={name}")
+    if len(set(hidden)) != 1:
+        sizes = ",".join(map(str, hidden))
+        raise app.UsageError(f"--model={name}: --hidden={sizes} must repeat one size, one per recurrent layer "
+                             f"(e.g. --hidden={hidden[0]},{hidden[0]})")
+    return models.lstm_lm(vocab_size, embed=embed, hidden=hidden[0], num_layers=len(hidden), dropout=dropout,
+                          kind=name[:-len("_lm")])
 
 
 def build_schedule(name: str, learning_rate: float, total_steps: int, decay_rate: float = 0.5,

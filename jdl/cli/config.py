@@ -21,6 +21,8 @@ class TrainConfig:
     dataset: str = "digits"
     hidden: tuple[int, ...] = (128,)
     activation: str = "relu"
+    embed: int = 64
+    seq_len: int = 64
     data_dir: str | None = None
     validation_fraction: float = 0.1
     # loop

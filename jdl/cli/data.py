@@ -21,13 +21,16 @@ def load_data(name: str, split: str, data_dir: str | None = None, **kwargs) -> D
         raise app.UsageError(str(e)) from None
 
 
-def load_splits(name: str, data_dir: str | None, fraction: float) -> tuple[Data, Data | None, Data]:
+def load_splits(name: str, data_dir: str | None, fraction: float,
+                seq_len: int | None = None) -> tuple[Data, Data | None, Data]:
     """``(train, validation, test)`` of data set ``name``: validation is a stratified, seeded
     ``fraction`` of the published training set (None when fraction is 0), train the rest
-    (``jdl.data.load``'s 'train' and 'validation' splits)."""
-    train = load_data(name, "train", data_dir, validation_fraction=fraction)
-    validation = load_data(name, "validation", data_dir, validation_fraction=fraction) if fraction else None
-    return train, validation, load_data(name, "test", data_dir)
+    (``jdl.data.load``'s 'train' and 'validation' splits); a text set's windows have length
+    ``seq_len`` (its default when None)."""
+    kw = {} if seq_len is None else {"seq_len": seq_len}
+    train = load_data(name, "train", data_dir, validation_fraction=fraction, **kw)
+    validation = load_data(name, "validation", data_dir, validation_fraction=fraction, **kw) if fraction else None
+    return train, validation, load_data(name, "test", data_dir, **kw)
 
 
 def data_command(args: Sequence[str], data_dir: str | None) -> None:

@@ -9,7 +9,9 @@ COMMANDS = ("train", "info", "data", "experiment", "bench")
 # image models take (H, W, C) inputs, cnn1d takes (L,) or (L, C)
 CNN_MODELS = ("lenet5", "cnn", "vgg", "googlenet", "resnet20", "resnet32", "resnet56", "plain20", "plain32",
               "plain56", "cnn1d")
-MODELS = ("mlp",) + CNN_MODELS
+# character language models: (B, T) ids → (B, T, V) next-character logits, for the text data sets
+LM_MODELS = ("lstm_lm", "gru_lm", "rnn_lm")
+MODELS = ("mlp",) + CNN_MODELS + LM_MODELS
 OPTIMIZERS = ("sgd", "momentum_ema", "adagrad", "rmsprop", "adam", "adamw", "adam_l2")
 # the learning rate each optimizer gets when --learning_rate is not given
 DEFAULT_LEARNING_RATES = {"sgd": 0.1, "momentum_ema": 0.1, "adagrad": 0.05, "rmsprop": 1e-3, "adam": 1e-3,
@@ -24,7 +26,12 @@ flags.DEFINE_string("dataset", "digits", "Data set (see `jdl info` for the list)
 flags.DEFINE_integer("batch_size", 32, "Minibatch size.", lower_bound=1)
 flags.DEFINE_integer("epochs", 20, "Passes over the training set.", lower_bound=0)
 flags.DEFINE_integer("seed", 0, "Seed for init, data order and dropout.")
-flags.DEFINE_list("hidden", ["128"], "MLP hidden layer sizes, comma-separated.")
+flags.DEFINE_list("hidden", ["128"], "MLP hidden layer sizes, comma-separated (language models: the "
+                  "recurrent layers' state sizes, all equal, e.g. 256,256 for two layers).")
+flags.DEFINE_integer("embed", 64, "Language models (lstm_lm, gru_lm, rnn_lm): the size of each character's "
+                     "embedding vector.", lower_bound=1)
+flags.DEFINE_integer("seq_len", 64, "Text data sets (pydoc_text): the length T of the next-character "
+                     "windows (B, T) the model trains and is evaluated on.", lower_bound=1)
 flags.DEFINE_enum("activation", "relu", ACTIVATIONS, "Hidden activation of the MLP.")
 flags.DEFINE_string("workdir", None, "Where metrics.jsonl, summary.json and curves.png go "
                     "(default: runs/<model>-<dataset>-<time>).")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import os
 import time
 
@@ -13,6 +14,7 @@ from jdl.cli.builders import build_model, build_optimizer, build_schedule, regul
 from jdl.cli.cache import compilation_cache_dir, use_compilation_cache
 from jdl.cli.config import TrainConfig
 from jdl.cli.data import load_splits
+from jdl.cli.flags import LM_MODELS
 
 
 def start_processes(config: TrainConfig) -> None:
@@ -78,10 +80,16 @@ def run_fit(config: TrainConfig):
 
     if config.dataset not in data.names():
         raise app.UsageError(f"--dataset={config.dataset!r}: valid choices are {', '.join(data.names())}")
-    train_data, validation_data, test_data = load_splits(config.dataset, config.data_dir, config.validation_fraction)
-    n_classes = int(np.max(train_data[1])) + 1
+    text = config.dataset in data.SEQUENCE_LOADERS
+    if text != (config.model in LM_MODELS):
+        raise app.UsageError(f"--model={config.model} does not read --dataset={config.dataset}: the text sets "
+                             f"({', '.join(data.SEQUENCE_LOADERS)}) go with the language models "
+                             f"({', '.join(LM_MODELS)}), and only with them")
+    train_data, validation_data, test_data = load_splits(config.dataset, config.data_dir, config.validation_fraction,
+                                                         seq_len=config.seq_len if text else None)
+    n_classes = data.VOCABS[config.dataset]().size if text else int(np.max(train_data[1])) + 1
     model = build_model(config.model, n_classes, config.hidden, config.activation, config.norm, config.dropout,
-                        input_shape=train_data[0].shape[1:])
+                        input_shape=train_data[0].shape[1:], embed=config.embed)
     optimizer = build_optimizer_for(config, len(train_data[0]))
     workdir = config.workdir or os.path.join(
         "runs", f"{config.model}-{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -103,8 +111,9 @@ def report(config: TrainConfig, result, workdir: str, wall_time_s: float) -> str
     test = result.test or {}
     validation = (f"validation accuracy {last['validation_accuracy']:.4f} (last epoch), "
                   if "validation_accuracy" in last else "")
+    bpc = f"test bits per character {test.get('loss', nan) / math.log(2):.4f}, " if config.model in LM_MODELS else ""
     return (f"{config.model} on {config.dataset}: {validation}test accuracy {test.get('accuracy', nan):.4f}, "
-            f"test loss {test.get('loss', nan):.4f}, {wall_time_s:.1f} s; results in {workdir}")
+            f"test loss {test.get('loss', nan):.4f}, {bpc}{wall_time_s:.1f} s; results in {workdir}")
 
 
 def train_command(config: TrainConfig):

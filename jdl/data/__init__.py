@@ -47,6 +47,7 @@ from jdl.data import text  # noqa: E402
 from jdl.data.pydoc_topics import pydoc_ids, pydoc_info, pydoc_text, pydoc_vocab  # noqa: E402
 
 SEQUENCE_LOADERS = {"pydoc_text": pydoc_text}
+VOCABS = {"pydoc_text": pydoc_vocab}  # each text set's fixed vocabulary, shared by its splits
 
 
 def names() -> list[str]:
