@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 
 from jdl.data.bpe_merge import learn_merges, merge_pair
+from jdl.data.pydoc_topics import pydoc_corpus, split_bounds
+from jdl.data.text import check_ids
 
 SPLIT_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?[^\W\d_]+| ?\d+| ?(?:_|[^\s\w])+|\s+(?!\S)|\s+"""
 FORMAT = "jdl.bpe"  # the "format" field of a saved tokenizer
@@ -165,17 +167,7 @@ def decode_bytes(tok: BPE, ids: Any) -> bytes:
 
     Shapes: ids (M,) integers in 0..V−1 (numpy, jax or a list) → bytes.
     """
-    ids = np.asarray(ids)
-    if ids.size == 0:
-        return b""
-    if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
-        raise TypeError(f"decode_bytes: expected a 1-D array of integer ids (M,), got shape {ids.shape} "
-                        f"dtype {ids.dtype}; decode a batch (B, T) row by row")
-    bad = (ids < 0) | (ids >= tok.size)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ValueError(f"decode_bytes: ids[{i}] = {ids[i]} is outside the tokenizer's 0..{tok.size - 1} "
-                         f"(V = {tok.size})")
+    ids = check_ids("decode_bytes", ids, tok.size, "the tokenizer's")
     return b"".join(tok.vocab[t] for t in ids.tolist())
 
 
@@ -243,8 +235,6 @@ def load_bpe(path: str) -> BPE:
 
 def pydoc_split_text(split: str, validation_fraction: float = 0.1) -> str:
     """One split of the pydoc_text corpus as text: the characters ``pydoc_ids`` encodes."""
-    from jdl.data.pydoc_topics import pydoc_corpus, split_bounds
-
     text = pydoc_corpus()
     start, stop = split_bounds(len(text), split, validation_fraction)
     return text[start:stop]
