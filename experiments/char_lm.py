@@ -34,14 +34,14 @@ class Config:
 
     kind: str = "lstm"
     embed: int = 64
-    hidden: int = 512
+    hidden: int = 256
     num_layers: int = 1
     dropout: float = 0.0
     seq_len: int = 128
     batch_size: int = 32
     learning_rate: float = 2e-3
     clip_norm: float = 1.0
-    epochs: int = 10
+    epochs: int = 20
     prompt: str = "The "
     sample_len: int = 300
     temperatures: tuple[float, ...] = (0.5, 1.0)
