@@ -162,6 +162,7 @@ def carried_bpc(model, params, ids: np.ndarray, seq_len: int, streams: int = 16)
 def plot(results: dict, workdir: str) -> str:
     """Validation (and training) bpc per epoch, the baselines' validation bpc as lines."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     from experiments.common import save_figure
 
@@ -170,9 +171,10 @@ def plot(results: dict, workdir: str) -> str:
     fig = Figure(figsize=(6.4, 4.0))
     ax = fig.add_subplot()
     ax.plot(epochs, lm["validation_bpc"], "o-", label=f"{results['config']['kind'].upper()} validation")
-    ax.plot(epochs, lm["train_bpc"], "--", color="C0", alpha=0.6, label=f"{results['config']['kind'].upper()} train")
+    ax.plot(epochs, lm["train_bpc"], "--", color="C0", alpha=0.6, label=f"{results['config']['kind'].upper()} train (mean over the epoch)")
     for i, (name, b) in enumerate(results["baselines"].items()):
         ax.axhline(b["validation_bpc"], ls=":", color=f"C{i + 1}", label=f"{name} ({b['validation_bpc']:.2f})")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("bits per character")
     ax.set_title("pydoc_text: validation bits per character")
