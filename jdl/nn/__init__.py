@@ -24,3 +24,4 @@ from jdl.nn.recurrent_cells import (
     scan_steps,
 )
 from jdl.nn.recurrent import GRU, LSTM, RecurrentInit, SimpleRNN, recurrent_params
+from jdl.nn.recurrent_stack import Bidirectional, StackedRNN, detach, recurrent_param_count, zero_carry
