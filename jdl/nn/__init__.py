@@ -30,3 +30,4 @@ from jdl.nn.attention import (
 from jdl.nn.multihead import (
     MultiHeadAttention, merge_heads, multi_head_attention, project_out, project_qkv, split_heads,
 )
+from jdl.nn.recurrent_stack import Bidirectional, StackedRNN, detach, recurrent_param_count, zero_carry
