@@ -22,13 +22,16 @@ import os
 import numpy as np
 
 #: Greydanus 2020, table 1 (test accuracy on MNIST-1D).
-PAPER = {"logistic": 0.32, "mlp": 0.68, "cnn": 0.94}
+PAPER = {"logistic": 0.32, "mlp": 0.68, "cnn": 0.94, "gru": 0.91}
+#: hidden units of the GRU (MNIST-1D only: a sequence of 40 steps of 1 channel)
+GRU_HIDDEN = 64
 #: (batch size, learning rate, epochs, quick epochs) per data set
 SETTINGS = {"digits": (32, 1e-3, 40, 3), "mnist1d": (100, 1e-2, 150, 3)}
 
 
 def make_model(name: str, dataset: str, input_shape: tuple, n_classes: int = 10):
-    """The model ``name`` ('logistic', 'mlp', 'cnn', 'lenet5') for ``dataset``."""
+    """The model ``name`` ('logistic', 'mlp', 'cnn', 'lenet5', 'gru') for ``dataset``; 'gru'
+    reads a (B, T, C) sequence and classifies its last state, h_T → Dense."""
     from jdl import models, nn
 
     if name == "logistic":
@@ -41,11 +44,15 @@ def make_model(name: str, dataset: str, input_shape: tuple, n_classes: int = 10)
         if dataset == "mnist1d":
             return models.cnn1d(n_classes)
         return models.cnn(n_classes, input_shape, (32, 64), hidden=(128,))
+    if name == "gru":
+        if len(input_shape) != 2:
+            raise ValueError(f"cnn_vs_mlp: 'gru' reads sequences (T, C), got input shape {input_shape}")
+        return nn.serial(nn.GRU(GRU_HIDDEN, return_sequences=False), nn.Dense(n_classes))
     raise ValueError(f"cnn_vs_mlp: unknown model {name!r}")
 
 
 def models_for(dataset: str) -> list[str]:
-    return ["logistic", "mlp", "cnn"] + (["lenet5"] if dataset == "digits" else [])
+    return ["logistic", "mlp", "cnn"] + (["lenet5"] if dataset == "digits" else ["gru"])
 
 
 def train_one(name: str, dataset: str, seed: int, epochs: int) -> dict:

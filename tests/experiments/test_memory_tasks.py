@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from experiments import memory_tasks
 
@@ -53,3 +54,22 @@ def test_bad_lengths_raise():
         memory_tasks.adding_task(4, 1, seed=0)
     with pytest.raises(ValueError, match="copy_task: delay, length and n_symbols must be ≥ 1"):
         memory_tasks.copy_task(4, 0, seed=0)
+
+
+def test_quick_run_learns_above_chance_and_writes_its_results(tmp_path):
+    r = memory_tasks.run(str(tmp_path), quick=True)
+    assert r["chance"]["adding_mse"] == pytest.approx(1 / 6, abs=0.005)
+    runs = r["runs"]
+    for name in memory_tasks.MODELS:  # 60 steps at T = 5: every model beats chance on both tasks
+        adding, copy = runs["adding"]["5"][name], runs["copy"]["5"][name]
+        assert adding["final"] < 0.15 and adding["final"] < adding["test_metric"][0]
+        assert copy["final"] > 1.5 / r["config"]["n_symbols"]
+        assert adding["steps"][-1] == r["config"]["max_steps"] or adding["solved_at"] is not None
+    # parameter counts against PyTorch's layers + Linear read-out: jdl keeps one bias where
+    # torch.nn.RNN/LSTM keep two (b_ih + b_hh); its reset-after GRU keeps both, as torch does
+    H, V = r["config"]["hidden"], r["config"]["n_symbols"] + 2
+    n = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert runs["copy"]["5"]["simple_rnn"]["params"] == n(torch.nn.RNN(V, H)) - H + n(torch.nn.Linear(H, V))
+    assert runs["copy"]["5"]["lstm"]["params"] == n(torch.nn.LSTM(V, H)) - 4 * H + n(torch.nn.Linear(H, V))
+    assert runs["adding"]["5"]["gru"]["params"] == n(torch.nn.GRU(2, H)) + n(torch.nn.Linear(H, 1))
+    assert (tmp_path / "memory_tasks.png").exists() and (tmp_path / "results.json").exists()
