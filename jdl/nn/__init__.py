@@ -19,3 +19,8 @@ from jdl.nn.im2col import conv2d_im2col, im2col
 from jdl.nn.pooling import (
     AvgPool1D, AvgPool2D, GlobalAvgPool, MaxPool1D, MaxPool2D, avg_pool, global_avg_pool, max_pool,
 )
+from jdl.nn.recurrent_cells import (
+    LSTMCarry, gru_scan, gru_step, hidden_of, lstm_scan, lstm_step, project_inputs, rnn_scan, rnn_step,
+    scan_steps,
+)
+from jdl.nn.recurrent import GRU, LSTM, RecurrentInit, SimpleRNN, recurrent_params
