@@ -4,8 +4,8 @@ the B·T positions, Adam lr 1e-3 (PERFORMANCE.md's char-LSTM row).
 
     e_t = W_emb[id_t],   (h_t, c_t) = LSTM(e_t, h_{t−1}, c_{t−1}),   logits_t = h_t W_out + b_out
 
-jdl runs ``jdl.nn.Embedding``, ``jdl.kernels.lstm.lstm_sequence`` (a leaf module here) and
-``jdl.nn.Dense``; flax ``nn.Embed``, ``nn.RNN(nn.OptimizedLSTMCell)`` and ``nn.Dense``; PyTorch
+jdl runs ``jdl.nn.Embedding``'s table through ``jdl.kernels.lstm.embedded_lstm_sequence`` (the
+input projection gathered from E·W_x, a leaf module here) and ``jdl.nn.Dense``; flax ``nn.Embed``, ``nn.RNN(nn.OptimizedLSTMCell)`` and ``nn.Dense``; PyTorch
 ``nn.Embedding``, ``nn.LSTM`` (oneDNN on CPU) and ``nn.Linear``. The LSTM's weights are jdl's
 layout ``w_x`` (C, 4H), ``w_h`` (H, 4H), ``b`` (4H,) with gates i, f, g, o; flax splits them into
 per-gate kernels (its one bias per gate sits on the hidden kernels), PyTorch takes the
@@ -18,7 +18,6 @@ that (weight gradients, and input gradients of all three, the embedding being tr
 
 from __future__ import annotations
 
-import functools
 import os
 from typing import Any, Callable
 
@@ -29,7 +28,7 @@ from benchmarks.workloads import common
 NAME = "char_lstm"
 VOCAB, EMBED, HIDDEN = 65, 128, 256
 BATCH, SEQ = 32, 64
-IMPL, UNROLL = "fused", 1  # jdl's kernel settings (the levers measured in benchmarks/NOTES.md)
+UNROLL = 1  # the kernel's scan unroll (the levers are measured in benchmarks/NOTES.md)
 
 
 def n_params() -> int:
@@ -55,21 +54,26 @@ def data(seed: int) -> tuple[np.ndarray, np.ndarray]:
     return ids[:, :-1], ids[:, 1:]
 
 
-def LSTMLayer(hidden: int, sequence: Callable[..., Any]) -> Any:
-    """A leaf module running ``sequence(params, x) -> (hs, (h_T, c_T))`` from zero state and
-    returning hs (B, T, H); init is PyTorch's U(−1/√H, 1/√H) for w_x, w_h and b."""
+def lstm_init(key: Any, c: int, hidden: int) -> dict:
+    """PyTorch's LSTM init: w_x (C, 4H), w_h (H, 4H), b (4H,) all U(−1/√H, 1/√H)."""
     import jax
     import jax.numpy as jnp
 
     from jdl import init as initializers
+
+    u = initializers.uniform(hidden ** -0.5)
+    k = jax.random.split(key, 3)
+    return {"w_x": u(k[0], (c, 4 * hidden), jnp.float32), "w_h": u(k[1], (hidden, 4 * hidden), jnp.float32),
+            "b": u(k[2], (4 * hidden,), jnp.float32)}
+
+
+def LSTMLayer(hidden: int, sequence: Callable[..., Any]) -> Any:
+    """A leaf module running ``sequence(params, x) -> (hs, (h_T, c_T))`` from zero state and
+    returning hs (B, T, H); params from ``lstm_init``."""
     from jdl.core import leaf, shape_struct
 
     def init(key, x):
-        c = shape_struct(x).shape[-1]
-        u = initializers.uniform(hidden ** -0.5)
-        k = jax.random.split(key, 3)
-        return {"w_x": u(k[0], (c, 4 * hidden), jnp.float32), "w_h": u(k[1], (hidden, 4 * hidden), jnp.float32),
-                "b": u(k[2], (4 * hidden,), jnp.float32)}, {}
+        return lstm_init(key, shape_struct(x).shape[-1], hidden), {}
 
     def apply(params, state, x, *, key=None, train=False):
         del key, train
@@ -78,24 +82,59 @@ def LSTMLayer(hidden: int, sequence: Callable[..., Any]) -> Any:
     return leaf(init, apply, "lstm")
 
 
-def jdl_model(sequence: Callable[..., Any] | None = None):
-    """serial(Embedding(V, E), LSTMLayer(H), Dense(V)); ``sequence`` defaults to the kernel with
-    IMPL and UNROLL."""
-    import jdl
-    from jdl.kernels.lstm import lstm_sequence
+def EmbeddingLSTM(hidden: int, unroll: int = UNROLL) -> Any:
+    """ids (B, T) → hs (B, T, H): ``jdl.nn.Embedding(V, E)`` (its init and its table ``w``)
+    feeding the LSTM through ``jdl.kernels.lstm.embedded_lstm_sequence``, which gathers the
+    input projection from the (V, 4H) table E·W_x + b instead of projecting B·T embeddings.
+    Params ``{'embedding': {'w'}, 'lstm': {'w_x', 'w_h', 'b'}}``."""
+    import jax
 
-    sequence = sequence or functools.partial(lstm_sequence, impl=IMPL, unroll=UNROLL)
+    import jdl
+    from jdl.core import leaf
+    from jdl.kernels.lstm import embedded_lstm_sequence
+
+    embedding = jdl.nn.Embedding(VOCAB, EMBED)
+
+    def init(key, ids):
+        emb, _ = embedding.init(jax.random.fold_in(key, 0), ids)
+        return {"embedding": emb, "lstm": lstm_init(jax.random.fold_in(key, 1), EMBED, hidden)}, {}
+
+    def apply(params, state, ids, *, key=None, train=False):
+        del key, train
+        return embedded_lstm_sequence(params["embedding"]["w"], params["lstm"], ids, unroll=unroll)[0], state
+
+    return leaf(init, apply, "embedding_lstm")
+
+
+def jdl_model(sequence: Callable[..., Any] | None = None, unroll: int = UNROLL):
+    """serial(EmbeddingLSTM(H), Dense(V)) by default (the benchmark's jdl model); with
+    ``sequence(params, x)`` (e.g. ``lstm_sequence``), serial(Embedding(V, E), LSTMLayer(H,
+    sequence), Dense(V)) — the same network with the embedding applied on its own."""
+    import jdl
+
+    if sequence is None:
+        return jdl.nn.serial(EmbeddingLSTM(HIDDEN, unroll), jdl.nn.Dense(VOCAB))
     return jdl.nn.serial(jdl.nn.Embedding(VOCAB, EMBED), LSTMLayer(HIDDEN, sequence), jdl.nn.Dense(VOCAB))
 
 
+def jdl_layers(params: dict) -> list[dict]:
+    """The shared layers [embedding, LSTM, head] of either jdl model's params."""
+    if "0_embedding_lstm" in params:
+        fused = params["0_embedding_lstm"]
+        layers = [fused["embedding"], fused["lstm"], params["1_dense"]]
+    else:
+        layers = [params[n] for n in ("0_embedding", "1_lstm", "2_dense")]
+    return [{k: np.asarray(v) for k, v in layer.items()} for layer in layers]
+
+
 def load_jdl(params: dict, layers: list[dict]) -> dict:
-    """jdl params ('0_embedding', '1_lstm', '2_dense') holding the shared layers, in order."""
+    """Either jdl model's params holding the shared layers [embedding, LSTM, head]."""
     import jax.numpy as jnp
 
-    names = sorted(params, key=lambda n: int(n.split("_")[0]))
-    if len(names) != len(layers):
-        raise ValueError(f"char_lstm: the model has {len(names)} layers, the weights {len(layers)}")
-    return {n: {k: jnp.asarray(v) for k, v in layer.items()} for n, layer in zip(names, layers)}
+    emb, lstm, head = ({k: jnp.asarray(v) for k, v in layer.items()} for layer in layers)
+    if "0_embedding_lstm" in params:
+        return {"0_embedding_lstm": {"embedding": emb, "lstm": lstm}, "1_dense": head}
+    return {"0_embedding": emb, "1_lstm": lstm, "2_dense": head}
 
 
 def configure(quick: bool, seed: int, workdir: str) -> dict:
@@ -105,7 +144,7 @@ def configure(quick: bool, seed: int, workdir: str) -> dict:
     model = jdl_model()
     x, _ = data(seed)
     params, _ = model.init(jax.random.key(seed), x)
-    layers = [{k: np.asarray(v) for k, v in params[n].items()} for n in sorted(params)]
+    layers = jdl_layers(params)
     optimizer = common.OPTIMIZER
     weights = common.save_layers(os.path.join(workdir, f"{NAME}_weights.npz"), layers)
     return {

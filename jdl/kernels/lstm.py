@@ -166,3 +166,39 @@ def lstm_sequence(params: Any, x: jax.Array, h0: jax.Array | None = None, c0: ja
         else:
             hs, c_T = _recurrence_vjp(unroll)(xw, w_h, h0, c0)
     return jnp.swapaxes(hs, 0, 1), (hs[-1], c_T)  # (B, T, H)
+
+
+def embedded_lstm_sequence(table: jax.Array, params: Any, ids: jax.Array, h0: jax.Array | None = None,
+                           c0: jax.Array | None = None, *, unroll: int = 1):
+    """The LSTM over embedded token ids, x_t = E[id_t], with the input projection gathered from
+    one (V, 4H) table: x_t W_x + b = (E W_x + b)[id_t] (the one-hot·W identity applied twice).
+
+    Computing E W_x costs 2·V·C·4H FLOPs instead of 2·B·T·C·4H for projecting every embedded
+    token, and its gradients likewise (∂L/∂(E W_x) is the scatter-add of ∂L/∂z_t into the ids'
+    rows): fewer FLOPs whenever V < B·T. The recurrence and its backward are ``impl='fused'``'s.
+
+    Shapes: table E (V, C); ids (B, T) integers in 0..V−1; h0, c0 (B, H) → hs (B, T, H),
+    (h_T, c_T) (B, H) each. Params: as ``lstm_sequence``.
+
+    Args:
+      table: the embedding table (``jdl.nn.Embedding``'s ``w``).
+      params: the LSTM's weights.
+      ids: token ids, batch-major.
+      h0, c0: the initial state (zeros when None).
+      unroll: steps per loop iteration of the scans.
+
+    Returns:
+      (hs, (h_T, c_T)) as ``lstm_sequence`` returns for x = E[ids].
+    """
+    ids = jnp.asarray(ids)
+    if ids.ndim != 2 or not jnp.issubdtype(ids.dtype, jnp.integer):
+        raise ValueError(f"embedded_lstm_sequence: expected integer ids of shape (B, T), got "
+                         f"{ids.dtype} of shape {tuple(ids.shape)}")
+    b_size, h = ids.shape[0], params["w_h"].shape[0]
+    h0 = jnp.zeros((b_size, h), table.dtype) if h0 is None else h0
+    c0 = jnp.zeros((b_size, h), table.dtype) if c0 is None else c0
+    _check(params, jax.ShapeDtypeStruct((b_size, 1, table.shape[-1]), table.dtype), h0, c0, "fused")
+    projected = table @ params["w_x"] + params["b"][None, :]  # (V, 4H)
+    xw = projected[ids.T]  # (T, B, 4H), time-major by gathering with the transposed ids
+    hs, c_T = _recurrence_vjp(unroll)(xw, params["w_h"], h0, c0)
+    return jnp.swapaxes(hs, 0, 1), (hs[-1], c_T)  # (B, T, H)

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jdl.kernels.lstm import IMPLS, lstm_sequence
+from jdl.kernels.lstm import IMPLS, embedded_lstm_sequence, lstm_sequence
 
 B, T, C, H = 3, 5, 4, 6
 
@@ -135,3 +135,23 @@ def test_errors_name_the_function_and_the_shapes():
     with pytest.raises(ValueError, match=r"expected c0 of shape \(B, H\) = \(3, 6\), got \(2, 6\)"):
         lstm_sequence(params, x, h0, c0[:2])
     assert set(IMPLS) == {"scan", "hoisted", "fused"}
+
+
+def test_embedded_equals_lstm_of_the_embeddings_in_values_and_gradients():
+    """(E·W_x + b)[ids] as the input projection equals running the LSTM on x = E[ids]."""
+    params, _, h0, c0 = make()
+    rng = np.random.default_rng(4)
+    table = jnp.asarray(rng.standard_normal((7, C)), jnp.float32)
+    ids = jnp.asarray(rng.integers(0, 7, (B, T)), jnp.int32)
+    got = embedded_lstm_sequence(table, params, ids, h0, c0, unroll=2)
+    want = lstm_sequence(params, table[ids], h0, c0, impl="scan")
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), got, want)
+    fused = loss_of(lambda p, e, h, c: embedded_lstm_sequence(e, p, ids, h, c))
+    plain = loss_of(lambda p, e, h, c: plain_lstm(p, e[ids], h, c))
+    grads = jax.grad(fused, argnums=(0, 1, 2, 3))(params, table, h0, c0)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), grads,
+                 jax.grad(plain, argnums=(0, 1, 2, 3))(params, table, h0, c0))
+    with pytest.raises(ValueError, match=r"expected integer ids of shape \(B, T\), got float32"):
+        embedded_lstm_sequence(table, params, ids.astype(jnp.float32))
+    with pytest.raises(ValueError, match="x has C=3 but w_x expects C=4"):
+        embedded_lstm_sequence(table[:, :3], params, ids)
