@@ -19,3 +19,5 @@ from jdl.nn.im2col import conv2d_im2col, im2col
 from jdl.nn.pooling import (
     AvgPool1D, AvgPool2D, GlobalAvgPool, MaxPool1D, MaxPool2D, avg_pool, global_avg_pool, max_pool,
 )
+from jdl.nn.positions import LearnedPositions, SinusoidalPositions, position_ids, sinusoidal_positions
+from jdl.nn.rope import rope, rope_frequencies
