@@ -21,3 +21,4 @@ from jdl.nn.pooling import (
 )
 from jdl.nn.positions import LearnedPositions, SinusoidalPositions, position_ids, sinusoidal_positions
 from jdl.nn.rope import rope, rope_frequencies
+from jdl.nn.feedforward import FeedForward, feed_forward
