@@ -191,10 +191,19 @@ def param_count(params: Any) -> int:
 
 
 def is_weight(path: tuple) -> bool:
-    """True when a param's key path ends in ``w`` (Dense and convolution weights), False for
-    biases ``b`` and norm ``gamma``/``beta``: the course's "penalize weights, not biases". Used by
-    ``jdl.regularizers`` (loss terms) and ``jdl.optim.weights_only`` (update masks) alike."""
-    return bool(path) and getattr(path[-1], "key", None) == "w"
+    """True when a param's key path ends in ``w`` (Dense and convolution weights) or a key
+    starting with ``w_`` (a recurrent layer's input and hidden weights ``w_x``, ``w_h``), False
+    for biases ``b``, ``b_h`` and norm ``gamma``/``beta``: the course's "penalize weights, not
+    biases". Used by ``jdl.regularizers`` (loss terms) and ``jdl.optim.weights_only`` (update
+    masks) alike.
+
+    >>> [is_weight((jax.tree_util.DictKey(k),)) for k in ("w", "w_h", "b", "b_h", "gamma")]
+    [True, True, False, False, False]
+    """
+    if not path:
+        return False
+    key = getattr(path[-1], "key", None)
+    return isinstance(key, str) and (key == "w" or key.startswith("w_"))
 
 
 def path_str(path: tuple) -> str:

@@ -127,3 +127,27 @@ def lecun_normal(key: PRNGKey, shape: Shape, dtype: Any = jnp.float32) -> jax.Ar
     """LeCun normal: Var(w) = 1/fan_in, truncated normal (flax's default kernel init);
     the course's "scale by √(1/m_{l−1})"."""
     return variance_scaling(1.0, "fan_in", "truncated_normal")(key, shape, dtype)
+
+
+def orthogonal(scale: float = 1.0) -> Initializer:
+    """w = scale·Q with Q orthogonal (Saxe et al., 2014): QᵀQ = I when rows ≥ columns, QQᵀ = I
+    otherwise. Q comes from the QR decomposition of a standard normal matrix A = QR, with each
+    column of Q multiplied by the sign of R's diagonal so that Q is uniformly (Haar) distributed.
+
+    Repeated multiplication by an orthogonal W_hh keeps a vector's norm, neither shrinking nor
+    growing it, which is why recurrent weights start orthogonal (the course's vanishing and
+    exploding gradients through W_hh). A kernel of rank > 2 is flattened to
+    (prod(shape[:-1]), shape[-1]) first, as flax and PyTorch do.
+    """
+
+    def init(key: PRNGKey, shape: Shape, dtype: Any = jnp.float32) -> jax.Array:
+        if len(shape) < 2:
+            raise ValueError(f"orthogonal: needs a kernel of at least 2 dimensions, got shape {shape}")
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        a = jax.random.normal(key, (max(rows, cols), min(rows, cols)), jnp.float32)
+        q, r = jnp.linalg.qr(a)                                       # q (max, min)
+        q = q * jnp.sign(jnp.diagonal(r))[None, :]
+        q = q if rows >= cols else q.T                                # (rows, cols)
+        return (scale * q).reshape(shape).astype(dtype)
+
+    return init

@@ -45,6 +45,7 @@ LOADERS.update(FILE_LOADERS)
 # --- text (issue 14): loaders taking (split, validation_fraction, seq_len, stride), split by position ---
 from jdl.data import text  # noqa: E402
 from jdl.data.pydoc_topics import pydoc_ids, pydoc_info, pydoc_text, pydoc_vocab  # noqa: E402
+from jdl.data import bpe  # noqa: E402  (issue 15: byte-level BPE, jdl.data.bpe)
 
 SEQUENCE_LOADERS = {"pydoc_text": pydoc_text}
 

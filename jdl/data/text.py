@@ -153,6 +153,22 @@ def encode(vocab: Vocab, text: str) -> np.ndarray:
     return np.where(found, i, vocab.unknown_id).astype(np.int32)
 
 
+def check_ids(name: str, ids: Any, size: int, owner: str) -> np.ndarray:
+    """``ids`` as a numpy array, checked to be a 1-D array of integers in 0..size−1 (empty is
+    fine); the errors name ``name`` and the range's ``owner`` ("the vocabulary's")."""
+    ids = np.asarray(ids)
+    if ids.size == 0:
+        return ids
+    if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
+        raise TypeError(f"{name}: expected a 1-D array of integer ids (N,), got shape {ids.shape} dtype "
+                        f"{ids.dtype}; decode a batch (B, T) row by row")
+    bad = (ids < 0) | (ids >= size)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"{name}: ids[{i}] = {ids[i]} is outside {owner} 0..{size - 1}")
+    return ids
+
+
 def decode(vocab: Vocab, ids: Any) -> str:
     """The text of ``ids``: tokens[id] (``unknown`` for V − 1), joined with nothing for
     characters and with one space for words. decode(encode(t)) = t for a text whose characters
@@ -160,16 +176,9 @@ def decode(vocab: Vocab, ids: Any) -> str:
 
     Shapes: ids (N,) integers in 0..V−1 (numpy, jax or a list) → a string.
     """
-    ids = np.asarray(ids)
+    ids = check_ids("decode", ids, vocab.size, "the vocabulary's")
     if ids.size == 0:
         return ""
-    if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
-        raise TypeError(f"decode: expected a 1-D array of integer ids (N,), got shape {ids.shape} dtype "
-                        f"{ids.dtype}; decode a batch (B, T) row by row")
-    bad = (ids < 0) | (ids >= vocab.size)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ValueError(f"decode: ids[{i}] = {ids[i]} is outside the vocabulary's 0..{vocab.size - 1}")
     table = np.array([*vocab.tokens, vocab.unknown], dtype=object)
     return ("" if vocab.level == "char" else " ").join(table[ids])
 

@@ -19,6 +19,17 @@ from jdl.nn.im2col import conv2d_im2col, im2col
 from jdl.nn.pooling import (
     AvgPool1D, AvgPool2D, GlobalAvgPool, MaxPool1D, MaxPool2D, avg_pool, global_avg_pool, max_pool,
 )
+from jdl.nn.recurrent_cells import (
+    LSTMCarry, gru_scan, gru_step, hidden_of, lstm_scan, lstm_step, project_inputs, rnn_scan, rnn_step,
+    scan_steps,
+)
+from jdl.nn.recurrent import GRU, LSTM, RecurrentInit, SimpleRNN, recurrent_params
+from jdl.nn.attention import (
+    attention, attention_weights, causal_mask, dot_product_attention, masked_softmax, padding_mask,
+)
+from jdl.nn.multihead import (
+    MultiHeadAttention, merge_heads, multi_head_attention, project_out, project_qkv, split_heads,
+)
 from jdl.nn.positions import LearnedPositions, SinusoidalPositions, position_ids, sinusoidal_positions
 from jdl.nn.rope import rope, rope_frequencies
 from jdl.nn.feedforward import FeedForward, feed_forward
