@@ -33,3 +33,5 @@ from jdl.nn.multihead import (
 from jdl.nn.positions import LearnedPositions, SinusoidalPositions, position_ids, sinusoidal_positions
 from jdl.nn.rope import rope, rope_frequencies
 from jdl.nn.feedforward import FeedForward, feed_forward
+from jdl.nn.transformer import DecoderBlock, TransformerBlock, residual_sublayer
+from jdl.nn.transformer_stack import TransformerDecoder, TransformerEncoder
