@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import jax
+import jax.numpy as jnp
 
 from jdl.core import Module, Params, PRNGKey, State, check_keywords, fold_in, shape_struct
 from jdl.nn.combinators import keywords_for, repeat, serial
@@ -23,8 +24,17 @@ def _stack(name: str, block: Module, num_layers: int, final_norm: bool, scan: bo
     children = (layers, norm) if final_norm else (layers,)
 
     def init(key: PRNGKey, x: Any) -> tuple[Params, State]:
+        # Each block keeps x's shape, so every copy is initialized on x itself, with the keys and
+        # the layout serial/repeat use: their own init would run a DecoderBlock without context.
         x = shape_struct(x)
-        params = {"layers": layers.init(jax.random.fold_in(key, 0), x)[0]}
+        k = jax.random.fold_in(key, 0)
+        if scan:
+            keys = jax.vmap(lambda i: jax.random.fold_in(k, i))(jnp.arange(num_layers))
+            stacked = jax.vmap(lambda k: block.init(k, x)[0])(keys)  # leaves (N, ...)
+        else:
+            stacked = {f"{i}_{block.name}": block.init(jax.random.fold_in(k, i), x)[0]
+                       for i in range(num_layers)}
+        params = {"layers": stacked}
         if final_norm:
             params["norm"] = norm.init(jax.random.fold_in(key, 1), x)[0]
         return params, {}

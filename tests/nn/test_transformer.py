@@ -78,6 +78,7 @@ def test_stacks_equal_torch_encoder_and_decoder(xs, norm_first, scan):
     p_enc = tt.stack(ref_enc, tt.encoder_layer, "transformer_block", scan)
     p_dec = tt.stack(ref_dec, tt.decoder_layer, "decoder_block", scan)
     assert jax.tree.map(jnp.shape, p_enc) == jax.tree.map(jnp.shape, encoder.init(jax.random.key(0), memory)[0])
+    assert jax.tree.map(jnp.shape, p_dec) == jax.tree.map(jnp.shape, decoder.init(jax.random.key(0), x)[0])
     z, _ = jax.jit(encoder.apply)(p_enc, {}, jnp.asarray(memory), mask=src_mask)
     np.testing.assert_allclose(z, tt.to_numpy(z_ref), rtol=1e-5, atol=3e-5)
     y, _ = jax.jit(decoder.apply)(p_dec, {}, jnp.asarray(x), context=z, context_mask=src_mask)
@@ -186,3 +187,17 @@ def test_errors_name_the_layer(key, xs):
     enc = TransformerEncoder(2, H, D, F)
     with pytest.raises(TypeError, match="TransformerEncoder: apply got an unexpected keyword argument 'context'"):
         enc.apply(enc.init(key, x)[0], {}, x, context=x)
+
+
+def test_stack_init_equals_serial_and_repeat_init(key, xs):
+    """The stacks initialize their blocks with serial's and repeat's keys and layouts."""
+    x = jnp.asarray(xs[0])
+    block = TransformerBlock(H, D, F)
+    p_loop, _ = TransformerEncoder(2, H, D, F).init(key, x)
+    p_scan, _ = TransformerEncoder(2, H, D, F, scan=True).init(key, x)
+    k = jax.random.fold_in(key, 0)
+    np.testing.assert_array_equal(jdl.nn.serial(block, block).init(k, x)[0]["1_transformer_block"]["ffn"]["fc2"]["w"],
+                                  p_loop["layers"]["1_transformer_block"]["ffn"]["fc2"]["w"])
+    np.testing.assert_array_equal(jdl.nn.repeat(block, 2).init(k, x)[0]["attn"]["q"]["w"],
+                                  p_scan["layers"]["attn"]["q"]["w"])
+    assert set(p_loop) == {"layers", "norm"} and "norm" not in TransformerEncoder(2, H, D, F, norm_first=False).init(key, x)[0]
