@@ -9,11 +9,10 @@ from typing import Any, Callable
 
 import jax
 
-from jdl import init as initializers
 from jdl.core import Module, Params, PRNGKey, State, check_features, check_float, check_key, leaf, shape_struct
 from jdl.nn.activations import gelu, relu
 from jdl.nn.dropout import _check_p, dropout as dropout_fn
-from jdl.nn.linear import dense
+from jdl.nn.linear import Dense, dense
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "relu": relu,
@@ -82,12 +81,8 @@ def FeedForward(d_ff: int, activation: str | Callable[[jax.Array], jax.Array] = 
             raise ValueError("FeedForward: expected an input of shape (..., d_model), got a scalar")
         check_float("FeedForward", x)
         k1, k2 = jax.random.split(key)
-        d_model = x.shape[-1]
-        params = {"fc1": {"w": initializers.lecun_normal(k1, (d_model, d_ff), x.dtype),
-                          "b": initializers.zeros(k1, (d_ff,), x.dtype)},
-                  "fc2": {"w": initializers.lecun_normal(k2, (d_ff, d_model), x.dtype),
-                          "b": initializers.zeros(k2, (d_model,), x.dtype)}}
-        return params, {}
+        hidden = jax.ShapeDtypeStruct((*x.shape[:-1], d_ff), x.dtype)
+        return {"fc1": Dense(d_ff).init(k1, x)[0], "fc2": Dense(x.shape[-1]).init(k2, hidden)[0]}, {}
 
     def apply(params: Params, state: State, x: Any, *, key=None, train=False):
         check_features("FeedForward", x, params["fc1"]["w"].shape[0], what="d_model")
