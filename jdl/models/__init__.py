@@ -8,6 +8,7 @@ from jdl.models.resnet import (
     basic_block, bottleneck_block, cifar_resnet, resnet, resnet18, resnet20, resnet32, resnet34, resnet50,
     resnet56,
 )
+from jdl.models.transformer import TransformerConfig, encoder_decoder, greedy_decode
 from jdl.models import ngram
 from jdl.models.sampling import sample_logits
 from jdl.models.rnn import generate, lstm_lm
