@@ -20,7 +20,7 @@ from jdl.nn.pooling import (
     AvgPool1D, AvgPool2D, GlobalAvgPool, MaxPool1D, MaxPool2D, avg_pool, global_avg_pool, max_pool,
 )
 from jdl.nn.attention import (
-    attention, attention_weights, causal_mask, dot_product_attention, masked_softmax, padding_mask,
+    attend, attention_weights, causal_mask, dot_product_attention, masked_softmax, padding_mask,
 )
 from jdl.nn.multihead import (
     MultiHeadAttention, merge_heads, multi_head_attention, project_out, project_qkv, split_heads,

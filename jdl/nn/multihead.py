@@ -23,7 +23,7 @@ import jax.numpy as jnp
 
 from jdl import init as initializers
 from jdl.core import Module, Params, PRNGKey, State, check_float, check_key, leaf, shape_struct
-from jdl.nn.attention import IMPLS, attention, attention_weights, broadcast_mask, causal_mask
+from jdl.nn.attention import IMPLS, attend, attention_weights, broadcast_mask, causal_mask
 from jdl.nn.dropout import dropout as dropout_fn
 from jdl.nn.linear import dense
 
@@ -77,7 +77,7 @@ def project_out(params: Params, z: jax.Array) -> jax.Array:
 def full_mask(mask: Any, causal: bool, scores_shape: tuple) -> jax.Array | None:
     """The mask of multi-head attention at rank 4, broadcastable to the scores (B, h, n_q, n_k):
     ``mask`` given as (n_q, n_k), (B, n_q, n_k) (``padding_mask``'s (B, 1, n_k) too) or
-    (B, h, n_q, n_k), and'ed with ``causal_mask(n_q, n_k)`` when ``causal``."""
+    (B, h, n_q, n_k), and'ed with ``causal_mask(n_q, n_k)`` when ``causal`` (None: no mask)."""
     if mask is not None:
         mask = jnp.asarray(mask)
         if mask.dtype != bool:
@@ -108,12 +108,13 @@ def multi_head_attention(params: Params, x: jax.Array, num_heads: int, *,
     → y (B, T_q, d_model), and the weights (B, h, T_q, T_k) for impl="plain" (None otherwise).
     """
     q, k, v = project_qkv(params, x, context, num_heads)  # (B, h, T, d)
-    mask = full_mask(mask, causal, (*q.shape[:-1], k.shape[-2]))
     if impl != "plain":
         if dropout and key is not None:
             raise ValueError(f"MultiHeadAttention: dropout on the attention weights needs "
                              f"impl='plain', got impl={impl!r}")
-        return project_out(params, attention(q, k, v, mask, impl=impl)), None
+        mask = full_mask(mask, False, (*q.shape[:-1], k.shape[-2]))
+        return project_out(params, attend(q, k, v, mask, causal=causal, impl=impl)), None
+    mask = full_mask(mask, causal, (*q.shape[:-1], k.shape[-2]))
     p = attention_weights(q, k, mask)  # (B, h, T_q, T_k)
     p_used = dropout_fn(key, p, dropout) if (dropout and key is not None) else p
     z = jnp.einsum("bhqk,bhkd->bhqd", p_used, v)  # (B, h, T_q, d_v)
@@ -155,7 +156,7 @@ def MultiHeadAttention(num_heads: int, d_model: int, *, d_k: int | None = None,
       use_bias: biases on the four projections.
       dropout: the drop probability of the attention weights in training.
       impl: "plain", "blockwise" or "jax", the implementation of the attention (see
-        ``jdl.nn.attention.attention``); dropout and returned weights need "plain".
+        ``jdl.nn.attend``); dropout and returned weights need "plain".
     """
     name = "MultiHeadAttention"
     for arg, value in (("num_heads", num_heads), ("d_model", d_model)):
