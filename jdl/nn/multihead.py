@@ -127,6 +127,40 @@ def _check_input(name: str, what: str, x: Any, d_model: int) -> None:
                          f"d_model={d_model}, got {tuple(x.shape)}")
 
 
+def _head_sizes(num_heads, d_model, d_k, d_v, dropout, impl) -> tuple[int, int]:
+    """Check MultiHeadAttention's arguments; return (d_k, d_v) with their defaults filled in."""
+    name = "MultiHeadAttention"
+    for arg, value in (("num_heads", num_heads), ("d_model", d_model)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}: {arg} must be a positive int, got {value!r}")
+    if d_k is None and d_model % num_heads:
+        raise ValueError(f"{name}: d_model={d_model} is not divisible by num_heads={num_heads}; "
+                         f"pass d_k explicitly, e.g. MultiHeadAttention({num_heads}, {d_model}, "
+                         f"d_k={max(1, d_model // num_heads)})")
+    if impl not in IMPLS:
+        raise ValueError(f"{name}: impl must be one of {IMPLS}, got {impl!r}")
+    if dropout and impl != "plain":
+        raise ValueError(f"{name}: dropout on the attention weights needs impl='plain', "
+                         f"got impl={impl!r}")
+    d_k = d_model // num_heads if d_k is None else d_k
+    return d_k, d_k if d_v is None else d_v
+
+
+def init_params(key: PRNGKey, num_heads: int, d_model: int, d_k: int, d_v: int,
+                use_bias: bool = True, dtype: Any = jnp.float32) -> Params:
+    """MultiHeadAttention's params: W_q, W_k (d_model, h·d_k), W_v (d_model, h·d_v) and W^O
+    (h·d_v, d_model), LeCun normal (flax's default), each with a zero bias when ``use_bias``."""
+    params = {}
+    for i, (p, d_in, d_out) in enumerate((("q", d_model, num_heads * d_k),
+                                          ("k", d_model, num_heads * d_k),
+                                          ("v", d_model, num_heads * d_v),
+                                          ("o", num_heads * d_v, d_model))):
+        params[p] = {"w": initializers.lecun_normal(jax.random.fold_in(key, i), (d_in, d_out), dtype)}
+        if use_bias:
+            params[p]["b"] = jnp.zeros((d_out,), dtype)
+    return params
+
+
 def MultiHeadAttention(num_heads: int, d_model: int, *, d_k: int | None = None,
                        d_v: int | None = None, use_bias: bool = True, dropout: float = 0.0,
                        impl: str = "plain") -> Module:
@@ -159,35 +193,13 @@ def MultiHeadAttention(num_heads: int, d_model: int, *, d_k: int | None = None,
         ``jdl.nn.attend``); dropout and returned weights need "plain".
     """
     name = "MultiHeadAttention"
-    for arg, value in (("num_heads", num_heads), ("d_model", d_model)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}: {arg} must be a positive int, got {value!r}")
-    if d_k is None and d_model % num_heads:
-        raise ValueError(f"{name}: d_model={d_model} is not divisible by num_heads={num_heads}; "
-                         f"pass d_k explicitly, e.g. MultiHeadAttention({num_heads}, {d_model}, "
-                         f"d_k={max(1, d_model // num_heads)})")
-    d_k = d_model // num_heads if d_k is None else d_k
-    d_v = d_k if d_v is None else d_v
-    if impl not in IMPLS:
-        raise ValueError(f"{name}: impl must be one of {IMPLS}, got {impl!r}")
-    if dropout and impl != "plain":
-        raise ValueError(f"{name}: dropout on the attention weights needs impl='plain', "
-                         f"got impl={impl!r}")
+    d_k, d_v = _head_sizes(num_heads, d_model, d_k, d_v, dropout, impl)
 
     def init(key: PRNGKey, x: Any) -> tuple[Params, State]:
         x = shape_struct(x)
         check_float(name, x)
         _check_input(name, "x", x, d_model)
-        params = {}
-        for i, (p, d_in, d_out) in enumerate((("q", d_model, num_heads * d_k),
-                                              ("k", d_model, num_heads * d_k),
-                                              ("v", d_model, num_heads * d_v),
-                                              ("o", num_heads * d_v, d_model))):
-            params[p] = {"w": initializers.lecun_normal(jax.random.fold_in(key, i),
-                                                        (d_in, d_out), x.dtype)}
-            if use_bias:
-                params[p]["b"] = jnp.zeros((d_out,), x.dtype)
-        return params, {}
+        return init_params(key, num_heads, d_model, d_k, d_v, use_bias, x.dtype), {}
 
     def apply(params: Params, state: State, x: Any, *, context: Any = None, mask: Any = None,
               causal: bool = False, return_weights: bool = False, key: PRNGKey | None = None,
