@@ -25,7 +25,7 @@ from jdl.nn.recurrent_cells import (
 )
 from jdl.nn.recurrent import GRU, LSTM, RecurrentInit, SimpleRNN, recurrent_params
 from jdl.nn.attention import (
-    attention, attention_weights, causal_mask, dot_product_attention, masked_softmax, padding_mask,
+    attend, attention_weights, causal_mask, dot_product_attention, masked_softmax, padding_mask,
 )
 from jdl.nn.multihead import (
     MultiHeadAttention, merge_heads, multi_head_attention, project_out, project_qkv, split_heads,

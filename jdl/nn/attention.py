@@ -11,7 +11,7 @@ and −∞ where it may not, so masked weights are exactly 0 after the softmax; 
 booleans, True = attend (as in flax and ``jax.nn``; PyTorch's boolean ``attn_mask`` means the
 opposite).
 
-``dot_product_attention`` is the plain definition, written to be read. ``attention`` runs the
+``dot_product_attention`` is the plain definition, written to be read. ``attend`` runs the
 same function through one of three implementations (``impl=``): "plain" (this file),
 "blockwise" (``jdl.kernels.attention``: the online-softmax recurrence, O(n·block) memory) and
 "jax" (``jax.nn.dot_product_attention``, the fast fused path where the backend has one).
@@ -173,27 +173,33 @@ def _jax_attention(q, k, v, mask, bias):
     return o
 
 
-def attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: Any = None, bias: Any = None,
-              *, impl: str = "plain", block_size: int = 128) -> jax.Array:
+def attend(q: jax.Array, k: jax.Array, v: jax.Array, mask: Any = None, bias: Any = None,
+           *, causal: bool = False, impl: str = "plain", block_size: int = 128) -> jax.Array:
     """softmax(QKᵀ/√d_k + bias + M) V, computed by the implementation ``impl`` names:
 
     - "plain": ``dot_product_attention``, which builds the (…, n_q, n_k) weights;
-    - "blockwise": ``jdl.kernels.attention.blockwise_attention``, the online softmax over
-      key blocks of ``block_size``, memory O(n·block) in forward and backward;
+    - "blockwise": ``jdl.kernels.blockwise_attention``, the online softmax over key blocks of
+      ``block_size``, memory O(n·block) in forward and backward;
     - "jax": ``jax.nn.dot_product_attention`` (fused kernels where the backend has them).
 
     All three give the same values and gradients (to rounding), including zeros for a query
-    that may attend to no key.
+    that may attend to no key. ``causal=True`` ands ``mask`` with ``causal_mask(n_q, n_k)``
+    (built block by block, never as an n_q × n_k array, by "blockwise").
 
     Shapes: as ``dot_product_attention``: q (…, n_q, d_k), k (…, n_k, d_k), v (…, n_k, d_v)
     → (…, n_q, d_v).
     """
-    check_qkv("attention", q, k, v)
-    if impl == "plain":
-        return dot_product_attention(q, k, v, mask, bias)
-    if impl == "jax":
-        return _jax_attention(q, k, v, mask, bias)
+    check_qkv("attend", q, k, v)
+    if impl not in IMPLS:
+        raise ValueError(f"attend: impl must be one of {IMPLS}, got {impl!r}")
     if impl == "blockwise":
         from jdl.kernels.attention import blockwise_attention  # jdl.kernels builds on this file
-        return blockwise_attention(q, k, v, mask, bias, block_size=block_size)
-    raise ValueError(f"attention: impl must be one of {IMPLS}, got {impl!r}")
+        return blockwise_attention(q, k, v, mask, bias, causal=causal, block_size=block_size)
+    if causal:
+        c = causal_mask(q.shape[-2], k.shape[-2])
+        mask = c if mask is None else broadcast_mask(
+            "attend", "mask", mask, (*q.shape[:-1], k.shape[-2])) & c.reshape(
+                (1,) * (q.ndim - 2) + c.shape)
+    if impl == "plain":
+        return dot_product_attention(q, k, v, mask, bias)
+    return _jax_attention(q, k, v, mask, bias)

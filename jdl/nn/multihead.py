@@ -23,7 +23,7 @@ import jax.numpy as jnp
 
 from jdl import init as initializers
 from jdl.core import Module, Params, PRNGKey, State, check_float, check_key, leaf, shape_struct
-from jdl.nn.attention import IMPLS, attention, attention_weights, broadcast_mask, causal_mask
+from jdl.nn.attention import IMPLS, attend, attention_weights, broadcast_mask, causal_mask
 from jdl.nn.dropout import dropout as dropout_fn
 from jdl.nn.linear import dense
 
@@ -77,7 +77,7 @@ def project_out(params: Params, z: jax.Array) -> jax.Array:
 def full_mask(mask: Any, causal: bool, scores_shape: tuple) -> jax.Array | None:
     """The mask of multi-head attention at rank 4, broadcastable to the scores (B, h, n_q, n_k):
     ``mask`` given as (n_q, n_k), (B, n_q, n_k) (``padding_mask``'s (B, 1, n_k) too) or
-    (B, h, n_q, n_k), and'ed with ``causal_mask(n_q, n_k)`` when ``causal``."""
+    (B, h, n_q, n_k), and'ed with ``causal_mask(n_q, n_k)`` when ``causal`` (None: no mask)."""
     if mask is not None:
         mask = jnp.asarray(mask)
         if mask.dtype != bool:
@@ -108,12 +108,13 @@ def multi_head_attention(params: Params, x: jax.Array, num_heads: int, *,
     → y (B, T_q, d_model), and the weights (B, h, T_q, T_k) for impl="plain" (None otherwise).
     """
     q, k, v = project_qkv(params, x, context, num_heads)  # (B, h, T, d)
-    mask = full_mask(mask, causal, (*q.shape[:-1], k.shape[-2]))
     if impl != "plain":
         if dropout and key is not None:
             raise ValueError(f"MultiHeadAttention: dropout on the attention weights needs "
                              f"impl='plain', got impl={impl!r}")
-        return project_out(params, attention(q, k, v, mask, impl=impl)), None
+        mask = full_mask(mask, False, (*q.shape[:-1], k.shape[-2]))
+        return project_out(params, attend(q, k, v, mask, causal=causal, impl=impl)), None
+    mask = full_mask(mask, causal, (*q.shape[:-1], k.shape[-2]))
     p = attention_weights(q, k, mask)  # (B, h, T_q, T_k)
     p_used = dropout_fn(key, p, dropout) if (dropout and key is not None) else p
     z = jnp.einsum("bhqk,bhkd->bhqd", p_used, v)  # (B, h, T_q, d_v)
@@ -124,6 +125,40 @@ def _check_input(name: str, what: str, x: Any, d_model: int) -> None:
     if x.ndim not in (2, 3) or x.shape[-1] != d_model:
         raise ValueError(f"{name}: {what} must have shape (B, T, d_model) or (T, d_model) with "
                          f"d_model={d_model}, got {tuple(x.shape)}")
+
+
+def _head_sizes(num_heads, d_model, d_k, d_v, dropout, impl) -> tuple[int, int]:
+    """Check MultiHeadAttention's arguments; return (d_k, d_v) with their defaults filled in."""
+    name = "MultiHeadAttention"
+    for arg, value in (("num_heads", num_heads), ("d_model", d_model)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}: {arg} must be a positive int, got {value!r}")
+    if d_k is None and d_model % num_heads:
+        raise ValueError(f"{name}: d_model={d_model} is not divisible by num_heads={num_heads}; "
+                         f"pass d_k explicitly, e.g. MultiHeadAttention({num_heads}, {d_model}, "
+                         f"d_k={max(1, d_model // num_heads)})")
+    if impl not in IMPLS:
+        raise ValueError(f"{name}: impl must be one of {IMPLS}, got {impl!r}")
+    if dropout and impl != "plain":
+        raise ValueError(f"{name}: dropout on the attention weights needs impl='plain', "
+                         f"got impl={impl!r}")
+    d_k = d_model // num_heads if d_k is None else d_k
+    return d_k, d_k if d_v is None else d_v
+
+
+def init_params(key: PRNGKey, num_heads: int, d_model: int, d_k: int, d_v: int,
+                use_bias: bool = True, dtype: Any = jnp.float32) -> Params:
+    """MultiHeadAttention's params: W_q, W_k (d_model, h·d_k), W_v (d_model, h·d_v) and W^O
+    (h·d_v, d_model), LeCun normal (flax's default), each with a zero bias when ``use_bias``."""
+    params = {}
+    for i, (p, d_in, d_out) in enumerate((("q", d_model, num_heads * d_k),
+                                          ("k", d_model, num_heads * d_k),
+                                          ("v", d_model, num_heads * d_v),
+                                          ("o", num_heads * d_v, d_model))):
+        params[p] = {"w": initializers.lecun_normal(jax.random.fold_in(key, i), (d_in, d_out), dtype)}
+        if use_bias:
+            params[p]["b"] = jnp.zeros((d_out,), dtype)
+    return params
 
 
 def MultiHeadAttention(num_heads: int, d_model: int, *, d_k: int | None = None,
@@ -155,38 +190,16 @@ def MultiHeadAttention(num_heads: int, d_model: int, *, d_k: int | None = None,
       use_bias: biases on the four projections.
       dropout: the drop probability of the attention weights in training.
       impl: "plain", "blockwise" or "jax", the implementation of the attention (see
-        ``jdl.nn.attention.attention``); dropout and returned weights need "plain".
+        ``jdl.nn.attend``); dropout and returned weights need "plain".
     """
     name = "MultiHeadAttention"
-    for arg, value in (("num_heads", num_heads), ("d_model", d_model)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}: {arg} must be a positive int, got {value!r}")
-    if d_k is None and d_model % num_heads:
-        raise ValueError(f"{name}: d_model={d_model} is not divisible by num_heads={num_heads}; "
-                         f"pass d_k explicitly, e.g. MultiHeadAttention({num_heads}, {d_model}, "
-                         f"d_k={max(1, d_model // num_heads)})")
-    d_k = d_model // num_heads if d_k is None else d_k
-    d_v = d_k if d_v is None else d_v
-    if impl not in IMPLS:
-        raise ValueError(f"{name}: impl must be one of {IMPLS}, got {impl!r}")
-    if dropout and impl != "plain":
-        raise ValueError(f"{name}: dropout on the attention weights needs impl='plain', "
-                         f"got impl={impl!r}")
+    d_k, d_v = _head_sizes(num_heads, d_model, d_k, d_v, dropout, impl)
 
     def init(key: PRNGKey, x: Any) -> tuple[Params, State]:
         x = shape_struct(x)
         check_float(name, x)
         _check_input(name, "x", x, d_model)
-        params = {}
-        for i, (p, d_in, d_out) in enumerate((("q", d_model, num_heads * d_k),
-                                              ("k", d_model, num_heads * d_k),
-                                              ("v", d_model, num_heads * d_v),
-                                              ("o", num_heads * d_v, d_model))):
-            params[p] = {"w": initializers.lecun_normal(jax.random.fold_in(key, i),
-                                                        (d_in, d_out), x.dtype)}
-            if use_bias:
-                params[p]["b"] = jnp.zeros((d_out,), x.dtype)
-        return params, {}
+        return init_params(key, num_heads, d_model, d_k, d_v, use_bias, x.dtype), {}
 
     def apply(params: Params, state: State, x: Any, *, context: Any = None, mask: Any = None,
               causal: bool = False, return_weights: bool = False, key: PRNGKey | None = None,

@@ -13,7 +13,7 @@ from jdl.nn.attention import causal_mask, dot_product_attention, padding_mask
 from jdl.nn.multihead import (
     MultiHeadAttention, merge_heads, multi_head_attention, project_out, project_qkv, split_heads,
 )
-from tests.helpers import assert_close, assert_init_shapes
+from tests.helpers import assert_init_shapes
 
 B, TQ, TK, D, H = 2, 5, 6, 8, 2
 
@@ -102,11 +102,11 @@ def test_gradient_matches_finite_differences_float64():
     with jax.enable_x64(True):
         x = jax.random.normal(jax.random.key(1), (B, 3, 4), jnp.float64)
         ctx = jax.random.normal(jax.random.key(2), (B, 4, 4), jnp.float64)
-        layer = MultiHeadAttention(2, 4)
+        layer = MultiHeadAttention(2, 4, d_k=1, d_v=2)
         params, _ = layer.init(jax.random.key(3), x)
         mask = padding_mask(jnp.array([2, 4]), 4)
         f = lambda p: jnp.sum(jnp.sin(layer.apply(p, {}, x, context=ctx, mask=mask)[0]))
-        errors = jdl.autodiff.check_grads(f, params)
+        errors = jdl.autodiff.check_grads(jax.jit(f), params)
         g_bk = jax.grad(f)(params)["k"]["b"]
     # b_k adds q_i·b_k to every score of row i, which the softmax ignores: its gradient is 0 and
     # finite differences give only rounding noise there (relative error 1 of ~1e-11 against 0)
@@ -156,13 +156,12 @@ def test_split_merge_and_unbatched_input(setup):
 
 
 def test_jax_impl_equals_plain(setup):
+    """(Gradients of the impls are compared in tests/nn/test_attention.py.)"""
     x, ctx, params = setup
     mask = padding_mask(jnp.array([3, TK]), TK)
     run = lambda impl: lambda p: MultiHeadAttention(H, D, impl=impl).apply(
         p, {}, x, context=ctx, mask=mask)[0]
     np.testing.assert_allclose(run("jax")(params), run("plain")(params), rtol=1e-5, atol=1e-6)
-    g = lambda impl: jax.grad(lambda p: jnp.sum(run(impl)(p) ** 2))(params)
-    assert_close(g("jax"), g("plain"), rtol=1e-4, atol=1e-5)
 
 
 def test_dropout_drops_attention_weights(setup, key):
