@@ -44,10 +44,11 @@ def test_top_k_matches_sorting_and_batches():
 
 def test_top_p_is_the_smallest_set_with_mass_at_least_p():
     rng = np.random.default_rng(0)
-    for _ in range(40):
-        z = rng.normal(size=12) * rng.uniform(0.3, 4.0)
-        p = rng.uniform(0.05, 1.0)
-        assert kept(top_p_logits(jnp.asarray(z, jnp.float32), p)) == nucleus_reference(z, p)
+    z = rng.normal(size=(40, 12)) * rng.uniform(0.3, 4.0, size=(40, 1))
+    p = rng.uniform(0.05, 1.0, size=(40, 1))  # one p per row, broadcast over the tokens
+    out = np.asarray(top_p_logits(jnp.asarray(z, jnp.float32), jnp.asarray(p, jnp.float32)))
+    for zi, pi, oi in zip(z, p[:, 0], out):
+        assert kept(oi) == nucleus_reference(zi, pi)
     z = jnp.log(jnp.array([0.5, 0.25, 0.125, 0.125]))  # exact in binary floating point
     assert kept(top_p_logits(z, 0.5)) == {0}  # 0.5 already reaches p
     assert kept(top_p_logits(z, 0.6)) == {0, 1}
