@@ -2,6 +2,7 @@
 here, nothing downloaded): logits, gradients and greedy generation token for token."""
 
 import dataclasses
+import json
 
 import jax
 import jax.numpy as jnp
@@ -112,3 +113,13 @@ def test_errors(hf):
     with pytest.raises(ValueError, match="n_embd=96 is not a multiple of GPT-2's head size 64"):
         from_gpt2({"wte.weight": np.zeros((10, 96)), "wpe.weight": np.zeros((8, 96)),
                    "h.0.mlp.c_fc.weight": np.zeros((96, 384))})
+
+
+def test_a_saved_checkpoint_loads_as_docs_gpt_md_says(hf, ids, tmp_path):
+    safetensors_numpy = pytest.importorskip("safetensors.numpy")
+    model, _ = hf
+    model.save_pretrained(tmp_path)  # config.json + model.safetensors, as on the Hub
+    config = gpt2_config(json.loads((tmp_path / "config.json").read_text()))
+    params, config = from_gpt2(safetensors_numpy.load_file(tmp_path / "model.safetensors"), config)
+    out, _ = jax.jit(gpt(config).apply)(params, {}, jnp.asarray(ids, jnp.int32))
+    np.testing.assert_allclose(np.asarray(out), hf_logits(model, ids), rtol=1e-4, atol=1e-4)
