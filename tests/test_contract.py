@@ -141,3 +141,33 @@ def test_positional_module_construction_still_works():
     assert Module(init, apply, "id").accepts == frozenset()
     assert Module(init, apply, "id", ()).children == ()
     assert Module(init, apply, "id", (), frozenset({"mask"})).accepts == {"mask"}
+
+
+RECURRENT = [  # layers that accept carry= and mask= (leaves, then wrappers)
+    (nn.SimpleRNN(3), "simple_rnn", "it takes key, train, carry, mask"),
+    (nn.LSTM(3), "lstm", "it takes key, train, carry, mask"),
+    (nn.GRU(3), "gru", "it takes key, train, carry, mask"),
+    (nn.Bidirectional(nn.LSTM(3)), "bidirectional", "no child takes it; they take key, train, carry, mask"),
+    (nn.StackedRNN([nn.GRU(3), nn.LSTM(3)]), "stacked_rnn", "no child takes it; they take key, train, carry, mask"),
+]
+
+
+@pytest.mark.parametrize("layer, name, why", RECURRENT, ids=[n for _, n, _ in RECURRENT])
+def test_recurrent_layers_take_carry_and_mask_and_refuse_a_typo(layer, name, why, key):
+    params, state = layer.init(key, SEQ)
+    assert layer.name == name and layer.accepts == frozenset({"carry", "mask"})
+    with pytest.raises(TypeError, match=typo_message(name, why)):
+        jax.eval_shape(lambda p, s, x: layer.apply(p, s, x, trian=True), params, state, SEQ)
+    y = jax.eval_shape(lambda p, s, x: layer.apply(p, s, x, mask=jnp.ones((2, 6), bool)), params, state, SEQ)
+    assert y[0].shape[:2] == (2, 6)
+
+
+def test_serial_hands_the_mask_to_the_recurrent_layer(key):
+    model = serial(Dense(4), nn.LSTM(3))
+    params, state = model.init(key, SEQ)
+    mask = jnp.array([[True] * 6, [True] * 2 + [False] * 4])
+    y, _ = jax.jit(lambda p, x, m: model.apply(p, state, x, mask=m))(params, SEQ, mask)
+    h = nn.dense(params["0_dense"], SEQ)
+    want, _ = jax.jit(lambda p, h, m: nn.LSTM(3).apply(p, {}, h, mask=m))(params["1_lstm"], h, mask)
+    np.testing.assert_allclose(y, want, rtol=1e-6)
+    np.testing.assert_array_equal(y[1, 2:], 0.0)

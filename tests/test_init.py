@@ -54,3 +54,14 @@ def test_constant_zeros_uniform_bounds(key):
 def test_bad_mode():
     with pytest.raises(ValueError, match="mode must be fan_in, fan_out or fan_avg"):
         init.variance_scaling(1.0, "fan_x", "normal")
+
+
+@pytest.mark.parametrize("shape", [(6, 6), (8, 3), (3, 8), (2, 3, 5)])
+def test_orthogonal_has_orthonormal_rows_or_columns(shape):
+    w = np.asarray(init.orthogonal(2.0)(jax.random.key(0), shape), np.float64).reshape(-1, shape[-1])
+    gram = w.T @ w if w.shape[0] >= w.shape[1] else w @ w.T      # QᵀQ or QQᵀ
+    np.testing.assert_allclose(gram, 4.0 * np.eye(min(w.shape)), atol=1e-5)
+    other = np.asarray(init.orthogonal()(jax.random.key(1), shape))
+    assert not np.allclose(other.reshape(w.shape), w / 2)
+    with pytest.raises(ValueError, match="orthogonal: needs a kernel of at least 2 dimensions"):
+        init.orthogonal()(jax.random.key(0), (4,))

@@ -153,9 +153,10 @@ def flax_runner(model: Any, params: Any, optimizer: str, batch: tuple) -> Runner
 
 
 def jdl_runner(model: Any, layers: list[dict], optimizer: str, x: np.ndarray, y: np.ndarray,
-               dtype: str = "float32") -> Runner:
+               dtype: str = "float32", load: Callable[[Any, list[dict]], Any] = with_layers) -> Runner:
     """jdl as a user writes it: ``init_train_state`` and ``make_step`` (jitted, donated) with
-    ``softmax_cross_entropy``; params replaced by the shared weights; ``dtype`` 'bfloat16' is
+    ``softmax_cross_entropy``; params replaced by the shared weights (``load(params, layers)``,
+    by default ``with_layers``); ``dtype`` 'bfloat16' is
     ``supervised(model, loss, compute_dtype=jnp.bfloat16)``."""
     import jax.numpy as jnp
 
@@ -168,7 +169,7 @@ def jdl_runner(model: Any, layers: list[dict], optimizer: str, x: np.ndarray, y:
     counted, traces = trace_counter()
     opt = getattr(jdl.optim, optimizer)(LEARNING_RATE)
     ts = init_train_state(model, opt, jnp.asarray(x), seed=0)
-    params = with_layers(ts.params, layers)
+    params = load(ts.params, layers)
     ts = TrainState(params, ts.state, opt.init(params), ts.step, ts.key)
     loss_fn = supervised(model, counted(softmax_cross_entropy),
                          compute_dtype=None if dtype == "float32" else jnp.dtype(dtype))

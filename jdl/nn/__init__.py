@@ -24,3 +24,10 @@ from jdl.nn.recurrent_cells import (
     scan_steps,
 )
 from jdl.nn.recurrent import GRU, LSTM, RecurrentInit, SimpleRNN, recurrent_params
+from jdl.nn.attention import (
+    attention, attention_weights, causal_mask, dot_product_attention, masked_softmax, padding_mask,
+)
+from jdl.nn.multihead import (
+    MultiHeadAttention, merge_heads, multi_head_attention, project_out, project_qkv, split_heads,
+)
+from jdl.nn.recurrent_stack import Bidirectional, StackedRNN, detach, recurrent_param_count, zero_carry

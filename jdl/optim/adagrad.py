@@ -14,7 +14,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jdl.optim.base import GradientTransformation, abs_sq, check_nonnegative, check_positive
+from jdl.optim.base import (
+    GradientTransformation, abs_sq, check_nonnegative, check_positive, map_moment, map_updates,
+)
 
 
 class AdagradState(NamedTuple):
@@ -38,8 +40,8 @@ def scale_by_rss(initial_accumulator_value: float = 0.1, eps: float = 1e-7) -> G
 
     def update(grads, state, params=None):
         del params
-        v = jax.tree.map(lambda g, v: v + abs_sq(g), grads, state.v)
-        u = jax.tree.map(lambda g, v: g * jax.lax.rsqrt(v + eps), grads, v)
+        v = map_moment(lambda g, v: v + abs_sq(g), grads, state.v)
+        u = map_updates(lambda g, v: g * jax.lax.rsqrt(v + eps), grads, v)
         return u, AdagradState(v=v)
 
     return GradientTransformation(init, update)

@@ -15,7 +15,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jdl.optim.base import GradientTransformation, abs_sq, check_decay, check_positive
+from jdl.optim.base import (
+    GradientTransformation, abs_sq, bias_correction, check_decay, check_positive, map_moment, map_updates,
+)
 
 
 class AdamState(NamedTuple):
@@ -26,22 +28,14 @@ class AdamState(NamedTuple):
     v: Any
 
 
-def _bias_correction(beta: float, count: jax.Array) -> jax.Array:
-    """1 − β^t as float32 operations on the count array, so it rounds the same eager and jitted.
-
-    With an integer count, eager JAX raises β to the power by repeated float32 products, and the
-    jitted program by a float pow; the two differ by an ulp of 1, which 1 − β^t (≈ 0.003 for
-    β = 0.999, t = 3) turns into ~2e-5 relative. A float exponent takes the same path both ways.
-    """
-    return 1 - jnp.power(jnp.float32(beta), count.astype(jnp.float32))
-
-
 def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
-                  eps_in_sqrt: bool = False) -> GradientTransformation:
+                  eps_in_sqrt: bool = False, mu_dtype: Any = None) -> GradientTransformation:
     """u = m̂ / (√v̂ + ε) with bias-corrected moments m̂, v̂ (see the module docstring).
 
     Shapes: m, v and u have the shapes of the gradient's leaves; count is a scalar int32.
-    Args: b1: β₁ in [0, 1); b2: β₂ in [0, 1); eps: ε > 0; eps_in_sqrt: put ε under the root.
+    Args: b1: β₁ in [0, 1); b2: β₂ in [0, 1); eps: ε > 0; eps_in_sqrt: put ε under the root;
+      mu_dtype: the dtype m is stored in (e.g. ``jnp.bfloat16`` halves its memory; the step is
+      computed in the gradient's dtype and m rounded when stored, as optax does), None: the params'.
     """
     for arg, value in (("b1", b1), ("b2", b2)):
         check_decay("scale_by_adam", arg, value)
@@ -50,15 +44,16 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
     def init(params):
         # m and v get their own buffers: the train step donates the state, and a buffer may be
         # donated only once
-        return AdamState(count=jnp.zeros([], jnp.int32), m=jax.tree.map(jnp.zeros_like, params),
+        return AdamState(count=jnp.zeros([], jnp.int32),
+                         m=jax.tree.map(lambda p: jnp.zeros_like(p, dtype=mu_dtype), params),
                          v=jax.tree.map(jnp.zeros_like, params))
 
     def update(grads, state, params=None):
         del params
-        m = jax.tree.map(lambda g, m: (1 - b1) * g + b1 * m, grads, state.m)
-        v = jax.tree.map(lambda g, v: (1 - b2) * abs_sq(g) + b2 * v, grads, state.v)
+        m = map_moment(lambda g, m: (1 - b1) * g + b1 * m, grads, state.m)
+        v = map_moment(lambda g, v: ((1 - b2) * abs_sq(g) + b2 * v).astype(v.dtype), grads, state.v)
         count = state.count + 1
-        c1, c2 = _bias_correction(b1, count), _bias_correction(b2, count)
+        c1, c2 = bias_correction(b1, count), bias_correction(b2, count)
 
         def step(m, v):
             m_hat, v_hat = m / c1.astype(m.dtype), v / c2.astype(v.dtype)
@@ -66,6 +61,9 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
                 return m_hat / jnp.sqrt(v_hat + eps)
             return m_hat / (jnp.sqrt(v_hat) + eps)
 
-        return jax.tree.map(step, m, v), AdamState(count=count, m=m, v=v)
+        updates = map_updates(lambda g, m, v: step(m, v), grads, m, v)
+        if mu_dtype is not None:
+            m = jax.tree.map(lambda m: m.astype(mu_dtype), m)
+        return updates, AdamState(count=count, m=m, v=v)
 
     return GradientTransformation(init, update)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from jdl.optim.adagrad import scale_by_rss
 from jdl.optim.adam import scale_by_adam
+from typing import Any
+
 from jdl.optim.base import (
     GradientTransformation, ScalarOrSchedule, chain, check_learning_rate, identity, scale_by_learning_rate,
 )
@@ -18,19 +20,20 @@ from jdl.optim.weight_decay import add_decayed_weights
 
 
 def sgd(learning_rate: ScalarOrSchedule, momentum: float | None = None,
-        nesterov: bool = False) -> GradientTransformation:
+        nesterov: bool = False, accumulator_dtype: Any = None) -> GradientTransformation:
     """Stochastic gradient descent, with optional (Nesterov) momentum:
 
         θ_{t+1} = θ_t − η_t·g_t                          (momentum=None)
         τ ← g + μ·τ;   θ ← θ − η·τ                       (momentum=μ, optax's trace form)
         τ ← g + μ·τ;   θ ← θ − η·(g + μ·τ)               (nesterov=True)
 
-    Args: learning_rate: η or a schedule; momentum: μ in [0, 1) or None; nesterov: bool.
+    Args: learning_rate: η or a schedule; momentum: μ in [0, 1) or None; nesterov: bool;
+      accumulator_dtype: the dtype τ is stored in (None: the params').
     """
     check_learning_rate("sgd", learning_rate)
     if nesterov and momentum is None:
         raise ValueError("sgd: nesterov=True needs a momentum, e.g. sgd(0.1, momentum=0.9, nesterov=True)")
-    return chain(trace(momentum, nesterov) if momentum is not None else identity(),
+    return chain(trace(momentum, nesterov, accumulator_dtype) if momentum is not None else identity(),
                  scale_by_learning_rate(learning_rate))
 
 
@@ -52,28 +55,32 @@ def adagrad(learning_rate: ScalarOrSchedule, initial_accumulator_value: float = 
 
 def rmsprop(learning_rate: ScalarOrSchedule, decay: float = 0.9, eps: float = 1e-8,
             initial_scale: float = 0.0, eps_in_sqrt: bool = True, centered: bool = False,
-            momentum: float | None = None, nesterov: bool = False) -> GradientTransformation:
+            momentum: float | None = None, nesterov: bool = False,
+            bias_correction: bool = False) -> GradientTransformation:
     """RMSProp: v ← β·v + (1−β)·g²; θ ← θ − η·g/√(v + ε); ``centered`` divides by √(v − m² + ε);
-    ``momentum`` adds a trace after the learning rate, as optax does (see ``jdl.optim.rmsprop``)."""
+    ``momentum`` adds a trace after the learning rate, as optax does; ``bias_correction`` divides
+    the moments by 1 − β^t (see ``jdl.optim.rmsprop``)."""
     check_learning_rate("rmsprop", learning_rate)
     scaler = scale_by_stddev if centered else scale_by_rms
-    return chain(scaler(decay, eps, initial_scale, eps_in_sqrt), scale_by_learning_rate(learning_rate),
+    return chain(scaler(decay, eps, initial_scale, eps_in_sqrt, bias_correction), scale_by_learning_rate(learning_rate),
                  trace(momentum, nesterov) if momentum is not None else identity())
 
 
 def adam(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
-         eps_in_sqrt: bool = False) -> GradientTransformation:
-    """Adam: θ ← θ − η·m̂/(√v̂ + ε) with bias-corrected moments (see ``jdl.optim.adam``)."""
+         eps_in_sqrt: bool = False, mu_dtype: Any = None) -> GradientTransformation:
+    """Adam: θ ← θ − η·m̂/(√v̂ + ε) with bias-corrected moments (see ``jdl.optim.adam``);
+    ``mu_dtype`` stores m in another dtype (``jnp.bfloat16``: half the memory of m)."""
     check_learning_rate("adam", learning_rate)
-    return chain(scale_by_adam(b1, b2, eps, eps_in_sqrt), scale_by_learning_rate(learning_rate))
+    return chain(scale_by_adam(b1, b2, eps, eps_in_sqrt, mu_dtype), scale_by_learning_rate(learning_rate))
 
 
 def adamw(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
-          weight_decay: float = 1e-4, mask: Mask | None = None) -> GradientTransformation:
+          weight_decay: float = 1e-4, mask: Mask | None = None, mu_dtype: Any = None) -> GradientTransformation:
     """AdamW, decoupled weight decay (Loshchilov & Hutter 2019):
-    θ ← θ − η·(m̂/(√v̂ + ε) + λ·θ); the decay never enters the moments. ``update`` needs params."""
+    θ ← θ − η·(m̂/(√v̂ + ε) + λ·θ); the decay never enters the moments. ``update`` needs params;
+    ``mu_dtype`` as in ``adam``."""
     check_learning_rate("adamw", learning_rate)
-    return chain(scale_by_adam(b1, b2, eps), add_decayed_weights(weight_decay, mask),
+    return chain(scale_by_adam(b1, b2, eps, mu_dtype=mu_dtype), add_decayed_weights(weight_decay, mask),
                  scale_by_learning_rate(learning_rate))
 
 

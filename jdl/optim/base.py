@@ -1,14 +1,18 @@
 """The optimizer protocol (optax's): a gradient transformation is a pair of pure functions,
 
     init:   (params) -> opt_state
-    update: (grads, opt_state, params=None) -> (updates, opt_state)
+    update: (grads, opt_state, params=None, **extra_args) -> (updates, opt_state)
 
 and ``apply_updates(params, updates)`` returns params + updates. Transformations compose with
-``chain``; jdl's and optax's are interchangeable because they share this shape.
+``chain``; jdl's and optax's are interchangeable because they share this shape. ``extra_args``
+(optax's newer protocol: e.g. ``value=loss`` for a line search) pass through ``chain`` to the
+transforms that take them and are dropped for the others. A gradient leaf may be None (a frozen
+param): its update is None and ``apply_updates`` leaves that param as it is.
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable, NamedTuple, Union
 
 import jax
@@ -19,8 +23,6 @@ Updates = Any
 OptState = Any
 Schedule = Callable[[jax.Array], jax.Array]
 ScalarOrSchedule = Union[float, Schedule]
-
-
 
 
 class GradientTransformation(NamedTuple):
@@ -41,21 +43,61 @@ class ScaleByScheduleState(NamedTuple):
     count: jax.Array
 
 
+def is_none(x: Any) -> bool:
+    """A None leaf, kept as a leaf in tree maps (``is_leaf=is_none``) so a None gradient lines up
+    with the param it belongs to."""
+    return x is None
+
+
+def map_updates(f: Callable[..., Any], grads: Any, *trees: Any) -> Any:
+    """u_i = f(g_i, *trees_i) leaf by leaf, and u_i = None where g_i is None (optax's rule)."""
+    return jax.tree.map(lambda g, *rest: None if g is None else f(g, *rest), grads, *trees, is_leaf=is_none)
+
+
+def map_moment(f: Callable[..., Any], grads: Any, moment: Any) -> Any:
+    """m_i ← f(g_i, m_i) leaf by leaf; where g_i is None the moment is kept (optax sets it to None,
+    which changes the state's structure and breaks a ``lax.scan`` carry)."""
+    return jax.tree.map(lambda g, m: m if g is None else f(g, m), grads, moment, is_leaf=is_none)
+
+
 def check_tree(name: str, grads: Any, params: Any) -> None:
-    """Raise ``ValueError`` showing both structures if grads and params differ in structure."""
+    """Raise ``ValueError`` showing both structures if grads and params differ in structure
+    (a None gradient leaf matches any param leaf)."""
     if params is None:
         return
-    g, p = jax.tree.structure(grads), jax.tree.structure(params)
+    g, p = jax.tree.structure(grads, is_leaf=is_none), jax.tree.structure(params, is_leaf=is_none)
     if g != p:
         raise ValueError(f"{name}: the gradient tree's structure differs from the params'.\n"
                          f"  grads:  {g}\n  params: {p}")
 
 
 def apply_updates(params: Params, updates: Updates) -> Params:
-    """θ ← θ + u, leaf by leaf, keeping each param's dtype."""
+    """θ ← θ + u, leaf by leaf, keeping each param's dtype; a None update leaves θ as it is."""
     check_tree("apply_updates", updates, params)
-    return jax.tree.map(lambda p, u: (p + u).astype(p.dtype) if p is not None else None,
-                        params, updates, is_leaf=lambda x: x is None)
+    return jax.tree.map(lambda p, u: p if p is None or u is None else (p + u).astype(p.dtype),
+                        params, updates, is_leaf=is_none)
+
+
+def takes_extra_args(update: Callable[..., Any]) -> bool:
+    """Whether ``update`` accepts ``**extra_args`` (optax's newer protocol)."""
+    try:
+        kinds = [p.kind for p in inspect.signature(update).parameters.values()]
+    except (TypeError, ValueError):
+        return False
+    return inspect.Parameter.VAR_KEYWORD in kinds
+
+
+def with_extra_args_support(t: GradientTransformation) -> GradientTransformation:
+    """``t`` with an ``update`` that takes ``**extra_args``: its own if it does, else one that
+    drops them (optax's function of the same name)."""
+    if takes_extra_args(t.update):
+        return t
+
+    def update(grads, state, params=None, **extra_args):
+        del extra_args
+        return t.update(grads, state, params)
+
+    return GradientTransformation(t.init, update)
 
 
 def identity() -> GradientTransformation:
@@ -67,16 +109,19 @@ def identity() -> GradientTransformation:
 def chain(*transforms: GradientTransformation) -> GradientTransformation:
     """Compose transformations: u = T_n(… T_1(g)); the state is the tuple of their states."""
 
+    transforms = tuple(with_extra_args_support(t) for t in transforms)
+
     def init(params: Params) -> tuple:
         return tuple(t.init(params) for t in transforms)
 
-    def update(grads: Updates, state: tuple, params: Params | None = None):
-        check_tree("chain", grads, params)
+    def update(grads: Updates, state: tuple, params: Params | None = None, **extra_args):
+        if grads is not None:  # update(None, …) is optax's "no gradient": each transform decides
+            check_tree("chain", grads, params)
         if len(state) != len(transforms):
             raise ValueError(f"chain: expected a state of {len(transforms)} transformations, got {len(state)}")
         new_state = []
         for t, s in zip(transforms, state):
-            grads, s = t.update(grads, s, params)
+            grads, s = t.update(grads, s, params, **extra_args)
             new_state.append(s)
         return grads, tuple(new_state)
 
@@ -88,7 +133,7 @@ def scale(factor: float) -> GradientTransformation:
 
     def update(grads, state, params=None):
         del params
-        return jax.tree.map(lambda g: factor * g, grads), state
+        return map_updates(lambda g: factor * g, grads), state
 
     return GradientTransformation(lambda params: EmptyState(), update)
 
@@ -103,7 +148,7 @@ def scale_by_schedule(schedule: Schedule) -> GradientTransformation:
     def update(grads, state, params=None):
         del params
         factor = schedule(state.count)
-        updates = jax.tree.map(lambda g: jnp.asarray(factor, g.dtype) * g, grads)
+        updates = map_updates(lambda g: jnp.asarray(factor, g.dtype) * g, grads)
         return updates, ScaleByScheduleState(count=state.count + 1)
 
     return GradientTransformation(init, update)
@@ -114,32 +159,50 @@ def abs_sq(x: jax.Array) -> jax.Array:
     return (x * jnp.conj(x)).real if jnp.iscomplexobj(x) else x * x
 
 
+def bias_correction(beta: Any, count: jax.Array) -> jax.Array:
+    """1 − β^t as float32 operations on the count array, so it rounds the same eager and jitted.
+
+    With an integer count, eager JAX raises β to the power by repeated float32 products, and the
+    jitted program by a float pow; the two differ by an ulp of 1, which 1 − β^t (≈ 0.003 for
+    β = 0.999, t = 3) turns into ~2e-5 relative. A float exponent takes the same path both ways.
+    """
+    return 1 - jnp.power(jnp.asarray(beta, jnp.float32), count.astype(jnp.float32))
+
+
+def concrete(value: Any) -> float | None:
+    """``value`` as a Python float, or None when it is a traced array (a hyperparameter that
+    ``inject_hyperparams`` feeds in under jit): a traced value cannot be checked in Python."""
+    if isinstance(value, jax.core.Tracer):
+        return None
+    return float(value)
+
+
 def check_learning_rate(name: str, learning_rate: ScalarOrSchedule) -> None:
     """A constant learning rate must be a finite float ≥ 0."""
-    if callable(learning_rate):
+    if callable(learning_rate) or (lr := concrete(learning_rate)) is None:
         return
-    lr = float(learning_rate)
     if not lr >= 0 or lr == float("inf"):
         raise ValueError(f"{name}: learning_rate must be a finite number >= 0 or a schedule, got {learning_rate!r}")
 
 
 def check_decay(name: str, arg: str, value: float) -> None:
     """A momentum or decay rate β must lie in [0, 1) (β = 1 never forgets, β < 0 oscillates)."""
-    if not 0.0 <= float(value) < 1.0:
+    v = concrete(value)
+    if v is not None and not 0.0 <= v < 1.0:
         raise ValueError(f"{name}: {arg} must be in [0, 1), got {value!r}")
 
 
 def check_positive(name: str, arg: str, value: float) -> None:
     """An epsilon (or a clipping threshold) must be a finite number > 0."""
-    v = float(value)
-    if not v > 0 or v == float("inf"):
+    v = concrete(value)
+    if v is not None and (not v > 0 or v == float("inf")):
         raise ValueError(f"{name}: {arg} must be a finite number > 0, got {value!r}")
 
 
 def check_nonnegative(name: str, arg: str, value: float) -> None:
     """A weight decay or penalty strength λ must be a finite number >= 0."""
-    v = float(value)
-    if not v >= 0 or v == float("inf"):
+    v = concrete(value)
+    if v is not None and (not v >= 0 or v == float("inf")):
         raise ValueError(f"{name}: {arg} must be a finite number >= 0, got {value!r}")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jdl.optim.base import EmptyState, GradientTransformation, check_positive
+from jdl.optim.base import EmptyState, GradientTransformation, check_positive, map_updates
 
 
 def global_norm(tree) -> jax.Array:
@@ -25,7 +25,7 @@ def clip(max_delta: float) -> GradientTransformation:
 
     def update(grads, state, params=None):
         del params
-        return jax.tree.map(lambda g: jnp.clip(g, -max_delta, max_delta), grads), state
+        return map_updates(lambda g: jnp.clip(g, -max_delta, max_delta), grads), state
 
     return GradientTransformation(lambda params: EmptyState(), update)
 
@@ -41,6 +41,6 @@ def clip_by_global_norm(max_norm: float) -> GradientTransformation:
         del params
         norm = global_norm(grads)
         small = norm < max_norm
-        return jax.tree.map(lambda g: jnp.where(small, g, g / norm.astype(g.dtype) * max_norm), grads), state
+        return map_updates(lambda g: jnp.where(small, g, g / norm.astype(g.dtype) * max_norm), grads), state
 
     return GradientTransformation(lambda params: EmptyState(), update)

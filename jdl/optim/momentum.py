@@ -16,7 +16,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jdl.optim.base import GradientTransformation, ScalarOrSchedule, check_decay, check_learning_rate
+from jdl.optim.base import (
+    GradientTransformation, ScalarOrSchedule, check_decay, check_learning_rate, map_moment, map_updates,
+)
 
 
 class TraceState(NamedTuple):
@@ -33,21 +35,26 @@ class VelocityState(NamedTuple):
     m: Any
 
 
-def trace(decay: float, nesterov: bool = False) -> GradientTransformation:
+def trace(decay: float, nesterov: bool = False, accumulator_dtype: Any = None) -> GradientTransformation:
     """Heavy-ball momentum as optax writes it: t_{k+1} = g_k + μ·t_k; u = t_{k+1}, or with
     ``nesterov=True`` u = g_k + μ·t_{k+1}. Follow it with ``scale_by_learning_rate(η)``.
 
-    Shapes: t has the params' leaves' shapes. Args: decay: μ in [0, 1); nesterov: bool.
+    Shapes: t has the params' leaves' shapes. Args: decay: μ in [0, 1); nesterov: bool;
+    accumulator_dtype: the dtype t is stored in (e.g. ``jnp.bfloat16``; u is computed before the
+    rounding, as optax does), None: the params'.
     """
     check_decay("trace", "decay", decay)
 
     def init(params):
-        return TraceState(t=jax.tree.map(jnp.zeros_like, params))
+        return TraceState(t=jax.tree.map(lambda p: jnp.zeros_like(p, dtype=accumulator_dtype), params))
 
     def update(grads, state, params=None):
         del params
-        t = jax.tree.map(lambda g, t: g + decay * t, grads, state.t)
-        updates = jax.tree.map(lambda g, t: g + decay * t, grads, t) if nesterov else t
+        t = map_moment(lambda g, t: g + decay * t, grads, state.t)
+        follow = (lambda g, t: g + decay * t) if nesterov else (lambda g, t: t)
+        updates = map_updates(follow, grads, t)
+        if accumulator_dtype is not None:
+            t = jax.tree.map(lambda t: t.astype(accumulator_dtype), t)
         return updates, TraceState(t=t)
 
     return GradientTransformation(init, update)
@@ -71,8 +78,8 @@ def scale_by_velocity(learning_rate: ScalarOrSchedule, momentum: float) -> Gradi
     def update(grads, state, params=None):
         del params
         alpha = learning_rate(state.count) if callable(learning_rate) else learning_rate
-        m = jax.tree.map(lambda g, m: momentum * m - jnp.asarray(alpha, g.dtype) * g, grads, state.m)
-        return m, VelocityState(count=state.count + 1, m=m)
+        m = map_moment(lambda g, m: momentum * m - jnp.asarray(alpha, g.dtype) * g, grads, state.m)
+        return map_updates(lambda g, m: m, grads, m), VelocityState(count=state.count + 1, m=m)
 
     return GradientTransformation(init, update)
 
@@ -96,7 +103,7 @@ def scale_by_ema(decay: float) -> GradientTransformation:
 
     def update(grads, state, params=None):
         del params
-        v = jax.tree.map(lambda g, v: (1 - decay) * g + decay * v, grads, state.v)
-        return v, EmaState(v=v)
+        v = map_moment(lambda g, v: (1 - decay) * g + decay * v, grads, state.v)
+        return map_updates(lambda g, v: v, grads, v), EmaState(v=v)
 
     return GradientTransformation(init, update)

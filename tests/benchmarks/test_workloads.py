@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from benchmarks.workloads import common, lenet5, mlp
+from benchmarks.workloads import char_lstm, common, lenet5, mlp
 
 
 def test_mlp_counts_by_hand():
@@ -102,3 +102,47 @@ def test_mlp_bfloat16_variants_agree_and_differ_from_float32(mlp_options):
     assert abs(losses["jdl", "bfloat16"] - losses["jdl", "float32"]) > 1e-5
     with pytest.raises(ValueError, match="compute dtype"):
         mlp.build("jdl", {**mlp_options, "dtype": "float8"})
+
+
+def test_char_lstm_counts_by_hand():
+    # forward 2·32·64·(128·1024 + 256·1024 + 256·65) = 1,678,770,176; backward twice that.
+    assert char_lstm.flops() == 3 * 1_678_770_176
+    assert char_lstm.n_params() == 65 * 128 + 128 * 1024 + 256 * 1024 + 1024 + 256 * 65 + 65 == 419_265
+
+
+def test_char_lstm_implementations_agree_step_for_step(tmp_path):
+    """jdl (Embedding + the fused LSTM kernel + Dense), flax (RNN of OptimizedLSTMCell) and
+    PyTorch (nn.LSTM) from the same weights and batch: equal losses at step 0 and after two
+    Adam steps, the same parameter count, and the loss near log V at initialization."""
+    torch = pytest.importorskip("torch")
+    options = char_lstm.configure(quick=True, seed=0, workdir=str(tmp_path))["options"]
+    losses = {}
+    for impl in ("jdl", "flax", "torch"):
+        runner = char_lstm.build(impl, options)
+        runner.first_call()  # step 1
+        out = [runner.step() for _ in range(2)]  # steps 2 and 3: losses of the params after 1 and 2 updates
+        losses[impl] = [float(o["loss"]) if isinstance(o, dict) else float(o.detach()) for o in out]
+    np.testing.assert_allclose(losses["flax"], losses["jdl"], rtol=2e-5)
+    np.testing.assert_allclose(losses["torch"], losses["jdl"], rtol=2e-5)
+    assert losses["jdl"][1] < losses["jdl"][0] < np.log(char_lstm.VOCAB) + 0.1
+    net = char_lstm.torch_model(common.load_layers(options["weights"]))
+    assert sum(p.numel() for p in net.parameters() if p.requires_grad) == char_lstm.n_params()
+    assert torch is not None
+
+
+def test_char_lstm_step_zero_losses_agree(tmp_path):
+    """The first loss, before any update, from each library's forward pass alone."""
+    torch = pytest.importorskip("torch")
+    from jdl.losses import softmax_cross_entropy
+
+    options = char_lstm.configure(quick=True, seed=1, workdir=str(tmp_path))["options"]
+    layers = common.load_layers(options["weights"])
+    x, y = char_lstm.data(1)
+    model = char_lstm.jdl_model()
+    params = char_lstm.load_jdl(model.init(jax.random.key(0), x)[0], layers)
+    jdl_loss = float(softmax_cross_entropy(model.apply(params, {}, x)[0], y))
+    flax_logits = char_lstm.flax_model().apply({"params": char_lstm.flax_params(layers)}, x)
+    flax_loss = float(softmax_cross_entropy(flax_logits, y))
+    logits = char_lstm.torch_model(layers)(torch.from_numpy(x))
+    torch_loss = float(torch.nn.functional.cross_entropy(logits, torch.from_numpy(y.reshape(-1)).long()).detach())
+    np.testing.assert_allclose([flax_loss, torch_loss], [jdl_loss] * 2, rtol=1e-5)

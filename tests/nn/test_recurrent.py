@@ -10,7 +10,7 @@ import pytest
 
 from jdl import nn
 from jdl.nn import GRU, LSTM, LSTMCarry, SimpleRNN
-from tests.helpers import assert_close, assert_init_shapes
+from tests.helpers import assert_close
 
 B, T, C, H = 3, 5, 4, 6
 RNG = np.random.default_rng(0)
@@ -20,6 +20,12 @@ MASK = np.arange(T)[None, :] < LENGTHS[:, None]          # (B, T)
 G_Y = RNG.normal(size=(B, T, H)).astype(np.float32)      # upstream gradients ∂L/∂y, ∂L/∂h_T
 G_H = RNG.normal(size=(B, H)).astype(np.float32)
 TORCH_KINDS = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
+
+
+def jit_apply(model, train=False):
+    """``model.apply`` jitted (one compile is far cheaper than op-by-op dispatch of a scan):
+    (params, x, **keywords) -> y."""
+    return jax.jit(lambda p, x, key=None, **kw: model.apply(p, {}, x, key=key, train=train, **kw)[0])
 
 
 def jdl_layer(kind, **kw):
@@ -52,7 +58,7 @@ def jdl_run(layer, params, x, carry=None, mask=None):
     def loss(p, x, carry):
         (y, c), _ = layer.apply(p, {}, x, carry=carry, mask=mask)
         return jnp.sum(y * G_Y) + jnp.sum(nn.hidden_of(c) * G_H), (y, c)
-    grads, (y, c) = jax.grad(loss, argnums=(0, 1, 2), has_aux=True)(params, jnp.asarray(x), carry)
+    grads, (y, c) = jax.jit(jax.grad(loss, argnums=(0, 1, 2), has_aux=True))(params, jnp.asarray(x), carry)
     return y, c, grads
 
 
@@ -114,7 +120,7 @@ def test_reverse_equals_torch_on_the_flipped_sequence(kind):
     torch = pytest.importorskip("torch")
     ref = make_torch(torch, kind, seed=1)
     params = torch_params(ref, kind)
-    (y, c), _ = jdl_layer(kind, reverse=True).apply(params, {}, jnp.asarray(X))
+    y, c = jit_apply(jdl_layer(kind, reverse=True))(params, X)
     y_t, h_n = ref(torch.tensor(X[:, ::-1].copy()))
     np.testing.assert_allclose(y, y_t.detach().numpy()[:, ::-1], rtol=1e-5, atol=1e-6)
     assert_final_state(kind, c, h_n)
@@ -126,8 +132,8 @@ def test_course_gru_convention_is_the_reset_before_matmul():
     params, _ = GRU(H, reset_after_matmul=False).init(key, X)
     params = {**params, "b": jax.random.normal(key, (3 * H,))}
     h = jax.random.normal(jax.random.key(4), (B, H))
-    h1 = nn.gru_step(params, h, jnp.asarray(X[:, 0]) @ params["w_x"] + params["b"][None],
-                     reset_after_matmul=False)
+    h1 = jax.jit(lambda p, h, x: nn.gru_step(p, h, x @ p["w_x"] + p["b"][None],
+                                             reset_after_matmul=False))(params, h, X[:, 0])
     w_xr, w_xz, w_xn = np.split(np.asarray(params["w_x"]), 3, axis=1)
     w_hr, w_hz, w_hn = np.split(np.asarray(params["w_h"]), 3, axis=1)
     b_r, b_z, b_n = np.split(np.asarray(params["b"]), 3)
@@ -164,10 +170,10 @@ def test_equals_flax_cells(kind, key):
     params["b"] = jax.random.normal(k1, params["b"].shape)
     if kind == "gru":
         params["b_h"] = params["b_h"].at[2 * H:].set(jax.random.normal(k2, (H,)))
-    (y, c), _ = layer.apply(params, {}, X)
+    y, c = jit_apply(layer)(params, X)
     cell = fnn.LSTMCell(H) if kind == "lstm" else fnn.GRUCell(H)
     variables = to_flax_lstm(params) if kind == "lstm" else to_flax_gru(params)
-    c_f, y_f = fnn.RNN(cell, return_carry=True).apply(variables, jnp.asarray(X))
+    c_f, y_f = jax.jit(fnn.RNN(cell, return_carry=True).apply)(variables, jnp.asarray(X))
     np.testing.assert_allclose(y, y_f, rtol=1e-5, atol=1e-6)
     c_jdl = (c.c, c.h) if kind == "lstm" else c
     assert_close(c_jdl, c_f)
@@ -178,7 +184,10 @@ def test_equals_flax_cells(kind, key):
                                       (GRU(H), 3 * (H * (C + H) + 2 * H)),
                                       (GRU(H, reset_after_matmul=False), 3 * (H * (C + H) + H))])
 def test_shapes_params_and_init(layer, n, key):
-    params, state, y = assert_init_shapes(layer, jnp.asarray(X), key)
+    params, state = layer.init(key, X)
+    p_struct = jax.eval_shape(layer.init, key, jax.ShapeDtypeStruct(X.shape, X.dtype))[0]
+    assert jax.tree.map(jnp.shape, params) == jax.tree.map(jnp.shape, p_struct)
+    y = jit_apply(layer)(params, X)
     assert state == {} and y.shape == (B, T, H) and sum(a.size for a in jax.tree.leaves(params)) == n
     w_h = np.asarray(params["w_h"]).reshape(H, -1, H)           # each gate's block is orthogonal
     for j in range(w_h.shape[1]):
@@ -191,8 +200,8 @@ def test_forget_bias_init_and_return_last(key):
     p0, _ = LSTM(H, forget_bias=0.0).init(key, X)
     np.testing.assert_array_equal(p0["b"], 0.0)
     assert_close({k: v for k, v in p0.items() if k != "b"}, {k: v for k, v in params.items() if k != "b"})
-    y_all, _ = LSTM(H).apply(params, {}, X, mask=MASK)
-    y_last, _ = LSTM(H, return_sequences=False).apply(params, {}, X, mask=MASK)
+    y_all = jit_apply(LSTM(H))(params, X, mask=MASK)
+    y_last = jit_apply(LSTM(H, return_sequences=False))(params, X, mask=MASK)
     np.testing.assert_array_equal(y_last, np.asarray(y_all)[np.arange(B), LENGTHS - 1])
 
 
@@ -201,6 +210,6 @@ def test_module_equals_the_pure_scans_under_jit(key):
                         (LSTM(H, return_carry=True), nn.lstm_scan),
                         (GRU(H, return_carry=True), nn.gru_scan)]:
         params, _ = layer.init(key, X)
-        (y, c), _ = jax.jit(lambda p, x, m: layer.apply(p, {}, x, mask=m))(params, X, MASK)
-        y2, c2 = scan(params, jnp.asarray(X), mask=MASK, unroll=2)
+        y, c = jit_apply(layer)(params, X, mask=MASK)
+        y2, c2 = jax.jit(lambda p, x: scan(p, x, mask=MASK, unroll=2))(params, X)
         assert_close((y, c), (y2, c2))

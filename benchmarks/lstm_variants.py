@@ -1,0 +1,138 @@
+"""Which formulation of the char-LSTM trains fastest on XLA:CPU? The benchmark's whole training
+step (``benchmarks.workloads.char_lstm``: embedding, LSTM, Dense head, Adam) with the LSTM written
+several ways, one lever at a time:
+
+- ``gates4``: the plain scan with x_t W_x inside the loop and each gate its own pair of matmuls
+  (eight (·, H) matmuls a step, as flax's ``LSTMCell`` does);
+- ``scan``: the same with the four gates as one (·, 4H) matmul each for x_t and h_{t−1}
+  (``lstm_sequence(impl='scan')``);
+- ``hoisted``: the input projection for all T steps as one (B·T, C)·(C, 4H) matmul before the
+  loop, autodiff of the scan for the gradients (``impl='hoisted'``);
+- ``fused``: hoisted, with the hand-written BPTT whose weight gradients are single matmuls after
+  the loop (``impl='fused'``);
+- ``table``: ``fused`` with the input projection gathered from the (V, 4H) table E·W_x + b
+  (``embedded_lstm_sequence``, the workload's jdl model);
+- ``<variant>/u<k>``: the same with ``unroll=k``;
+- ``flax`` and ``torch``: the workload's other two implementations.
+
+``python -m benchmarks.lstm_variants [--variants=scan,fused/u4,flax] [--rounds=2] [--threads=1]``
+runs each variant in its own process (alternating over rounds), with XLA and PyTorch pinned to
+``--threads`` threads, and prints wall and CPU ms/step; the findings are in benchmarks/NOTES.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+DEFAULT = ("gates4", "scan", "hoisted", "fused", "hoisted/u4", "fused/u2", "fused/u4", "fused/u8", "table", "table/u4",
+           "flax", "torch")
+
+
+def gates4_sequence(params, x, unroll: int = 1):
+    """The LSTM with every gate its own matmuls, x_t W_x^k + h W_h^k + b^k for k in i, f, g, o."""
+    import jax
+    import jax.numpy as jnp
+
+    h_size = params["w_h"].shape[0]
+    cols = [slice(k * h_size, (k + 1) * h_size) for k in range(4)]
+    w_x = [params["w_x"][:, s] for s in cols]
+    w_h = [params["w_h"][:, s] for s in cols]
+    b = [params["b"][s][None, :] for s in cols]
+
+    def step(carry, x_t):
+        h, c = carry
+        z = [x_t @ w_x[k] + h @ w_h[k] + b[k] for k in range(4)]  # 4 × (B, H)
+        i, f, g, o = jax.nn.sigmoid(z[0]), jax.nn.sigmoid(z[1]), jnp.tanh(z[2]), jax.nn.sigmoid(z[3])
+        c = f * c + i * g
+        h = o * jnp.tanh(c)
+        return (h, c), h
+
+    zeros = jnp.zeros((x.shape[0], h_size), x.dtype)
+    (h, c), hs = jax.lax.scan(step, (zeros, zeros), jnp.swapaxes(x, 0, 1), unroll=unroll)
+    return jnp.swapaxes(hs, 0, 1), (h, c)
+
+
+def runner(variant: str, options: dict):
+    """The Runner of one variant ('fused/u4', 'gates4', 'flax', 'torch', ...)."""
+    from benchmarks.workloads import char_lstm, common
+    from jdl.kernels.lstm import lstm_sequence
+
+    if variant in ("flax", "torch"):
+        return char_lstm.build(variant, options)
+    name, _, unroll = variant.partition("/u")
+    unroll = int(unroll or 1)
+    if name == "table":  # the workload's jdl model: embedded_lstm_sequence
+        sequence = None
+    elif name == "gates4":
+        sequence = functools.partial(gates4_sequence, unroll=unroll)
+    else:
+        sequence = functools.partial(lstm_sequence, impl=name, unroll=unroll)
+    x, y = char_lstm.data(options["seed"])
+    return common.jdl_runner(char_lstm.jdl_model(sequence, unroll), common.load_layers(options["weights"]),
+                             options["optimizer"], x, y, load=char_lstm.load_jdl)
+
+
+def measure_one(variant: str, options: dict, threads: int) -> dict:
+    """Time one variant in this process: 5 blocks of 10 steps after 3 warm-up steps."""
+    import torch
+
+    from benchmarks.timing import measure
+
+    torch.set_num_threads(threads)
+    return measure(runner(variant, options), 10, 5, 3)
+
+
+def env(threads: int) -> dict:
+    """The children's environment: XLA's CPU pool of ``threads`` threads (1: no Eigen threads)."""
+    e = dict(os.environ)
+    flags = ("--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" if threads == 1 else "")
+    e["XLA_FLAGS"] = (e.get("XLA_FLAGS", "") + " " + flags).strip()
+    e["JAX_PLATFORMS"] = "cpu"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    e["PYTHONPATH"] = root + os.pathsep + e.get("PYTHONPATH", "")
+    return e
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.lstm_variants", description=__doc__.split("\n")[0])
+    p.add_argument("--variants", default=",".join(DEFAULT))
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1, help="XLA and PyTorch threads (1: single-threaded)")
+    p.add_argument("--one", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--options", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.one:
+        print("RESULT " + json.dumps(measure_one(args.one, json.loads(args.options), args.threads)), flush=True)
+        return {}
+    from benchmarks.workloads import char_lstm
+
+    options = char_lstm.configure(False, 0, tempfile.mkdtemp(prefix="lstm-variants-"))["options"]
+    variants = [v for v in args.variants.split(",") if v]
+    results = {v: [] for v in variants}
+    for r in range(args.rounds):
+        for v in variants[r % len(variants):] + variants[:r % len(variants)]:
+            proc = subprocess.run([sys.executable, "-m", "benchmarks.lstm_variants", "--one", v, "--options",
+                                   json.dumps(options), "--threads", str(args.threads)],
+                                  capture_output=True, text=True, env=env(args.threads))
+            line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+            if not line:
+                raise RuntimeError(f"variant {v} failed: {proc.stderr[-800:]}")
+            results[v].append(json.loads(line[0][len("RESULT "):]))
+            print(f"round {r + 1} {v:12s} wall {results[v][-1]['step_ms']:7.2f} ms  "
+                  f"CPU {results[v][-1]['cpu_ms']:7.2f} ms", flush=True)
+    print(f"{'variant':12s} {'wall ms':>9s} {'CPU ms':>9s}  (medians over {args.rounds} rounds, {args.threads} thread(s))")
+    for v, rs in results.items():
+        print(f"{v:12s} {statistics.median(r['step_ms'] for r in rs):9.2f} "
+              f"{statistics.median(r['cpu_ms'] for r in rs):9.2f}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
