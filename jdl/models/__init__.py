@@ -11,3 +11,4 @@ from jdl.models.resnet import (
 from jdl.models.gpt import GPTConfig, gpt
 from jdl.models.gpt2_weights import from_gpt2, gpt2_config
 from jdl.models import gpt_generate, sampling_filters
+from jdl.models.transformer import TransformerConfig, encoder_decoder, greedy_decode

@@ -31,3 +31,8 @@ from jdl.nn.multihead import (
     MultiHeadAttention, merge_heads, multi_head_attention, project_out, project_qkv, split_heads,
 )
 from jdl.nn.recurrent_stack import Bidirectional, StackedRNN, detach, recurrent_param_count, zero_carry
+from jdl.nn.positions import LearnedPositions, SinusoidalPositions, position_ids, sinusoidal_positions
+from jdl.nn.rope import rope, rope_frequencies
+from jdl.nn.feedforward import FeedForward, feed_forward
+from jdl.nn.transformer import DecoderBlock, TransformerBlock, residual_sublayer
+from jdl.nn.transformer_stack import TransformerDecoder, TransformerEncoder

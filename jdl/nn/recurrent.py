@@ -22,9 +22,12 @@ import jax.numpy as jnp
 
 from jdl import init as initializers
 from jdl.core import Initializer, Module, Params, PRNGKey, State, check_float, check_rank, leaf, shape_struct
+from jdl.kernels.lstm import lstm_sequence
 from jdl.nn.recurrent_cells import (
-    GATES, Carry, check_sequence, gru_scan, hidden_of, initial_carry, lstm_scan, rnn_scan,
+    GATES, Carry, LSTMCarry, check_sequence, gru_scan, hidden_of, initial_carry, lstm_scan, rnn_scan,
 )
+
+LSTM_IMPLS = ("scan", "fused")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,9 +124,24 @@ def SimpleRNN(hidden: int, *, return_sequences: bool = True, return_carry: bool 
                       reverse=reverse, unroll=unroll, init=init)
 
 
+def fused_lstm_scan(params: Params, x: Any, carry: LSTMCarry, *, mask: Any = None,
+                    reverse: bool = False, unroll: int | bool = 1) -> tuple[jax.Array, LSTMCarry]:
+    """``lstm_scan``'s numbers through the fast kernel ``jdl.kernels.lstm.lstm_sequence``
+    (impl='fused': hand-written BPTT, weight gradients after the loop); no padding mask.
+
+    Shapes: x (B, T, C), carry LSTMCarry(h_0, c_0) each (B, H) → (h (B, T, H), LSTMCarry(h_T, c_T)).
+    """
+    if mask is not None:
+        raise ValueError("LSTM(impl='fused'): the fused kernel takes no mask; padded batches "
+                         "need LSTM(..., impl='scan') (the default)")
+    x = jnp.flip(x, 1) if reverse else x
+    hs, (h, c) = lstm_sequence(params, x, carry.h, carry.c, impl="fused", unroll=unroll)
+    return (jnp.flip(hs, 1) if reverse else hs), LSTMCarry(h, c)
+
+
 def LSTM(hidden: int, *, forget_bias: float = 1.0, return_sequences: bool = True,
          return_carry: bool = False, reverse: bool = False, unroll: int | bool = 1,
-         init: RecurrentInit = RecurrentInit()) -> Module:
+         init: RecurrentInit = RecurrentInit(), impl: str = "scan") -> Module:
     """The LSTM (``lstm_step``): gates i, f, c̃, o on [h_{t−1}, x_t], c_t = f ⊙ c_{t−1} + i ⊙ c̃,
     h_t = o ⊙ tanh(c_t); the carry is ``LSTMCarry(h, c)``. As ``torch.nn.LSTM``, whose two
     biases b_ih + b_hh are one ``b`` here, and flax's ``LSTMCell`` (carry (c, h) there).
@@ -135,13 +153,20 @@ def LSTM(hidden: int, *, forget_bias: float = 1.0, return_sequences: bool = True
     2000 and Jozefowicz et al. 2015: the cell starts by remembering, f ≈ σ(1) = 0.73, so
     gradients flow through c from the first step). PyTorch and flax start at 0:
     ``forget_bias=0.0``.
+
+    ``impl`` picks how the recurrence runs, with the same numbers: 'scan' (default) is
+    ``lstm_scan``, the plain definition; 'fused' is the fast kernel (``fused_lstm_scan``; no
+    ``mask``), measured in benchmarks/NOTES.md ("char-LSTM").
     """
+    if impl not in LSTM_IMPLS:
+        raise ValueError(f"LSTM: impl must be one of {LSTM_IMPLS}, got {impl!r}")
 
     def adjust(params: Params) -> Params:
         b = params["b"].at[hidden:2 * hidden].add(forget_bias)   # gate f is the 2nd block
         return {**params, "b": b}
 
-    return _recurrent("LSTM", "lstm", "lstm", hidden, lstm_scan,
+    scan = lstm_scan if impl == "scan" else fused_lstm_scan
+    return _recurrent("LSTM", "lstm", "lstm", hidden, scan,
                       return_sequences=return_sequences, return_carry=return_carry,
                       reverse=reverse, unroll=unroll, init=init, adjust=adjust)
 
