@@ -30,11 +30,10 @@ from jdl import init as initializers
 from jdl.core import (
     Module, Params, PRNGKey, State, check_integer, check_key, fold_in, leaf, shape_struct,
 )
-from jdl.nn.activations import gelu
 from jdl.nn.combinators import repeat, serial
 from jdl.nn.dropout import dropout as dropout_fn
 from jdl.nn.embedding import embed
-from jdl.nn.linear import dense
+from jdl.nn.feedforward import ACTIVATIONS, feed_forward
 from jdl.nn.multihead import multi_head_attention
 from jdl.nn.norm import moments, normalize
 
@@ -99,16 +98,9 @@ def layer_norm(params: Params, x: jax.Array, eps: float) -> jax.Array:
     return normalize(x, mean, var, params["gamma"], params["beta"], eps)
 
 
-def mlp(params: Params, x: jax.Array) -> jax.Array:
-    """FFN(x) = GELU_tanh(x W_1 + b_1) W_2 + b_2 (GPT-2's feed-forward, tanh-approximate GELU).
-
-    Shapes: x (B, T, C), fc1.w (C, d_ff), fc2.w (d_ff, C) → (B, T, C).
-    """
-    return dense(params["fc2"], gelu(dense(params["fc1"], x), approximate=True))
-
-
 def block(params: Params, x: jax.Array, attend, config: GPTConfig, key: PRNGKey | None = None):
-    """One Pre-LN block: x ← x + A(LN_1(x)), then x ← x + FFN(LN_2(x)).
+    """One Pre-LN block: x ← x + A(LN_1(x)), then x ← x + FFN(LN_2(x)) with
+    FFN(u) = GELU_tanh(u W_1 + b_1) W_2 + b_2 (``jdl.nn.feed_forward``, params ``fc1``, ``fc2``).
 
     ``attend(attn_params, u) -> (y, aux)`` is the attention sublayer: causal self-attention
     over the whole sequence in training, or attention against a KV cache when decoding
@@ -120,7 +112,8 @@ def block(params: Params, x: jax.Array, attend, config: GPTConfig, key: PRNGKey 
     drop = lambda i, y: dropout_fn(jax.random.fold_in(key, i), y, config.dropout) if key is not None else y
     a, aux = attend(params["attn"], layer_norm(params["ln_1"], x, config.layer_norm_eps))  # (B, T, C)
     x = x + drop(0, a)
-    x = x + drop(1, mlp(params["mlp"], layer_norm(params["ln_2"], x, config.layer_norm_eps)))
+    u = layer_norm(params["ln_2"], x, config.layer_norm_eps)  # (B, T, C)
+    x = x + drop(1, feed_forward(params["mlp"], u, ACTIVATIONS["gelu_tanh"]))  # GPT-2's tanh GELU
     return x, aux
 
 
