@@ -8,6 +8,9 @@ from jdl.models.resnet import (
     basic_block, bottleneck_block, cifar_resnet, resnet, resnet18, resnet20, resnet32, resnet34, resnet50,
     resnet56,
 )
+from jdl.models.gpt import GPTConfig, gpt
+from jdl.models.gpt2_weights import from_gpt2, gpt2_config
+from jdl.models import gpt_generate, sampling_filters
 from jdl.models.transformer import TransformerConfig, encoder_decoder, greedy_decode
 from jdl.models import ngram
 from jdl.models.sampling import sample_logits
