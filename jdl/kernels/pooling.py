@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from jdl.nn.conv_arithmetic import Padding
-from jdl.nn.pooling import pool_geometry, max_pool
+from jdl.nn.pooling import max_pool, pool_geometry
 
 IMPLS = ("xla", "tiled", "auto")
 
