@@ -13,8 +13,9 @@ LeNet-5 (28×28×1, batch 128, SAME conv1, ReLU, 2×2 pooling) written several w
 - ``shift1+reshape``: the first convolution (C_in = 1) as 25 fused shifted multiply-adds
   (``shifted_conv``), the second by ``lax``, reshape pooling.
 
-- ``jdl.nn.conv2d+window``: jdl's own ``conv2d`` (whose CPU fast path is the fenced shifted
-  sum of ``jdl.nn.conv_shifted`` for C_in ≤ 3) with reduce_window pooling.
+- ``jdl.kernels``: what ``jdl.models.lenet5(impl='auto')`` runs: ``jdl.kernels.conv.fast_conv``
+  and ``jdl.kernels.pooling.fast_max_pool`` with ``impl='auto'`` (on CPU: the shifted sum for
+  conv1, lax for conv2, the reshape max pool; average pooling is reduce_window).
 
 ``python -m benchmarks.conv_variants [--tanh] [--avg]`` prints ms/step (wall and CPU) for each; the findings are in
 benchmarks/NOTES.md.
@@ -28,10 +29,14 @@ import time
 import numpy as np
 
 
-def _pool_window(x, kind):
+def _pool_window(x, kind, jdl_kernels=False):
     import jax
     import jax.numpy as jnp
 
+    if kind == "max" and jdl_kernels:
+        from jdl.kernels.pooling import fast_max_pool
+
+        return fast_max_pool(x, 2, impl="auto")
     if kind == "max":
         return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
     return jax.lax.reduce_window(x, 0.0, jax.lax.add, (1, 2, 2, 1), (1, 2, 2, 1), "VALID") / 4
@@ -82,9 +87,9 @@ def _conv(x, w, pad, layout):
     import jax
 
     if layout == "jdl":
-        from jdl.nn.conv import conv2d
+        from jdl.kernels.conv import fast_conv
 
-        return conv2d(x, w, padding=pad)
+        return fast_conv(x, w, padding=pad, impl="auto")
     if layout == "shift1" and w.shape[2] == 1:
         return shifted_conv(x, w, pad)
     if layout == "nchw":
@@ -110,7 +115,7 @@ def _conv(x, w, pad, layout):
 
 
 VARIANTS = ("conv+window", "conv+reshape", "im2col+reshape", "nchw+reshape", "slices+reshape",
-            "shift1+reshape", "jdl.nn.conv2d+window")
+            "shift1+reshape", "jdl.kernels")
 
 
 def make_step(variant: str, pool: str = "max", act: str = "relu"):
@@ -120,12 +125,13 @@ def make_step(variant: str, pool: str = "max", act: str = "relu"):
 
     layout = {"conv+window": "nhwc", "conv+reshape": "nhwc", "im2col+reshape": "im2col",
               "nchw+reshape": "nchw", "slices+reshape": "slices", "shift1+reshape": "shift1",
-              "jdl.nn.conv2d+window": "jdl"}[variant]
+              "jdl.kernels": "jdl"}[variant]
     nchw = layout == "nchw"
 
     def pooled(h):
-        window = variant.endswith("+window")
-        return _pool_window(h, pool) if window else _pool_reshape(h, pool, nchw)
+        if variant.endswith("+window") or layout == "jdl":
+            return _pool_window(h, pool, jdl_kernels=layout == "jdl")
+        return _pool_reshape(h, pool, nchw)
 
     def bias(h, b):
         return h + (b[None, :, None, None] if nchw else b[None, None, None, :])

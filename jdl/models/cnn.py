@@ -8,6 +8,7 @@ for ``cnn1d``; every model returns (B, n_classes) logits.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable, Sequence, Union
 
 import jax
@@ -29,7 +30,7 @@ def _check_image_shape(name: str, input_shape: Sequence[int]) -> tuple[int, int,
 
 
 def lenet5(n_classes: int = 10, input_shape: Sequence[int] = (28, 28, 1),
-           activation: Activation = tanh, pool: str = "avg") -> Module:
+           activation: Activation = tanh, pool: str = "avg", impl: str = "auto") -> Module:
     """LeNet-5 (LeCun, Bottou, Bengio & Haffner 1998), adapted to the input size:
 
         C1: 6 5×5 filters → S2: 2×2 pool → C3: 16 5×5 filters → S4: 2×2 pool
@@ -49,17 +50,20 @@ def lenet5(n_classes: int = 10, input_shape: Sequence[int] = (28, 28, 1),
     Args:
       activation: tanh as in the paper (scaled tanh there); ``relu`` is the modern choice.
       pool: 'avg' (the paper's subsampling) or 'max'.
+      impl: passed to the convolutions and max pools: 'auto' (default) lets ``jdl.kernels``
+        pick a faster kernel of equal value and derivatives where one pays (C1's single input
+        channel on the CPU: the shifted sum); 'xla' runs the plain definitions.
     """
     h, w, _ = _check_image_shape("lenet5", input_shape)
     if pool not in ("avg", "max"):
         raise ValueError(f"lenet5: pool must be 'avg' or 'max', got {pool!r}")
-    Pool = AvgPool2D if pool == "avg" else MaxPool2D
+    Pool = AvgPool2D if pool == "avg" else partial(MaxPool2D, impl=impl)
     c1_pad = "VALID" if min(h, w) >= 32 else "SAME"
     s2 = (min(h, w) - 4 if c1_pad == "VALID" else min(h, w)) // 2
     c3_pad = "VALID" if s2 >= 10 else "SAME"
     return serial(
-        Conv2D(6, 5, padding=c1_pad), activation, Pool(2),  # C1, S2
-        Conv2D(16, 5, padding=c3_pad), activation, Pool(2),  # C3, S4
+        Conv2D(6, 5, padding=c1_pad, impl=impl), activation, Pool(2),  # C1, S2
+        Conv2D(16, 5, padding=c3_pad, impl=impl), activation, Pool(2),  # C3, S4
         Flatten(), Dense(120), activation,  # C5
         Dense(84), activation,  # F6
         Dense(n_classes),
@@ -68,14 +72,14 @@ def lenet5(n_classes: int = 10, input_shape: Sequence[int] = (28, 28, 1),
 
 def cnn(n_classes: int = 10, input_shape: Sequence[int] = (32, 32, 3), channels: Sequence[int] = (8, 16),
         activation: Activation = leaky_relu, norm: Callable[[], Module] | None = None,
-        hidden: Sequence[int] = ()) -> Module:
+        hidden: Sequence[int] = (), impl: str = "auto") -> Module:
     """A small CNN: for each width c, CONV3-c ('SAME') → activation → POOL-2, with ``norm()``
     (e.g. ``jdl.nn.BatchNorm``) between blocks; then flatten, optional hidden dense layers,
     and a dense layer of logits. Pooling stops once the map is 1×1.
 
     ``cnn(10, (32, 32, 3), (8, 16), norm=BatchNorm)`` is the course's worked example: CONV3-8
     (224 params) → LeakyReLU → POOL-2 → BatchNorm (16) → CONV3-16 (1,168) → LeakyReLU → POOL-2
-    → FC-10 (10,250).
+    → FC-10 (10,250). ``impl`` goes to the convolutions and pools, as in :func:`lenet5`.
 
     Shapes: (B, H, W, C) → (B, n_classes).
     """
@@ -84,9 +88,9 @@ def cnn(n_classes: int = 10, input_shape: Sequence[int] = (32, 32, 3), channels:
     for i, c in enumerate(channels):
         if i and norm is not None:
             layers.append(norm())
-        layers += [Conv2D(c, 3), activation]
+        layers += [Conv2D(c, 3, impl=impl), activation]
         if min(h, w) >= 2:
-            layers.append(MaxPool2D(2))
+            layers.append(MaxPool2D(2, impl=impl))
             h, w = h // 2, w // 2
     layers.append(Flatten())
     for d in hidden:
@@ -108,13 +112,15 @@ VGG_CONFIGS: dict[str, tuple] = {
 
 
 def vgg(config: str | VGGConfig = "vgg_small", n_classes: int = 10, fc: Sequence[int] = (128,),
-        activation: Activation = relu, norm: Callable[[], Module] | None = None) -> Module:
+        activation: Activation = relu, norm: Callable[[], Module] | None = None,
+        impl: str = "auto") -> Module:
     """A VGG network: stacks of 3×3 'SAME' convolutions (two 3×3 see 5×5, three see 7×7, with
     fewer parameters than one big filter), each block closed by a 2×2 max pool, then dense
     layers ``fc`` and the logits. ``norm`` (e.g. BatchNorm) goes after each convolution.
 
     ``vgg('vgg16', 1000, fc=(4096, 4096))`` on 224×224×3 is VGG-16 (138,357,544 parameters);
     the default ``vgg_small`` (32-32-M-64-64-M, FC-128) suits 8×8 to 32×32 images.
+    ``impl`` goes to the convolutions and pools, as in :func:`lenet5`.
 
     Shapes: (B, H, W, C) → (B, n_classes); H and W must survive the pools.
     """
@@ -125,9 +131,9 @@ def vgg(config: str | VGGConfig = "vgg_small", n_classes: int = 10, fc: Sequence
     layers: list = []
     for item in config:
         if item == "M":
-            layers.append(MaxPool2D(2))
+            layers.append(MaxPool2D(2, impl=impl))
         elif isinstance(item, int) and item > 0:
-            layers += [Conv2D(item, 3)] + ([norm()] if norm is not None else []) + [activation]
+            layers += [Conv2D(item, 3, impl=impl)] + ([norm()] if norm is not None else []) + [activation]
         else:
             raise ValueError(f"vgg: config entries are positive ints or 'M', got {item!r}")
     layers.append(Flatten())

@@ -63,10 +63,10 @@ def googlenet_small(n_classes: int = 10, width: int = 16) -> Module:
         raise ValueError(f"googlenet_small: width must be a positive multiple of 4, got {width!r}")
     u = width // 4  # GoogLeNet's 16 channels
     return serial(
-        Conv2D(3 * width, 3), relu,  # GoogLeNet feeds 3a with 192 = 3·64 channels
+        Conv2D(3 * width, 3, impl="auto"), relu,  # GoogLeNet feeds 3a with 192 = 3·64 channels
         inception_block(4 * u, 6 * u, 8 * u, u, 2 * u, 2 * u),  # 3a: 256 channels at width 64
         inception_block(8 * u, 8 * u, 12 * u, 2 * u, 6 * u, 4 * u),  # 3b: 480
-        MaxPool2D(2),
+        MaxPool2D(2, impl="auto"),  # jdl.kernels.pooling's rule: windows tile the input
         inception_block(12 * u, 6 * u, 13 * u, u, 3 * u, 4 * u),  # 4a: 512
         GlobalAvgPool(),
         Dense(n_classes),

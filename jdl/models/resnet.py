@@ -36,9 +36,10 @@ def batch_norm() -> Module:
     return BatchNorm(momentum=0.9)
 
 
-def _conv(c_out: int, k: int, stride: int = 1) -> Module:
+def _conv(c_out: int, k: int, stride: int = 1, impl: str = "xla") -> Module:
     pad = "SAME" if stride == 1 else (k - 1) // 2  # PyTorch's padding for strided convs
-    return Conv2D(c_out, k, stride=stride, padding=pad, use_bias=False, w_init=initializers.he_normal)
+    return Conv2D(c_out, k, stride=stride, padding=pad, use_bias=False, w_init=initializers.he_normal,
+                  impl=impl)
 
 
 def _finish(body: Module, c_out: int, stride: int, projection: bool, norm: NormFactory,
@@ -110,7 +111,7 @@ def resnet(stage_sizes: Sequence[int], widths: Sequence[int], n_classes: int = 1
         layers: list = [_conv(c, 7, 2), norm(), relu, MaxPool2D(3, 2, padding=1)]
     else:
         c = widths[0]
-        layers = [_conv(c, 3), norm(), relu]
+        layers = [_conv(c, 3, impl="auto"), norm(), relu]  # RGB stem: jdl.kernels.conv's rule
     make, expansion = (basic_block, 1) if block == "basic" else (bottleneck_block, 4)
     for i, (n_blocks, width) in enumerate(zip(stage_sizes, widths)):
         for j in range(n_blocks):

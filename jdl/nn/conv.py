@@ -7,10 +7,14 @@ kernels are HWIO (WIO in 1-D). The slides use PyTorch's N×C×H×W and O×I×H×
 Like every deep-learning library, "convolution" here is the cross-correlation the course
 writes as H_{i,j,o} = Σ_{a,b} Σ_c W_{a,b,c,o} · X_{s·i + d·a, s·j + d·b, c} + b_o (the kernel
 is not flipped). ``jdl.nn.conv2d_im2col`` computes the same thing from scratch.
+
+This file holds only that definition. Faster formulations for particular backends and shapes
+live in ``jdl.kernels.conv`` and are chosen explicitly, with ``Conv2D(..., impl='auto')``.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Sequence
 
 import jax
@@ -19,7 +23,6 @@ import jax.numpy as jnp
 from jdl import init as initializers
 from jdl.core import Initializer, Module, Params, PRNGKey, State, check_float, leaf, shape_struct
 from jdl.nn.conv_arithmetic import Padding, check_conv_sizes, normalize_padding, normalize_window
-from jdl.nn.conv_shifted import shifted_conv2d, use_shifted
 
 _LAYOUTS = {1: ("NWC", "WIO", "NWC"), 2: ("NHWC", "HWIO", "NHWC")}
 _AXES = {1: "B, W, C", 2: "B, H, W, C"}
@@ -64,15 +67,15 @@ def conv(x: jax.Array, w: jax.Array, b: jax.Array | None = None, stride: int | S
          name: str = "conv") -> jax.Array:
     """N-d convolution (N = 1 or 2) on ``lax.conv_general_dilated``; see :func:`conv2d`."""
     stride, pads, dilation, _ = conv_geometry(name, x.shape, w.shape, stride, padding, dilation, groups)
-    if use_shifted(w.shape, stride, dilation, groups, jnp.result_type(x, w)):  # C_in ≤ 3 on CPU
-        y = shifted_conv2d(x, w, tuple(tuple(p) for p in pads))
-    else:
-        y = jax.lax.conv_general_dilated(
-            x, w, window_strides=stride, padding=pads, rhs_dilation=dilation,
-            dimension_numbers=_LAYOUTS[w.ndim - 2], feature_group_count=groups)
-    if b is not None:
-        y = y + b.reshape((1,) * (y.ndim - 1) + (-1,))  # (B, ..., C_out) + (1, ..., C_out)
-    return y
+    y = jax.lax.conv_general_dilated(
+        x, w, window_strides=stride, padding=pads, rhs_dilation=dilation,
+        dimension_numbers=_LAYOUTS[w.ndim - 2], feature_group_count=groups)
+    return add_bias(y, b)
+
+
+def add_bias(y: jax.Array, b: jax.Array | None) -> jax.Array:
+    """y + b over the last (channel) axis: (B, ..., C_out) + (C_out,); ``b=None`` adds nothing."""
+    return y if b is None else y + b.reshape((1,) * (y.ndim - 1) + (-1,))
 
 
 def conv2d(x: jax.Array, w: jax.Array, b: jax.Array | None = None, stride: int | Sequence[int] = 1,
@@ -122,11 +125,17 @@ def conv1d(x: jax.Array, w: jax.Array, b: jax.Array | None = None, stride: int =
 def ConvND(n_spatial: int, d_out: int, kernel_size: int | Sequence[int], stride: Any = 1,
            padding: Padding = "SAME", dilation: Any = 1, groups: int = 1, use_bias: bool = True,
            w_init: Initializer = initializers.lecun_normal,
-           b_init: Initializer = initializers.zeros) -> Module:
+           b_init: Initializer = initializers.zeros, impl: str = "xla") -> Module:
     """The convolution module behind ``Conv1D`` and ``Conv2D`` (see :func:`Conv2D`)."""
     name = f"Conv{n_spatial}D"
     if not isinstance(d_out, int) or d_out < 1:
         raise ValueError(f"{name}: d_out must be a positive int, got {d_out!r}")
+    fn = conv
+    if impl != "xla":
+        from jdl.kernels.conv import check_impl, fast_conv  # jdl.kernels builds on this file
+
+        check_impl(name, impl)
+        fn = partial(fast_conv, impl=impl)
     window = normalize_window(name, "kernel_size", kernel_size, n_spatial)
     normalize_window(name, "stride", stride, n_spatial)
     normalize_window(name, "dilation", dilation, n_spatial)
@@ -149,7 +158,7 @@ def ConvND(n_spatial: int, d_out: int, kernel_size: int | Sequence[int], stride:
 
     def apply(params: Params, state: State, x: Any, *, key=None, train=False):
         del key, train
-        return conv(x, params["w"], params.get("b"), stride, padding, dilation, groups, name), state
+        return fn(x, params["w"], params.get("b"), stride, padding, dilation, groups, name), state
 
     return leaf(init, apply, f"conv{n_spatial}d")
 
@@ -157,7 +166,7 @@ def ConvND(n_spatial: int, d_out: int, kernel_size: int | Sequence[int], stride:
 def Conv2D(d_out: int, kernel_size: int | Sequence[int], stride: int | Sequence[int] = 1,
            padding: Padding = "SAME", dilation: int | Sequence[int] = 1, groups: int = 1,
            use_bias: bool = True, w_init: Initializer = initializers.lecun_normal,
-           b_init: Initializer = initializers.zeros) -> Module:
+           b_init: Initializer = initializers.zeros, impl: str = "xla") -> Module:
     """A 2-D convolution layer: y = conv2d(x, w, stride, padding, dilation, groups) + b.
 
     It has k_h·k_w·(C_in/groups)·d_out + d_out parameters (``jdl.nn.conv_params``); 96 11×11
@@ -173,8 +182,12 @@ def Conv2D(d_out: int, kernel_size: int | Sequence[int], stride: int | Sequence[
         keeps H, W at stride 1.
       use_bias: add ``b``; not needed before BatchNorm.
       w_init, b_init: initializers; LeCun normal weights by default, as in flax.
+      impl: 'xla' (default) computes :func:`conv2d`; 'auto' lets
+        ``jdl.kernels.conv.choose_conv_impl`` pick a faster kernel of equal value and
+        derivatives where the backend and shapes suit one; 'shifted' forces the shifted-sum
+        kernel (``jdl.kernels.conv``).
     """
-    return ConvND(2, d_out, kernel_size, stride, padding, dilation, groups, use_bias, w_init, b_init)
+    return ConvND(2, d_out, kernel_size, stride, padding, dilation, groups, use_bias, w_init, b_init, impl)
 
 
 def Conv1D(d_out: int, kernel_size: int, stride: int = 1, padding: Padding = "SAME",

@@ -3,11 +3,16 @@
 Max pooling keeps the strongest response in a window, average pooling its mean signal; both
 shrink H and W by the stride and have no learnable parameters. Inputs are channels-last:
 (B, H, W, C) in 2-D, (B, L, C) in 1-D; each channel is pooled on its own.
+
+This file holds only the definitions (one ``lax.reduce_window`` each). A faster max pool for
+windows that tile the input lives in ``jdl.kernels.pooling``, chosen explicitly with
+``MaxPool2D(..., impl='auto')``.
 """
 
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any, Sequence
 
 import jax
@@ -19,7 +24,9 @@ from jdl.nn.conv_arithmetic import Padding, check_conv_sizes, normalize_padding,
 _AXES = {1: "B, L, C", 2: "B, H, W, C"}
 
 
-def _geometry(name: str, x: Any, window: Any, stride: Any, padding: Padding):
+def pool_geometry(name: str, x: Any, window: Any, stride: Any, padding: Padding) -> tuple:
+    """Check a pool's sizes and return reduce_window's (dims, strides, pads), batch and channel
+    axes included; ``ValueError`` naming the layer when the window does not fit."""
     n = x.ndim - 2
     if n < 1:
         raise ValueError(f"{name}: expected an input (B, ..., C) with at least one spatial axis, "
@@ -42,24 +49,8 @@ def max_pool(x: jax.Array, window: int | Sequence[int], stride: int | Sequence[i
     >>> max_pool(jnp.arange(9.0).reshape(1, 3, 3, 1), 2, stride=1)[0, :, :, 0].tolist()
     [[4.0, 5.0], [7.0, 8.0]]
     """
-    dims, strides, pads = _geometry("max_pool", x, window, stride, padding)
-    if dims == strides and not any(lo or hi for lo, hi in pads):
-        return _tiled_max(x, dims[1:-1])
+    dims, strides, pads = pool_geometry("max_pool", x, window, stride, padding)
     return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, dims, strides, pads)
-
-
-def _tiled_max(x: jax.Array, window: tuple[int, ...]) -> jax.Array:
-    """Non-overlapping, unpadded max pooling as a reshape and a max: (B, H, W, C) →
-    (B, H/k_h, k_h, W/k_w, k_w, C) → max over the k axes (rows and columns past the last whole
-    window are dropped, as 'VALID' does). Same values as ``reduce_window``; its gradient is an
-    elementwise mask, several times faster on XLA:CPU than reduce_window's select-and-scatter.
-    On ties (e.g. a window of ReLU zeros) the gradient is shared equally among the maxima
-    instead of going to one of them — both are valid subgradients."""
-    spatial = [n // k * k for n, k in zip(x.shape[1:-1], window)]
-    x = x[(slice(None), *(slice(0, n) for n in spatial))]  # crop to whole windows
-    split = [d for n, k in zip(spatial, window) for d in (n // k, k)]
-    x = x.reshape(x.shape[0], *split, x.shape[-1])  # (B, H/k_h, k_h, W/k_w, k_w, C)
-    return jnp.max(x, axis=tuple(range(2, 2 + 2 * len(window), 2)))
 
 
 def avg_pool(x: jax.Array, window: int | Sequence[int], stride: int | Sequence[int] | None = None,
@@ -71,7 +62,7 @@ def avg_pool(x: jax.Array, window: int | Sequence[int], stride: int | Sequence[i
 
     Shapes: as :func:`max_pool`.
     """
-    dims, strides, pads = _geometry("avg_pool", x, window, stride, padding)
+    dims, strides, pads = pool_geometry("avg_pool", x, window, stride, padding)
     total = jax.lax.reduce_window(x, 0.0, jax.lax.add, dims, strides, pads)
     if count_include_pad:
         return total / math.prod(dims)
@@ -80,18 +71,24 @@ def avg_pool(x: jax.Array, window: int | Sequence[int], stride: int | Sequence[i
     return total / count[None, ..., None]
 
 
-def _pool_module(kind: str, n_spatial: int, window: Any, stride: Any, padding: Padding) -> Module:
+def _pool_module(kind: str, n_spatial: int, window: Any, stride: Any, padding: Padding,
+                 impl: str = "xla") -> Module:
     name = f"{'Max' if kind == 'max' else 'Avg'}Pool{n_spatial}D"
     normalize_window(name, "window", window, n_spatial)
     if stride is not None:
         normalize_window(name, "stride", stride, n_spatial)
     fn = max_pool if kind == "max" else avg_pool
+    if impl != "xla":
+        from jdl.kernels.pooling import check_impl, fast_max_pool  # jdl.kernels builds on this file
+
+        check_impl(name, impl)
+        fn = partial(fast_max_pool, impl=impl, name=name)
 
     def init(key: PRNGKey, x: Any) -> tuple[Params, State]:
         del key
         x = shape_struct(x)
         check_rank(name, x, (n_spatial + 2,), _AXES[n_spatial])
-        _geometry(name, x, window, stride, padding)
+        pool_geometry(name, x, window, stride, padding)
         return {}, {}
 
     def apply(params: Params, state: State, x: Any, *, key=None, train=False):
@@ -103,11 +100,18 @@ def _pool_module(kind: str, n_spatial: int, window: Any, stride: Any, padding: P
 
 
 def MaxPool2D(window: int | Sequence[int], stride: int | Sequence[int] | None = None,
-              padding: Padding = "VALID") -> Module:
+              padding: Padding = "VALID", impl: str = "xla") -> Module:
     """Max pooling over H, W (:func:`max_pool`); ``stride`` defaults to ``window``. No params.
 
-    Shapes: (B, H, W, C) → (B, H', W', C); ``MaxPool2D(2)`` halves H and W (POOL-2)."""
-    return _pool_module("max", 2, window, stride, padding)
+    Shapes: (B, H, W, C) → (B, H', W', C); ``MaxPool2D(2)`` halves H and W (POOL-2).
+
+    Args:
+      impl: 'xla' (default) computes :func:`max_pool`; 'auto' lets
+        ``jdl.kernels.pooling.choose_pool_impl`` pick the reshape kernel (same values and
+        derivatives, ties included) where the windows tile the input on the CPU; 'tiled'
+        forces it.
+    """
+    return _pool_module("max", 2, window, stride, padding, impl)
 
 
 def AvgPool2D(window: int | Sequence[int], stride: int | Sequence[int] | None = None,
@@ -118,9 +122,10 @@ def AvgPool2D(window: int | Sequence[int], stride: int | Sequence[int] | None = 
     return _pool_module("avg", 2, window, stride, padding)
 
 
-def MaxPool1D(window: int, stride: int | None = None, padding: Padding = "VALID") -> Module:
-    """Max pooling over a sequence: (B, L, C) → (B, L', C)."""
-    return _pool_module("max", 1, window, stride, padding)
+def MaxPool1D(window: int, stride: int | None = None, padding: Padding = "VALID",
+              impl: str = "xla") -> Module:
+    """Max pooling over a sequence: (B, L, C) → (B, L', C); ``impl`` as in :func:`MaxPool2D`."""
+    return _pool_module("max", 1, window, stride, padding, impl)
 
 
 def AvgPool1D(window: int, stride: int | None = None, padding: Padding = "VALID") -> Module:

@@ -24,7 +24,7 @@ def test_shifted_conv_equals_lax_conv_value_and_grads():
 
 
 def test_jdl_variant_agrees_with_flax_formulation_in_quick_mode():
-    variants = ("conv+window", "jdl.nn.conv2d+window")
+    variants = ("conv+window", "jdl.kernels")
     result = conv_variants.run(quick=True, variants=variants, act="tanh", pool="avg")
     assert set(result["variants"]) == set(variants)
     assert max(v["max_abs_diff"] for v in result["variants"].values()) < 1e-5

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import jdl
-from jdl.kernels import blockwise_attention
+from jdl.kernels.attention import blockwise_attention
 from jdl.nn import MultiHeadAttention, attend, causal_mask, dot_product_attention, padding_mask
 
 B, H, NQ, NK, DK, DV = 2, 2, 9, 13, 4, 3

@@ -40,19 +40,6 @@ def test_pooling_equals_torch(x, count_include_pad):
     np.testing.assert_allclose(MaxPool1D(2).apply({}, {}, x1)[0], ref1.numpy().transpose(0, 2, 1), rtol=1e-6)
 
 
-def test_tiled_max_pool_equals_reduce_window(x):
-    # non-overlapping windows take the reshape path; compare with lax.reduce_window directly
-    for window in [(2, 2), (3, 2), (2, 3)]:
-        ref = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, *window, 1), (1, *window, 1), "VALID")
-        np.testing.assert_array_equal(max_pool(x, window), ref)
-    x1 = x[:, 0]
-    np.testing.assert_array_equal(max_pool(x1, 3), jax.lax.reduce_window(x1, -jnp.inf, jax.lax.max, (1, 3, 1), (1, 3, 1), "VALID"))
-    g_fast = jax.grad(lambda x: jnp.sum(jnp.sin(max_pool(x, 2))))(x)
-    g_slow = jax.grad(lambda x: jnp.sum(jnp.sin(
-        jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID"))))(x)
-    np.testing.assert_allclose(g_fast, g_slow, rtol=1e-6)  # no ties in random data
-
-
 def test_course_pooling_example():
     x = jnp.arange(9.0).reshape(1, 3, 3, 1)
     assert max_pool(x, 2, 1)[0, :, :, 0].tolist() == [[4, 5], [7, 8]]  # max(0, 1, 3, 4) = 4
