@@ -180,12 +180,13 @@ def plot_saturation(sat: dict, d_ks, n_keys: int, workdir: str) -> None:
     from experiments import common
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    for name, style in (("unscaled", "o-"), ("scaled", "s-")):
+    for name, style, c in (("unscaled", "o-", "C0"), ("scaled", "s-", "C1")):
         label = "⟨q, k⟩" if name == "unscaled" else "⟨q, k⟩/√d_k"
-        axes[0].loglog(d_ks, sat[name]["logit_var"], style, label=label)
-        axes[1].semilogx(d_ks, sat[name]["entropy"], style, label=label)
-        axes[2].loglog(d_ks, sat[name]["jacobian_norm"], style, label=f"{label}, mean")
-        axes[2].loglog(d_ks, sat[name]["median_jacobian_norm"], style[0] + "--", label=f"{label}, median")
+        axes[0].loglog(d_ks, sat[name]["logit_var"], style, color=c, label=label)
+        axes[1].semilogx(d_ks, sat[name]["entropy"], style, color=c, label=label)
+        axes[2].loglog(d_ks, sat[name]["jacobian_norm"], style, color=c, label=f"{label}, mean")
+        axes[2].loglog(d_ks, sat[name]["median_jacobian_norm"], style[0] + "--", color=c,
+                       label=f"{label}, median")
     axes[0].loglog(d_ks, d_ks, "k:", label="d_k")
     axes[1].axhline(sat["uniform"]["entropy"], color="k", ls=":", label=f"uniform, log {n_keys}")
     axes[2].axhline(sat["uniform"]["jacobian_norm"], color="k", ls=":", label="uniform weights")
