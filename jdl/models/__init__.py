@@ -9,3 +9,4 @@ from jdl.models.resnet import (
     resnet56,
 )
 from jdl.models.transformer import TransformerConfig, encoder_decoder, greedy_decode
+from jdl.models.seq2seq import Seq2SeqConfig, lstm_encoder_decoder, lstm_greedy_decode
