@@ -64,7 +64,7 @@ class Config:
     train_max: int = 8
     test_max: int = 16
     n_test: int = 200
-    steps: int = 3000
+    steps: int = 2000
     batch: int = 64
     lr: float = 1e-3
     warmup: int = 200
@@ -140,13 +140,15 @@ def evaluate(decode, params, cfg: Config, seed: int) -> dict[str, list]:
     return per_len
 
 
-def train_one(name: str, cfg: Config, seed: int, log_every: int = 100) -> dict:
+def train_one(name: str, cfg: Config, seed: int) -> dict:
     """Train ``name`` for ``cfg.steps`` steps on fresh batches (seed [seed, 1, t]), then
-    ``evaluate``; the mean loss per ``log_every`` steps, parameters and training time."""
+    ``evaluate``; the mean loss per 100 steps (per steps/4 when fewer), parameters and
+    training time."""
     import jax
 
     import jdl
 
+    log_every = max(1, min(100, cfg.steps // 4))
     model, decode = make_model(name, cfg)
     lr = jdl.optim.warmup_cosine_decay_schedule(0.0, cfg.lr, cfg.warmup, cfg.steps)
     opt = jdl.optim.chain(jdl.optim.clip_by_global_norm(cfg.clip), jdl.optim.adam(lr))
