@@ -35,6 +35,10 @@ def reversal_data(n: int, min_len: int, max_len: int, width: int, seed) -> dict[
     list of ints for ``np.random.default_rng``).
 
     Shapes: → src, src_mask (n, W); tgt_in, tgt_out, tgt_mask (n, W + 1); lengths (n,).
+
+    Args:
+      n: number of strings. min_len, max_len: the range of lengths L. width: W ≥ max_len, the
+        padded source width. seed: numpy seed.
     """
     if not 1 <= min_len <= max_len <= width:
         raise ValueError(f"reversal_data: need 1 <= min_len <= max_len <= width, got "

@@ -76,6 +76,10 @@ def lstm_encode(c: Seq2SeqConfig, params: Params, src: Any, *, src_mask: Any = N
 
     Shapes: src (B, S) ints, src_mask (B, S) bool → a tuple of ``num_layers`` LSTMCarry(h, c),
     each (B, hidden).
+
+    Args:
+      c: the model's ``Seq2SeqConfig``. params: its params. src: source token ids.
+      src_mask: True for real source tokens (right padding), or None (no padding).
     """
     src = jnp.asarray(src)
     check_integer("lstm_encoder_decoder", src)
@@ -91,6 +95,10 @@ def lstm_decode(c: Seq2SeqConfig, params: Params, tgt: Any, carry: tuple) -> tup
 
     Shapes: tgt (B, T) ints, carry: num_layers × LSTMCarry((B, hidden), (B, hidden))
     → (logits (B, T, tgt_vocab), the carry after step T).
+
+    Args:
+      c: the model's ``Seq2SeqConfig``. params: its params. tgt: decoder input token ids.
+      carry: the decoder's starting carry (``lstm_encode``'s, or a previous call's).
     """
     tgt = jnp.asarray(tgt)
     check_integer("lstm_encoder_decoder", tgt)
@@ -144,6 +152,12 @@ def lstm_greedy_decode(c: Seq2SeqConfig, params: Params, src: Any, bos: int, len
     ``lax.scan`` (one LSTM step per token), the encoder runs once.
 
     Shapes: src (B, S) → (B, length) token ids (bos not included).
+
+    Args:
+      c: the model's ``Seq2SeqConfig``. params: its params. src: source token ids.
+      bos: the start token fed first. length: how many tokens to generate (an EOS is generated
+        like any other token; cut the output at it).
+      src_mask: True for real source tokens, or None.
     """
     carry = lstm_encode(c, params, src, src_mask=src_mask)
     B = jnp.shape(src)[0]
