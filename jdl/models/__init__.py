@@ -15,3 +15,4 @@ from jdl.models.transformer import TransformerConfig, encoder_decoder, greedy_de
 from jdl.models import ngram
 from jdl.models.sampling import sample_logits
 from jdl.models.rnn import generate, lstm_lm
+from jdl.models.seq2seq import Seq2SeqConfig, lstm_encoder_decoder, lstm_greedy_decode
