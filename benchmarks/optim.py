@@ -46,6 +46,9 @@ OPTIMIZERS: dict[str, Callable] = {
     "adamw": lambda o: o.adamw(1e-3),
     "adam_l2": lambda o: (o.adam_l2(1e-3) if o is optim else o.chain(o.add_decayed_weights(1e-4), o.adam(1e-3))),
     "clip_adam": lambda o: o.chain(o.clip_by_global_norm(1.0), o.adam(1e-3)),
+    # jdl.optim.flatten (one vector per moment) against optax on the tree
+    "adam_flat": lambda o: optim.flatten(o.adam(1e-3)) if o is optim else o.adam(1e-3),
+    "sgd_momentum_flat": lambda o: optim.flatten(o.sgd(0.01, momentum=0.9)) if o is optim else o.sgd(0.01, momentum=0.9),
 }
 
 
@@ -168,7 +171,7 @@ def _merge(i: int, jax_runs: list[dict], torch_runs: list[dict]) -> dict:
     row["ratio"] = row["jdl_ms"] / row["optax_ms"]
     for variant in ("fused", "foreach"):
         found = [t for run in torch_runs for t in run["rows"]
-                 if (t["name"], t["leaves"], t["variant"]) == (row["name"], row["leaves"], variant)]
+                 if (t["name"], t["leaves"], t["variant"]) == (row["name"].removesuffix("_flat"), row["leaves"], variant)]
         if found:
             row[f"torch_{variant}_ms"] = statistics.median(t["ms"] for t in found)
             row[f"torch_{variant}_cpu_ms"] = statistics.median(t["cpu_ms"] for t in found)
