@@ -1,11 +1,18 @@
-"""One jitted optimizer update + apply_updates, jdl against its optax twin.
+"""One jitted optimizer update + apply_updates, jdl against its optax twin and PyTorch's
+``fused=True`` and ``foreach=True`` updates (``benchmarks.optim_torch``).
 
 For each optimizer: 10M float32 params held in 4 leaves and in 200 leaves (``quick``: 100k
 params, 3 repeats), the step ``(params, state) -> apply_updates(params, update(grads, state))``
 jitted with params and state donated, A and B interleaved (alternating which goes first), each call timed to
 ``block_until_ready``, the median of the repeats reported in ms and as the ratio jdl/optax.
+The JAX rows and the PyTorch rows run in separate processes (``benchmarks.worker``), as the
+harness runs its implementations, and ``rounds`` > 1 alternates the two processes' order
+round by round; ``threads=1`` pins XLA and PyTorch to one thread (the steady comparison on a
+loaded machine: compare the CPU-ms columns). The JAX process also measures the copy ceiling
+(x ← x + 1 on a donated buffer of the same size) that jdl's GB/s is compared with.
 
-    python -m benchmarks.optim [--quick] [--out=runs/benchmarks/optim.json]
+    python -m benchmarks.optim [--quick] [--names=adam,sgd_momentum] [--rounds=3] [--threads=1]
+        [--out=runs/benchmarks/optim.json]
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 from typing import Callable
 
@@ -37,6 +46,9 @@ OPTIMIZERS: dict[str, Callable] = {
     "adamw": lambda o: o.adamw(1e-3),
     "adam_l2": lambda o: (o.adam_l2(1e-3) if o is optim else o.chain(o.add_decayed_weights(1e-4), o.adam(1e-3))),
     "clip_adam": lambda o: o.chain(o.clip_by_global_norm(1.0), o.adam(1e-3)),
+    # jdl.optim.flatten (one vector per moment) against optax on the tree
+    "adam_flat": lambda o: optim.flatten(o.adam(1e-3)) if o is optim else o.adam(1e-3),
+    "sgd_momentum_flat": lambda o: optim.flatten(o.sgd(0.01, momentum=0.9)) if o is optim else o.sgd(0.01, momentum=0.9),
 }
 
 
@@ -60,7 +72,7 @@ def make_step(opt, apply_updates):
 def time_pair(name: str, n_params: int, n_leaves: int, repeats: int) -> dict:
     """Median ms of one call of jdl's and optax's step, interleaved (jdl, optax, optax, jdl, ...)."""
     grads = make_tree(n_params, n_leaves, 1)
-    runs, costs = {}, {}
+    runs, costs, cpu = {}, {}, {"jdl": [], "optax": []}
     for lib, apply in (("jdl", optim.apply_updates), ("optax", optax.apply_updates)):
         opt = OPTIMIZERS[name](optim if lib == "jdl" else optax)
         params = make_tree(n_params, n_leaves, 0)
@@ -72,13 +84,15 @@ def time_pair(name: str, n_params: int, n_leaves: int, repeats: int) -> dict:
     for r in range(repeats):
         for lib in (("jdl", "optax") if r % 2 == 0 else ("optax", "jdl")):  # no first-mover bias
             step, carry, times = runs[lib]
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             carry = jax.block_until_ready(step(*carry, grads))
             times.append((time.perf_counter() - start) * 1e3)
+            cpu[lib].append((time.process_time() - start_cpu) * 1e3)
             runs[lib][1] = carry
     jdl_ms, optax_ms = (statistics.median(runs[lib][2]) for lib in ("jdl", "optax"))
     return {"name": name, "leaves": n_leaves, "jdl_ms": jdl_ms, "optax_ms": optax_ms,
-            "ratio": jdl_ms / optax_ms, "jdl_bytes": costs["jdl"], "optax_bytes": costs["optax"]}
+            "ratio": jdl_ms / optax_ms, "jdl_bytes": costs["jdl"], "optax_bytes": costs["optax"],
+            "jdl_cpu_ms": statistics.median(cpu["jdl"]), "optax_cpu_ms": statistics.median(cpu["optax"])}
 
 
 def _bytes_accessed(step, *args) -> float:
@@ -88,24 +102,108 @@ def _bytes_accessed(step, *args) -> float:
     return float(cost.get("bytes accessed", float("nan")))
 
 
-def run(quick: bool = False) -> dict:
-    """Time every optimizer; returns {"rows": [{name, leaves, jdl_ms, optax_ms, ratio, jdl_bytes,
-    optax_bytes}], "params", ...}; ratio = jdl_ms / optax_ms, *_bytes XLA's bytes accessed."""
+def copy_ceiling(n_params: int, repeats: int) -> dict:
+    """GB/s of x ← x + 1 on a donated float32 buffer of n_params numbers (2·4·n bytes a call):
+    by wall time from the fastest of ``repeats`` calls (the streaming ceiling), and by the median
+    CPU time (the fastest CPU time of a call is below the clock's resolution now and then)."""
+    add_one = jax.jit(lambda x: x + 1, donate_argnums=0)
+    held = jax.block_until_ready(add_one(jnp.zeros((n_params,), jnp.float32)))
+    wall, cpu = [], []
+    for _ in range(repeats):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        held = jax.block_until_ready(add_one(held))
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return {"copy_gbs": 8 * n_params / min(wall) / 1e9, "copy_cpu_gbs": 8 * n_params / max(statistics.median(cpu), 1e-9) / 1e9}
+
+
+def run_rows(names: list[str], n_params: int, leaves: list[int], repeats: int, threads: int | None = None) -> dict:
+    """The JAX rows in this process: {'rows': [time_pair(...)], 'copy_gbs', 'copy_cpu_gbs'}
+    (``threads`` is set by the parent through XLA_FLAGS; it is recorded here)."""
+    rows = [time_pair(name, n_params, n_leaves, repeats) for n_leaves in leaves for name in names]
+    return {"rows": rows, **copy_ceiling(n_params, repeats), "threads": threads,
+            "backend": jax.default_backend(), "device": str(jax.devices()[0])}
+
+
+ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+
+
+def _spawn(kind: str, args: dict) -> dict:
+    """Run ``benchmarks.worker`` with {'kind': kind, 'args': args} in a fresh process."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.pathsep + env.get("PYTHONPATH", "")
+    if args.get("threads") == 1:
+        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + ONE_THREAD).strip()
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.worker", json.dumps({"kind": kind, "args": args})],
+                          capture_output=True, text=True, env=env, timeout=1800)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    raise RuntimeError(f"{kind} worker exited with {proc.returncode}: {proc.stderr.strip()[-800:]}")
+
+
+def run(quick: bool = False, names: list[str] | None = None, rounds: int = 1, threads: int | None = None) -> dict:
+    """Time every optimizer (or ``names``) in JAX and, where PyTorch has it, PyTorch fused and
+    foreach, ``rounds`` times in alternating processes; every figure is the median over rounds.
+
+    Returns {"rows": [{name, leaves, jdl_ms, optax_ms, ratio, jdl_bytes, optax_bytes, *_cpu_ms,
+    and for PyTorch's rows torch_fused_ms, torch_foreach_ms (+ _cpu_ms), vs_fused (jdl_ms /
+    torch_fused_ms), vs_fused_cpu, jdl_gbs (XLA's bytes / jdl's time) and jdl_cpu_gbs}],
+    "copy_gbs", "copy_cpu_gbs", "params", ...}.
+    """
     n_params, repeats = (100_000, 3) if quick else (10_000_000, 21)
-    rows = [time_pair(name, n_params, n_leaves, repeats)
-            for n_leaves in (4, 200) for name in OPTIMIZERS]
-    return {"rows": rows, "params": n_params, "repeats": repeats, "backend": jax.default_backend(),
-            "device": str(jax.devices()[0])}
+    args = {"names": list(names or OPTIMIZERS), "n_params": n_params, "leaves": [4, 200], "repeats": repeats,
+            "threads": threads}
+    jax_runs, torch_runs = [], []
+    for r in range(rounds):
+        for kind in (("optim_jax", "optim_torch") if r % 2 == 0 else ("optim_torch", "optim_jax")):
+            (jax_runs if kind == "optim_jax" else torch_runs).append(_spawn(kind, args))
+    rows = [_merge(i, jax_runs, torch_runs) for i in range(len(jax_runs[0]["rows"]))]
+    med = lambda key: statistics.median(run[key] for run in jax_runs)  # noqa: E731
+    return {"rows": rows, "params": n_params, "repeats": repeats, "rounds": rounds, "threads": threads,
+            "copy_gbs": med("copy_gbs"), "copy_cpu_gbs": med("copy_cpu_gbs"),
+            "backend": jax_runs[0]["backend"], "device": jax_runs[0]["device"]}
+
+
+def _merge(i: int, jax_runs: list[dict], torch_runs: list[dict]) -> dict:
+    """Row i of the JAX runs, medians over rounds, joined with PyTorch's rows of the same update."""
+    rounds = [run["rows"][i] for run in jax_runs]
+    row = {k: (statistics.median(r[k] for r in rounds) if isinstance(v, float) else v) for k, v in rounds[0].items()}
+    row["ratio"] = row["jdl_ms"] / row["optax_ms"]
+    for variant in ("fused", "foreach"):
+        found = [t for run in torch_runs for t in run["rows"]
+                 if (t["name"], t["leaves"], t["variant"]) == (row["name"].removesuffix("_flat"), row["leaves"], variant)]
+        if found:
+            row[f"torch_{variant}_ms"] = statistics.median(t["ms"] for t in found)
+            row[f"torch_{variant}_cpu_ms"] = statistics.median(t["cpu_ms"] for t in found)
+    if "torch_fused_ms" in row:
+        row["vs_fused"] = row["jdl_ms"] / row["torch_fused_ms"]
+        row["vs_fused_cpu"] = row["jdl_cpu_ms"] / row["torch_fused_cpu_ms"]
+    row["jdl_gbs"] = row["jdl_bytes"] / row["jdl_ms"] / 1e6
+    row["jdl_cpu_gbs"] = row["jdl_bytes"] / max(row["jdl_cpu_ms"], 1e-9) / 1e6
+    return row
 
 
 def table(result: dict) -> str:
-    """The rows as a Markdown table."""
+    """The rows as a Markdown table, PyTorch's columns where the run has them, and a closing
+    note: jdl/PyTorch-fused of each such row and jdl's GB/s against the copy ceiling."""
     lines = [f"{result['params']:,} float32 params, median of {result.get('repeats', '?')} "
              f"interleaved calls on {result.get('device', '?')}", "",
-             "| optimizer | leaves | jdl ms | optax ms | jdl/optax | bytes jdl/optax |",
-             "|---|---:|---:|---:|---:|---:|"]
+             "| optimizer | leaves | jdl ms | optax ms | jdl/optax | bytes jdl/optax | PyTorch fused ms "
+             "| PyTorch foreach ms | jdl/fused | jdl CPU ms | fused CPU ms | jdl/fused CPU |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    f = lambda r, k: f"{r[k]:.3f}" if k in r else "—"  # noqa: E731
     lines += [f"| {r['name']} | {r['leaves']} | {r['jdl_ms']:.3f} | {r['optax_ms']:.3f} | {r['ratio']:.3f} "
-              f"| {r['jdl_bytes'] / r['optax_bytes']:.3f} |" for r in result["rows"]]
+              f"| {r['jdl_bytes'] / r['optax_bytes']:.3f} | {f(r, 'torch_fused_ms')} | {f(r, 'torch_foreach_ms')} "
+              f"| {f(r, 'vs_fused')} | {f(r, 'jdl_cpu_ms')} | {f(r, 'torch_fused_cpu_ms')} | {f(r, 'vs_fused_cpu')} |"
+              for r in result["rows"]]
+    if "copy_gbs" in result:
+        lines += ["", f"Copy ceiling (x ← x + 1, donated, same size): {result['copy_gbs']:.1f} GB/s wall, "
+                      f"{result['copy_cpu_gbs']:.1f} GB/s by CPU time."]
+        lines += [f"- {r['name']}, {r['leaves']} leaves: jdl/PyTorch-fused {r['vs_fused']:.2f} (CPU "
+                  f"{r['vs_fused_cpu']:.2f}); jdl moves {r['jdl_bytes'] / result['params']:.0f} B/param at "
+                  f"{r['jdl_gbs']:.1f} GB/s wall, {r['jdl_cpu_gbs']:.1f} by CPU time"
+                  for r in result["rows"] if "vs_fused" in r]
     return "\n".join(lines)
 
 
@@ -113,13 +211,17 @@ def main() -> None:
     from absl import app, flags
 
     flags.DEFINE_bool("quick", False, "100k params and 3 repeats, to check it runs.")
+    flags.DEFINE_list("names", list(OPTIMIZERS), "Which optimizers (keys of OPTIMIZERS).")
+    flags.DEFINE_integer("rounds", 1, "Alternating JAX/PyTorch process pairs; figures are medians over them.")
+    flags.DEFINE_integer("threads", None, "1: XLA and PyTorch on one thread (compare the CPU columns).")
     flags.DEFINE_string("out", os.path.join("runs", "benchmarks", "optim.json"), "Where the JSON goes.")
 
     def _main(argv):
         del argv
-        result = run(flags.FLAGS.quick)
-        os.makedirs(os.path.dirname(flags.FLAGS.out) or ".", exist_ok=True)
-        with open(flags.FLAGS.out, "w") as f:
+        fl = flags.FLAGS
+        result = run(fl.quick, fl.names, fl.rounds, fl.threads)
+        os.makedirs(os.path.dirname(fl.out) or ".", exist_ok=True)
+        with open(fl.out, "w") as f:
             json.dump(result, f, indent=1)
         print(table(result))
 

@@ -70,11 +70,12 @@ def extra_sections(results: dict, markdown: bool) -> list[str]:
                     _format(rows, ["method", "ms/call"], markdown)))
     o = ex.get("optim", {})
     if "rows" in o:
-        rows = [[str(r.get("name")), str(r.get("leaves")), f"{r.get('jdl_ms', float('nan')):.2f}",
-                 f"{r.get('optax_ms', float('nan')):.2f}", f"{r.get('ratio', float('nan')):.2f}"]
+        keys = ("jdl_ms", "optax_ms", "ratio", "torch_fused_ms", "torch_foreach_ms", "vs_fused")
+        rows = [[str(r.get("name")), str(r.get("leaves")), *(f"{r.get(k, float('nan')):.2f}" for k in keys)]
                 for r in o["rows"]]
         out.append((f"Optimizer updates ({o.get('params', '?')} params)",
-                    _format(rows, ["update", "leaves", "jdl ms", "optax ms", "jdl/optax"], markdown)))
+                    _format(rows, ["update", "leaves", "jdl ms", "optax ms", "jdl/optax", "PyTorch fused ms",
+                                   "PyTorch foreach ms", "jdl/fused"], markdown)))
     elif o:
         out.append(("Optimizer updates", o.get("skipped", o.get("error", ""))))
     for name, e in ex.items():

@@ -3,7 +3,8 @@ prints one line ``RESULT <json>``. The parent starts one such process per implem
 round, so that no two libraries' thread pools share a process (XLA's and OpenBLAS's threads
 keep spinning for a while after a call and would steal the cores of the next one).
 
-The config is {'kind': 'machine', 'quick'}, {'kind': 'workload', 'workload', 'impl', 'options', 'n_steps', 'n_blocks',
+The config is {'kind': 'machine', 'quick'}, {'kind': 'optim_jax' or 'optim_torch', 'args'} (benchmarks.optim),
+{'kind': 'workload', 'workload', 'impl', 'options', 'n_steps', 'n_blocks',
 'n_warmup', 'device'} or {'kind': 'extra', 'extra': name, 'quick': bool, ...}.
 """
 
@@ -23,6 +24,10 @@ def measure(config: dict) -> dict:
         from benchmarks import extras
 
         return extras.run(config["extra"], quick=config["quick"], seed=config.get("seed", 0))
+    if config["kind"] in ("optim_jax", "optim_torch"):
+        from benchmarks import optim, optim_torch
+
+        return (optim.run_rows if config["kind"] == "optim_jax" else optim_torch.run_rows)(**config["args"])
     from benchmarks.timing import measure as time_runner
     from benchmarks.workloads import WORKLOADS
 

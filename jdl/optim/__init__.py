@@ -7,6 +7,7 @@ from jdl.optim.base import (
     EmptyState, GradientTransformation, ScaleByScheduleState, apply_updates, chain, identity,
     scale, scale_by_learning_rate, scale_by_schedule, with_extra_args_support,
 )
+from jdl.optim.flat import FlatState, flatten
 from jdl.optim.inject import InjectHyperparamsState, inject_hyperparams, set_hyperparams
 from jdl.optim import schedules
 from jdl.optim.clipping import clip, clip_by_global_norm, global_norm

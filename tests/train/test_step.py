@@ -119,3 +119,22 @@ def test_a_vae_loss_with_a_key_and_extra_outputs():
     for _ in range(200):
         new, metrics = step(new, x)
     assert float(metrics["loss"]) < first - 0.5
+
+
+def test_the_step_updates_params_and_optimizer_state_in_place():
+    """Donation end to end: every param and optimizer-state array of the train state is an input
+    that the compiled step aliases to an output (XLA's input_output_alias), so an update writes
+    into the buffers it reads instead of allocating new ones."""
+    import re
+
+    model, opt = jdl.models.mlp([16, 3]), jdl.optim.adam(1e-2)
+    x, y = _data()
+    ts = init_train_state(model, opt, x)
+    hlo = make_step(supervised(model, softmax_cross_entropy), opt).lower(ts, (x, y)).compile().as_text()
+    aliased = {int(p) for p in re.findall(r"\{[0-9]*\}: \(([0-9]+), \{\}", hlo.split("\n", 1)[0])}
+    n_params, n_state = len(jax.tree.leaves(ts.params)), len(jax.tree.leaves(ts.state))
+    n_opt = len(jax.tree.leaves(ts.opt_state))
+    params_idx = set(range(n_params))
+    opt_idx = set(range(n_params + n_state, n_params + n_state + n_opt))
+    assert n_params == 4 and n_opt == 9  # w, b of two layers; count + m and v of each
+    assert params_idx <= aliased and opt_idx <= aliased, (sorted(aliased), n_params, n_opt)
