@@ -36,3 +36,4 @@ from jdl.nn.rope import rope, rope_frequencies
 from jdl.nn.feedforward import FeedForward, feed_forward
 from jdl.nn.transformer import DecoderBlock, TransformerBlock, residual_sublayer
 from jdl.nn.transformer_stack import TransformerDecoder, TransformerEncoder
+from jdl.nn import lora  # LoRA adapters: lora.LoRAConfig, init_lora, with_lora, merge, trainable_count

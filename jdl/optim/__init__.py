@@ -24,3 +24,5 @@ from jdl.optim.schedules import (
     join_schedules, linear_schedule, piecewise_constant_schedule, polynomial_schedule, step_decay, warmup,
     warmup_cosine_decay_schedule,
 )
+from jdl.optim.partition import MaskedState, MultiTransformState, masked, multi_transform, set_to_zero
+from jdl.optim.freeze import differential_lr, freeze, frozen, label_by_pattern, trainable_mask
