@@ -51,7 +51,7 @@ class Config:
     warmup_steps: int = 100
     weight_decay: float = 0.1
     clip_norm: float = 1.0
-    epochs: int = 6
+    epochs: int = 4
     eval_every: int = 50
     prompt: str = "The "
     sample_len: int = 124  # prompt + sample fill the context of 128
