@@ -109,7 +109,8 @@ def sampler(gpt_config, vocab, config: Config, seed: int):
 
 def train(config: Config, windows: dict, vocab, seed: int) -> dict:
     """Train the GPT with ``make_step`` over seeded epochs of minibatches, scoring validation
-    every ``eval_every`` steps and at each epoch's end; returns the curves (bpc), samples per
+    every ``eval_every`` steps and at each epoch's end (with the mean training bpc of the last
+    ``eval_every`` steps); returns the curves (bpc), samples per
     epoch, the test bpc (once, at the end) and the trained params."""
     import jax
 
@@ -190,7 +191,7 @@ def plot(results: dict, workdir: str) -> str:
     fig = Figure(figsize=(6.4, 4.0))
     ax = fig.add_subplot()
     ax.plot(curve["step"], curve["validation_bpc"], "o-", ms=3, label="GPT validation")
-    ax.plot(curve["step"], curve["train_bpc"], "--", color="C0", alpha=0.6, label="GPT train (mean since last point)")
+    ax.plot(curve["step"], curve["train_bpc"], "--", color="C0", alpha=0.6, label=f"GPT train (mean of the last {results['config']['eval_every']} steps)")
     for i, (name, b) in enumerate(results["baselines"].items()):
         if "Kneser" in name:
             ax.axhline(b["validation_bpc"], ls=":", color="C1", label=f"{name} ({b['validation_bpc']:.2f})")
