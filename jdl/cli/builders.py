@@ -12,16 +12,19 @@ from jdl.cli.flags import CNN_MODELS, DEFAULT_LEARNING_RATES, LM_MODELS, MODELS,
 
 def build_model(name: str, n_classes: int, hidden: Sequence[int], activation: str,
                 norm: str = "none", dropout: float = 0.0, input_shape: Sequence[int] | None = None,
-                embed: int = 64):
+                embed: int = 64, heads: int = 4):
     """The model named by ``--model``, ending in ``n_classes`` logits; ``input_shape`` is one
     example's shape (no batch axis), which the convolutional models adapt to. For a language
-    model ``n_classes`` is the vocabulary size and ``embed`` the embedding size."""
+    model ``n_classes`` is the vocabulary size, ``embed`` the embedding size of the recurrent
+    ones and ``heads`` the GPT's attention heads."""
     from jdl import models, nn
 
     if name == "mlp":
         return models.mlp([*hidden, n_classes], activation=getattr(nn, activation), norm=norm, dropout=dropout)
     if name in CNN_MODELS:
         return build_cnn_model(name, n_classes, input_shape, norm, dropout)
+    if name == "gpt":
+        return build_gpt_model(n_classes, hidden, heads, norm, dropout, input_shape)
     if name in LM_MODELS:
         return build_lm_model(name, n_classes, hidden, embed, norm, dropout, input_shape)
     raise app.UsageError(f"--model={name!r}: valid choices are {', '.join(MODELS)}")
@@ -55,12 +58,9 @@ def build_cnn_model(name: str, n_classes: int, input_shape: Sequence[int] | None
     return models.cifar_resnet(int(name[-2:]), n_classes, shortcut=name.startswith("resnet"))
 
 
-def build_lm_model(name: str, vocab_size: int, hidden: Sequence[int], embed: int, norm: str = "none",
-                   dropout: float = 0.0, input_shape: Sequence[int] | None = None):
-    """A character language model of ``LM_MODELS`` (``jdl.models.lstm_lm`` with kind lstm, gru
-    or rnn): one recurrent layer per ``--hidden`` size (all equal), ``--dropout`` between them."""
-    from jdl import models
-
+def check_lm_input(name: str, hidden: Sequence[int], norm: str, input_shape: Sequence[int] | None) -> None:
+    """Refuse what no language model of ``LM_MODELS`` takes: examples that are not windows of
+    ids (T,), ``--norm``, and ``--hidden`` sizes that differ (one size repeated per layer)."""
     shape = tuple(input_shape or ())
     if len(shape) != 1:
         raise app.UsageError(f"--model={name} reads windows of character ids (T,); the data set's examples are "
@@ -69,8 +69,30 @@ def build_lm_model(name: str, vocab_size: int, hidden: Sequence[int], embed: int
         raise app.UsageError(f"--norm applies to --model=mlp and the CNNs, not --model={name}")
     if len(set(hidden)) != 1:
         sizes = ",".join(map(str, hidden))
-        raise app.UsageError(f"--model={name}: --hidden={sizes} must repeat one size, one per recurrent layer "
+        raise app.UsageError(f"--model={name}: --hidden={sizes} must repeat one size, one per layer "
                              f"(e.g. --hidden={hidden[0]},{hidden[0]})")
+
+
+def build_gpt_model(vocab_size: int, hidden: Sequence[int], heads: int, norm: str = "none", dropout: float = 0.0,
+                    input_shape: Sequence[int] | None = None):
+    """``jdl.models.gpt.gpt``: one Pre-LN block per ``--hidden`` size (all equal: d_model),
+    ``--heads`` heads, the context T of the windows (``--seq_len``), ``--dropout``, tied head."""
+    from jdl.models.gpt import GPTConfig, gpt
+
+    check_lm_input("gpt", hidden, norm, input_shape)
+    if hidden[0] % heads:
+        raise app.UsageError(f"--model=gpt: d_model --hidden={hidden[0]} is not divisible by --heads={heads}")
+    return gpt(GPTConfig(vocab_size=vocab_size, context=input_shape[0], num_layers=len(hidden),
+                         d_model=hidden[0], num_heads=heads, dropout=dropout))
+
+
+def build_lm_model(name: str, vocab_size: int, hidden: Sequence[int], embed: int, norm: str = "none",
+                   dropout: float = 0.0, input_shape: Sequence[int] | None = None):
+    """A character language model of ``LM_MODELS`` (``jdl.models.lstm_lm`` with kind lstm, gru
+    or rnn): one recurrent layer per ``--hidden`` size (all equal), ``--dropout`` between them."""
+    from jdl import models
+
+    check_lm_input(name, hidden, norm, input_shape)
     return models.lstm_lm(vocab_size, embed=embed, hidden=hidden[0], num_layers=len(hidden), dropout=dropout,
                           kind=name[:-len("_lm")])
 

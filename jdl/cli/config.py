@@ -22,6 +22,7 @@ class TrainConfig:
     hidden: tuple[int, ...] = (128,)
     activation: str = "relu"
     embed: int = 64
+    heads: int = 4
     seq_len: int = 64
     data_dir: str | None = None
     validation_fraction: float = 0.1

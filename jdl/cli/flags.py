@@ -9,8 +9,8 @@ COMMANDS = ("train", "info", "data", "experiment", "bench")
 # image models take (H, W, C) inputs, cnn1d takes (L,) or (L, C)
 CNN_MODELS = ("lenet5", "cnn", "vgg", "googlenet", "resnet20", "resnet32", "resnet56", "plain20", "plain32",
               "plain56", "cnn1d")
-# character language models: (B, T) ids → (B, T, V) next-character logits, for the text data sets
-LM_MODELS = ("lstm_lm", "gru_lm", "rnn_lm")
+# character language models (recurrent, and the GPT): (B, T) ids → (B, T, V) next-character logits, for the text data sets
+LM_MODELS = ("lstm_lm", "gru_lm", "rnn_lm", "gpt")
 MODELS = ("mlp",) + CNN_MODELS + LM_MODELS
 OPTIMIZERS = ("sgd", "momentum_ema", "adagrad", "rmsprop", "adam", "adamw", "adam_l2")
 # the learning rate each optimizer gets when --learning_rate is not given
@@ -27,11 +27,15 @@ flags.DEFINE_integer("batch_size", 32, "Minibatch size.", lower_bound=1)
 flags.DEFINE_integer("epochs", 20, "Passes over the training set.", lower_bound=0)
 flags.DEFINE_integer("seed", 0, "Seed for init, data order and dropout.")
 flags.DEFINE_list("hidden", ["128"], "MLP hidden layer sizes, comma-separated (language models: the "
-                  "recurrent layers' state sizes, all equal, e.g. 256,256 for two layers).")
+                  "recurrent layers' state sizes, all equal, e.g. 256,256 for two layers; gpt: one d_model per "
+                  "block, all equal, e.g. 128,128,128,128 for 4 blocks of width 128).")
 flags.DEFINE_integer("embed", 64, "Language models (lstm_lm, gru_lm, rnn_lm): the size of each character's "
-                     "embedding vector.", lower_bound=1)
+                     "embedding vector (gpt: unused, its embeddings are d_model wide).", lower_bound=1)
+flags.DEFINE_integer("heads", 4, "gpt: the number h of attention heads; d_model (--hidden) must be "
+                     "divisible by h.", lower_bound=1)
 flags.DEFINE_integer("seq_len", 64, "Text data sets (pydoc_text): the length T of the next-character "
-                     "windows (B, T) the model trains and is evaluated on.", lower_bound=1)
+                     "windows (B, T) the model trains and is evaluated on (gpt: also its context, the rows of the "
+                     "position table).", lower_bound=1)
 flags.DEFINE_enum("activation", "relu", ACTIVATIONS, "Hidden activation of the MLP.")
 flags.DEFINE_string("workdir", None, "Where metrics.jsonl, summary.json and curves.png go "
                     "(default: runs/<model>-<dataset>-<time>).")

@@ -89,7 +89,7 @@ def run_fit(config: TrainConfig):
                                                          seq_len=config.seq_len if text else None)
     n_classes = data.VOCABS[config.dataset]().size if text else int(np.max(train_data[1])) + 1
     model = build_model(config.model, n_classes, config.hidden, config.activation, config.norm, config.dropout,
-                        input_shape=train_data[0].shape[1:], embed=config.embed)
+                        input_shape=train_data[0].shape[1:], embed=config.embed, heads=config.heads)
     optimizer = build_optimizer_for(config, len(train_data[0]))
     workdir = config.workdir or os.path.join(
         "runs", f"{config.model}-{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
