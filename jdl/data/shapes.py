@@ -26,7 +26,7 @@ import zipfile
 
 import numpy as np
 
-from jdl.data.files import data_root
+from jdl.data.files import cached_npz, data_root
 
 CLASSES = ("square", "circle", "triangle", "cross")
 SIZE, MAX_OBJECTS = 64, 6
@@ -205,25 +205,11 @@ def cached(data_dir: str | None = None, sizes: dict | None = None, seed: int = S
     sizes = dict(PUBLISHED if sizes is None else sizes)
     tag = "" if sizes == PUBLISHED else "_" + "_".join(f"{s}{n}" for s, n in sorted(sizes.items()))
     path = os.path.join(data_root(data_dir), "shapes", f"shapes_v{VERSION}_seed{seed}{tag}.npz")
-    if os.path.isfile(path):
-        try:
-            with np.load(path) as f:
-                arrays = {k: f[k] for k in f.files}
-            if valid(arrays, sizes):
-                return arrays
-        except (ValueError, OSError, zipfile.BadZipFile, EOFError):
-            pass  # a corrupt cache is regenerated below
-    arrays = {}
-    for s, n in sizes.items():
-        arrays[f"x_{s}"], arrays[f"y_{s}"] = generate(s, n, seed)
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.tmp.npz"
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    except OSError:
-        pass
-    return arrays
+
+    def generate_all():
+        return {k: v for s, n in sizes.items() for k, v in zip((f"x_{s}", f"y_{s}"), generate(s, n, seed))}
+
+    return cached_npz(path, generate_all, lambda arrays: valid(arrays, sizes))
 
 
 def shapes(split: str, data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -109,3 +109,13 @@ def test_load_splits(tmp_path_factory):
     assert "shapes" in jdl.data.names()
     small = (yt["boxes"][..., 2] - yt["boxes"][..., 0])[yt["valid"]]
     assert (small < 10).mean() > 0.1  # plenty of small objects
+
+
+def test_jdl_train_refuses_a_detection_set():
+    from absl import app
+
+    from jdl.cli.config import TrainConfig
+    from jdl.cli.train import run_fit
+
+    with pytest.raises(app.UsageError, match="--dataset=shapes: a detection set"):
+        run_fit(TrainConfig(model="mlp", dataset="shapes"))
