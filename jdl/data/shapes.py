@@ -144,6 +144,9 @@ def pad_targets(boxes: list, labels: list, max_objects: int = MAX_OBJECTS) -> np
     """Per-image boxes (n_i, 4) and labels (n_i,) → one record array (N,) of ``TARGET_DTYPE``
     shape: the first n_i slots hold the objects, the rest boxes 0, labels −1, valid False.
 
+    Args:
+      boxes: N arrays (n_i, 4) xyxy; labels: N arrays (n_i,) of class indices;
+      max_objects: K, the slots per image (n_i ≤ K).
     Shapes: N lists → (N,) records with boxes (K, 4), labels (K,), valid (K,), K = max_objects.
     """
     if len(boxes) != len(labels):

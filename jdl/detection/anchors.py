@@ -44,6 +44,11 @@ def anchors(feature_shape: tuple[int, int], stride: float, sizes: Sequence[float
     Ordered (i, j, a) — row, column, then anchor — so a head's output (B, H_f, W_f, A·k)
     reshaped to (B, H_f·W_f·A, k) lines up with them. Static arguments: jittable.
 
+    Args:
+      feature_shape: (H_f, W_f) of the feature map.
+      stride: image pixels per feature cell (64 / H_f for a 64×64 image).
+      sizes: anchor sizes s in pixels (area s²); ratios: aspect ratios h/w.
+      offset: where in its cell an anchor is centred, in cells (½: the centre).
     Shapes: → (H_f·W_f·A, 4) float32, A = len(sizes)·len(ratios).
     """
     h_f, w_f = feature_shape

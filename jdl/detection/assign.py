@@ -30,6 +30,11 @@ def assign(anchors: jax.Array, gt_boxes: jax.Array, gt_valid: jax.Array | None =
         with ``force_best``, for every valid g_m with max_a IoU_am > 0, each anchor attaining
         that maximum is positive and matched to g_m (the best such g_m when it is several's).
 
+    Args:
+      anchors, gt_boxes: xyxy boxes; gt_valid: which ground-truth slots hold a box (padding: False).
+      pos_threshold, neg_threshold: IoU at or above which an anchor is positive, below which negative.
+      force_best: make each ground truth's best anchor(s) positive.
+    Returns: (matched, label).
     Shapes: anchors (A, 4), gt_boxes (M, 4) xyxy, gt_valid (M,) bool (default all) →
       matched (A,) int32 in 0..M−1 (meaningful where label = 1), label (A,) int32.
     Vectorize over a batch with ``jax.vmap(assign, in_axes=(None, 0, 0))``.
@@ -61,6 +66,9 @@ def subsample(key: jax.Array, label: jax.Array, n: int = 256, positive_fraction:
     ⌊positive_fraction·n⌋ positives, chosen uniformly at random, and fill up to n with random
     negatives; every other anchor becomes −1 (ignored).
 
+    Args:
+      key: a jax.random key; label: ``assign``'s labels; n: minibatch size;
+      positive_fraction: the largest share of positives.
     Shapes: label (A,) in {1, 0, −1} → (A,) with at most n entries ≥ 0. Jittable (n static).
     """
     n_pos_max = int(positive_fraction * n)

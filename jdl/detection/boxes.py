@@ -56,6 +56,10 @@ def encode(boxes: jax.Array, reference: jax.Array, weights: Sequence[float] = (1
         t = (w_x·(g_x − p_x)/p_w, w_y·(g_y − p_y)/p_h, w_w·log(g_w/p_w), w_h·log(g_h/p_h)).
 
     Degenerate boxes (zero width or height) give ±∞ or nan; mask them out of the loss.
+    Args:
+      boxes: the targets G; reference: the anchors or proposals P;
+      weights: (w_x, w_y, w_w, w_h) scaling the targets (1/variance in SSD's terms).
+    Returns: the offsets t.
     Shapes: boxes and reference xyxy, broadcast together (..., 4) → t (..., 4).
     """
     _check("encode", boxes, reference, weights)
@@ -73,6 +77,10 @@ def decode(deltas: jax.Array, reference: jax.Array, weights: Sequence[float] = (
 
     d_w and d_h first clipped to at most ``clip`` so that exp never overflows early in training.
     decode(encode(G, P), P) = G for every G whose size ratio to P is below e^clip.
+    Args:
+      deltas: predicted offsets (weighted, as ``encode`` returns them); reference: P;
+      weights: as given to ``encode``; clip: the largest d_w, d_h used.
+    Returns: the boxes Ĝ, xyxy.
     Shapes: deltas and reference (..., 4) broadcast together → xyxy boxes (..., 4).
     """
     _check("decode", deltas, reference, weights)

@@ -30,6 +30,9 @@ def smooth_l1(pred: jax.Array, target: jax.Array, beta: float = 1.0, where: jax.
         smooth_L1(z) = z²/(2β) if |z| < β, else |z| − β/2
 
     (quadratic near 0, linear — so robust to outliers — beyond β; β = 1 in Fast R-CNN).
+    Args:
+      pred: predicted offsets d; target: encoded targets t; beta: the quadratic zone's half width;
+      where: the boxes that count (positives); reduction: 'mean' (over ``where``), 'sum' or 'none'.
     Shapes: pred, target (..., 4); where (...) bool → mean over the boxes where true (or 'sum',
     or 'none': the per-box losses (...)).
     """

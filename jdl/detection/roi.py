@@ -58,6 +58,10 @@ def roi_pool(features: jax.Array, boxes: jax.Array, output_size, spatial_scale: 
     the bins of box r = (x1, y1, x2, y2) being whole cells of the box rounded to the map
     (``_pool_axis_mask``). The gradient flows to the max of each bin (not to the boxes).
 
+    Args:
+      features: the feature maps, NHWC; boxes: each image's R boxes, in image coordinates;
+      output_size: h_o or (h_o, w_o); spatial_scale: map cells per image pixel (1/stride).
+
     Shapes: features (B, H, W, C), boxes (B, R, 4) xyxy in image coordinates → (B, R, h_o, w_o, C).
     """
     h_o, w_o = _check("roi_pool", features, boxes, output_size)
@@ -121,6 +125,11 @@ def roi_align(features: jax.Array, boxes: jax.Array, output_size, spatial_scale:
     (the corrected RoI align); ``aligned=False`` is the original, with boxes at least 1 cell wide.
     ``sampling_ratio`` ≤ 0 takes g = ⌈box size / bins⌉ per box, capped at ⌈(H + 1)/h_o⌉ (a
     static bound, so it is exact for any box no larger than the map plus a cell).
+
+    Args:
+      features, boxes, output_size, spatial_scale: as ``roi_pool``.
+      sampling_ratio: g, the sample points per bin along each axis (≤ 0: adaptive).
+      aligned: shift the box by −½ cell (torchvision's ``aligned=True``).
 
     Shapes: features (B, H, W, C), boxes (B, R, 4) xyxy in image coordinates → (B, R, h_o, w_o, C).
     """
