@@ -80,6 +80,9 @@ def run_fit(config: TrainConfig):
 
     if config.dataset not in data.names():
         raise app.UsageError(f"--dataset={config.dataset!r}: valid choices are {', '.join(data.names())}")
+    if config.dataset in data.DETECTION_LOADERS:
+        raise app.UsageError(f"--dataset={config.dataset}: a detection set (boxes, not class labels); no "
+                             "`jdl train` model reads it yet — see docs/detection.md")
     text = config.dataset in data.SEQUENCE_LOADERS
     if text != (config.model in LM_MODELS):
         raise app.UsageError(f"--model={config.model} does not read --dataset={config.dataset}: the text sets "

@@ -50,10 +50,15 @@ from jdl.data import bpe  # noqa: E402  (issue 15: byte-level BPE, jdl.data.bpe)
 SEQUENCE_LOADERS = {"pydoc_text": pydoc_text}
 VOCABS = {"pydoc_text": pydoc_vocab}  # each text set's fixed vocabulary, shared by its splits
 
+# --- detection (issue 18): y is a record array of padded boxes, labels and a valid mask ---
+from jdl.data import shapes as shapes_data  # noqa: E402
+
+DETECTION_LOADERS = {"shapes": shapes_data.shapes}
+
 
 def names() -> list[str]:
     """The data sets ``load`` knows."""
-    return sorted([*LOADERS, *SEQUENCE_LOADERS])
+    return sorted([*LOADERS, *SEQUENCE_LOADERS, *DETECTION_LOADERS])
 
 
 def load(name: str, split: str = "train", data_dir: str | None = None, *, validation_fraction: float = 0.1,
@@ -87,6 +92,12 @@ def load(name: str, split: str = "train", data_dir: str | None = None, *, valida
         pydoc_text characters        418,473           376,626  41,847       46,497
         pydoc_text windows (T=64)    6,538             5,884    653          726
 
+    Detection sets (``DETECTION_LOADERS``: shapes, ``jdl.data.shapes``) return x (N, 64, 64, 3)
+    float32 and y (N,) records of padded boxes, labels and valid mask; their images are i.i.d.,
+    so 'validation' is the last ``validation_fraction`` of the published training images:
+
+        shapes                       4,500             4,050    450          1,000
+
     >>> x, y = load('digits', 'train')
     >>> x.shape, y.shape
     ((1293, 8, 8, 1), (1293,))
@@ -110,6 +121,8 @@ def load(name: str, split: str = "train", data_dir: str | None = None, *, valida
         raise ValueError(f"jdl.data.load({name!r}): seq_len and stride apply to the text sets "
                          f"({', '.join(SEQUENCE_LOADERS)}), not to {name!r}; leave them out")
     published = "test" if split == "test" else "train"
+    if name in DETECTION_LOADERS:
+        return detection_split(name, split, data_dir, validation_fraction)
     if name in FILE_LOADERS:
         x, y = FILE_LOADERS[name](published, data_dir)
     else:
@@ -123,3 +136,13 @@ def load(name: str, split: str = "train", data_dir: str | None = None, *, valida
                          f"load({name!r}, 'train', validation_fraction=0) gives the whole published "
                          "training set") from None
     return held if split == "validation" else rest
+
+
+def detection_split(name: str, split: str, data_dir: str | None, validation_fraction: float):
+    """A detection set's split: 'test' as published; 'validation' the last
+    round(fraction·N) published training images (they are i.i.d.), 'train' the ones before."""
+    x, y = DETECTION_LOADERS[name]("test" if split == "test" else "train", data_dir)
+    if split == "test":
+        return x, y
+    n_train = len(x) - round(validation_fraction * len(x))
+    return (x[n_train:], y[n_train:]) if split == "validation" else (x[:n_train], y[:n_train])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Sequence
+from typing import Callable, Sequence
 
 ENV_VAR = "JDL_DATA"
 
@@ -56,3 +56,30 @@ def md5(path: str) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def cached_npz(path: str, generate: Callable[[], dict], is_valid: Callable[[dict], bool]) -> dict:
+    """Arrays of a generated data set: read from the .npz at ``path`` when it holds a copy that
+    ``is_valid`` accepts, else ``generate()``-d and written there atomically (a folder that cannot
+    be written is skipped; a corrupt file is regenerated)."""
+    import zipfile
+
+    import numpy as np
+
+    if os.path.isfile(path):
+        try:
+            with np.load(path) as f:
+                arrays = {k: f[k] for k in f.files}
+            if is_valid(arrays):
+                return arrays
+        except (ValueError, OSError, zipfile.BadZipFile, EOFError):
+            pass  # a corrupt cache is regenerated below
+    arrays = generate()
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp.npz"
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return arrays

@@ -22,7 +22,7 @@ import zipfile
 
 import numpy as np
 
-from jdl.data.files import data_root
+from jdl.data.files import cached_npz, data_root
 
 FILE = os.path.join("mnist1d", "mnist1d_default.npz")
 SEQ_LEN, N_TRAIN, N_TEST = 40, 4000, 1000
@@ -63,24 +63,7 @@ def valid(arrays) -> bool:
 def cached(data_dir: str | None = None) -> dict[str, np.ndarray]:
     """The generated arrays, read from the cache when it holds a valid copy, else generated and
     written there (atomically; a cache folder that cannot be written is skipped)."""
-    path = os.path.join(data_root(data_dir), FILE)
-    if os.path.isfile(path):
-        try:
-            with np.load(path) as f:
-                arrays = {k: f[k] for k in f.files}
-            if valid(arrays):
-                return arrays
-        except (ValueError, OSError, zipfile.BadZipFile, EOFError):
-            pass  # a corrupt cache is regenerated below
-    arrays = generate()
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.tmp.npz"
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    except OSError:
-        pass
-    return arrays
+    return cached_npz(os.path.join(data_root(data_dir), FILE), generate, valid)
 
 
 def mnist1d(split: str, data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,46 @@
+"""Pictures of detections: images with their boxes drawn (matplotlib's Figure API, no pyplot)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+COLOURS = ("#ffdd00", "#00e5ff", "#ff3df2", "#7cff00", "#ff7f0e", "#ffffff")
+
+
+def draw_boxes(ax, image: np.ndarray, boxes: np.ndarray, labels: np.ndarray, class_names: Sequence[str],
+               scores: np.ndarray | None = None, linestyle: str = "-") -> None:
+    """Show ``image`` (H, W, 3) in [0, 1] on ``ax`` with each xyxy box (n, 4) outlined in its
+    class's colour and labelled with the class name (and score, when given)."""
+    from matplotlib.patches import Rectangle
+
+    ax.imshow(np.clip(image, 0, 1), interpolation="nearest", extent=(0, image.shape[1], image.shape[0], 0))
+    for k, (box, label) in enumerate(zip(np.asarray(boxes), np.asarray(labels))):
+        x1, y1, x2, y2 = (float(v) for v in box)
+        colour = COLOURS[int(label) % len(COLOURS)]
+        ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=colour, linewidth=1.2,
+                               linestyle=linestyle))
+        text = class_names[int(label)] + ("" if scores is None else f" {float(scores[k]):.2f}")
+        ax.text(x1, y1 - 0.5, text, color=colour, fontsize=5, va="bottom")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def sample_grid(images: np.ndarray, targets: np.ndarray, class_names: Sequence[str], n_cols: int = 6):
+    """A grid of images with their ground-truth boxes: ``targets`` is a record array of padded
+    boxes, labels and valid mask (``jdl.data.shapes``). Returns a matplotlib Figure."""
+    from matplotlib.figure import Figure
+
+    n = len(images)
+    n_rows = -(-n // n_cols)
+    fig = Figure(figsize=(1.6 * n_cols, 1.6 * n_rows))
+    axes = fig.subplots(n_rows, n_cols, squeeze=False)
+    for i, ax in enumerate(axes.ravel()):
+        if i >= n:
+            ax.axis("off")
+            continue
+        valid = targets["valid"][i]
+        draw_boxes(ax, images[i], targets["boxes"][i][valid], targets["labels"][i][valid], class_names)
+    fig.tight_layout(pad=0.3)
+    return fig
