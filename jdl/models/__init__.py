@@ -8,3 +8,4 @@ from jdl.models.resnet import (
     basic_block, bottleneck_block, cifar_resnet, resnet, resnet18, resnet20, resnet32, resnet34, resnet50,
     resnet56,
 )
+from jdl.models import autoencoder, latent, vae  # issue 16: linear latent models, autoencoders, VAE
