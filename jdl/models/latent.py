@@ -68,7 +68,7 @@ def pca(x: jax.Array, k: int) -> PCA:
     """
     _check_data("pca", x, k)
     mean = jnp.mean(x, axis=0)
-    _, s, vt = jnp.linalg.svd(x - mean, full_matrices=False)  # s (min(N, D),), vt (min(N, D), D)
+    _, s, vt = jnp.linalg.svd(x - mean[None, :], full_matrices=False)  # s (min(N, D),), vt (min(N, D), D)
     v = vt[:k]  # (k, D)
     sign = jnp.sign(v[jnp.arange(k), jnp.argmax(jnp.abs(v), axis=1)])  # (k,)
     return PCA(mean, v * sign[:, None], s[:k] ** 2 / (x.shape[0] - 1))
@@ -104,7 +104,7 @@ def pca_gd(x: jax.Array, k: int, *, key: jax.Array, steps: int = 2000, lr: float
 def _pca_gd(x: jax.Array, k: int, key: jax.Array, steps: int, lr: float) -> PCA:
     n, d = x.shape
     mean = jnp.mean(x, axis=0)
-    xc = x - mean
+    xc = x - mean[None, :]  # (N, D)
     c = xc.T @ xc / n  # (D, D)
     c = c / jnp.linalg.norm(c)  # the data scaled by √‖C‖_F: every eigenvalue ≤ 1
 
@@ -129,14 +129,14 @@ def pca_transform(model: PCA, x: jax.Array) -> jax.Array:
     """The coordinates of x in the principal basis: z = (x − x̄) Vᵀ.
 
     Shapes: x (N, D) → z (N, k)."""
-    return (x - model.mean) @ model.components.T
+    return (x - model.mean[None, :]) @ model.components.T
 
 
 def pca_reconstruct(model: PCA, z: jax.Array) -> jax.Array:
     """Back to data space: x̂ = x̄ + z V, the projection of x onto the affine subspace.
 
     Shapes: z (N, k) → x̂ (N, D)."""
-    return model.mean + z @ model.components
+    return model.mean[None, :] + z @ model.components
 
 
 def fa_log_likelihood(model: FactorAnalysis, x: jax.Array) -> jax.Array:
@@ -145,7 +145,7 @@ def fa_log_likelihood(model: FactorAnalysis, x: jax.Array) -> jax.Array:
         log p(x) = −½ [D log 2π + log det Σ + (x − μ)ᵀ Σ⁻¹ (x − μ)]
 
     (computed through the Cholesky factor of Σ). Shapes: x (N, D) → (N,)."""
-    return _gaussian_log_density(x - model.mean, model.loadings @ model.loadings.T + jnp.diag(model.noise_variance))
+    return _gaussian_log_density(x - model.mean[None, :], model.loadings @ model.loadings.T + jnp.diag(model.noise_variance))
 
 
 def _gaussian_log_density(xc: jax.Array, cov: jax.Array) -> jax.Array:
@@ -164,9 +164,9 @@ def fa_posterior(model: FactorAnalysis, x: jax.Array) -> tuple[jax.Array, jax.Ar
     Shapes: x (N, D) → m (N, k), G (k, k) (the same for every x)."""
     lam, psi = model.loadings, model.noise_variance
     k = lam.shape[1]
-    lam_psi = lam.T / psi  # (k, D) = ΛᵀΨ⁻¹
+    lam_psi = lam.T / psi[None, :]  # (k, D) = ΛᵀΨ⁻¹
     g = jnp.linalg.inv(jnp.eye(k, dtype=lam.dtype) + lam_psi @ lam)  # (k, k)
-    return (x - model.mean) @ (g @ lam_psi).T, g
+    return (x - model.mean[None, :]) @ (g @ lam_psi).T, g
 
 
 def factor_analysis(x: jax.Array, k: int, *, key: jax.Array, n_iter: int = 500,
@@ -201,11 +201,12 @@ def _factor_analysis(x: jax.Array, k: int, key: jax.Array, n_iter: int, min_vari
     (1/N) Σ (x − μ) mᵀ = S Bᵀ and (1/N) Σ m mᵀ = B S Bᵀ; each iteration is O(D²k + D³)."""
     n, d = x.shape
     mean = jnp.mean(x, axis=0)
-    s = (x - mean).T @ (x - mean) / n  # (D, D)
+    xc = x - mean[None, :]  # (N, D)
+    s = xc.T @ xc / n  # (D, D)
 
     def em(carry, _):
         lam, psi = carry
-        lam_psi = lam.T / psi  # (k, D) = ΛᵀΨ⁻¹
+        lam_psi = lam.T / psi[None, :]  # (k, D) = ΛᵀΨ⁻¹
         g = jnp.linalg.inv(jnp.eye(k, dtype=x.dtype) + lam_psi @ lam)  # (k, k)
         b = g @ lam_psi  # (k, D)
         xm = s @ b.T  # (D, k) = (1/N) Σ (x − μ) mᵀ
