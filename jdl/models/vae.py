@@ -14,6 +14,7 @@ The expectation is estimated with one sample drawn by the reparameterization z =
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, NamedTuple, Sequence
 
@@ -115,6 +116,7 @@ def traversal(model: Module, params: Params, state: State, grid: jax.Array, dims
     return out.reshape(g, g, *out.shape[1:])
 
 
+@functools.partial(jax.jit, static_argnames=("model", "k", "likelihood", "sigma"))
 def iwae_bound(model: Module, params: Params, state: State, x: jax.Array, key: PRNGKey, k: int,
                likelihood: str = "bernoulli", sigma: float = 1.0) -> jax.Array:
     """The importance-weighted bound on log p(x) with K samples z_1..z_K ~ q(z | x):
@@ -122,7 +124,8 @@ def iwae_bound(model: Module, params: Params, state: State, x: jax.Array, key: P
         L_K(x) = log (1/K) Σ_k w_k,   w_k = p(x | z_k) p(z_k) / q(z_k | x),
 
     L_1 is (a one-sample estimate of) the ELBO, L_K ≤ L_{K+1} in expectation, and L_K → log p(x)
-    as K → ∞. Computed with log-sum-exp over log w_k.
+    as K → ∞. Computed with log-sum-exp over log w_k; jitted (``model``, ``k``, ``likelihood``
+    and ``sigma`` are static), and memory grows as K·B decoder outputs: split a large x in chunks.
 
     Shapes: x (B, ...) → (B,).
     """
