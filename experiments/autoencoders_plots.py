@@ -24,7 +24,7 @@ def _save(fig, workdir: str, filename: str) -> str:
 def _tile(images: np.ndarray, rows: int, cols: int, pad: int = 1) -> np.ndarray:
     """(rows·cols, H, W) → one (rows·(H+pad), cols·(W+pad)) mosaic."""
     n, h, w = images.shape
-    out = np.ones((rows * (h + pad), cols * (w + pad)))
+    out = np.zeros((rows * (h + pad), cols * (w + pad)))  # white gaps under gray_r
     for i in range(min(n, rows * cols)):
         r, c = divmod(i, cols)
         out[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w] = images[i]
