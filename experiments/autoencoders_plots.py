@@ -46,7 +46,8 @@ def latent_by_class(workdir: str, latents: dict, labels: np.ndarray) -> str:
 
 def image_grid(workdir: str, filename: str, panels: dict, rows: int, cols: int) -> str:
     """Side-by-side mosaics: panels = {title: images (rows·cols, H, W)}."""
-    fig = _figure(2.4 * len(panels), 2.4 * rows / cols + 0.4)
+    side = max(2.4, 0.3 * cols)  # inches per panel: a 15×15 grid needs room
+    fig = _figure(side * len(panels), side * rows / cols + 0.4)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (title, images) in zip(axes, panels.items()):
         ax.imshow(_tile(images, rows, cols), cmap="gray_r", vmin=0, vmax=1)
