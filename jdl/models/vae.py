@@ -143,3 +143,24 @@ def iwae_bound(model: Module, params: Params, state: State, x: jax.Array, key: P
     log_qz = losses.gaussian_log_likelihood(jnp.tile(mu, (k, 1)), z, jnp.tile(logvar, (k, 1)))
     log_w = (log_px_z + log_pz - log_qz).reshape(k, b)  # (K, B)
     return jax.nn.logsumexp(log_w, axis=0) - math.log(k)
+
+
+def vae_objective(model: Module, likelihood: str = "bernoulli", *, beta: float = 1.0, sigma: float = 1.0):
+    """The VAE's −ELBO_β as a ``jdl.train.make_step`` loss function on batches x, reporting its
+    two terms as metrics (``fit`` with ``losses.vae_loss`` reports only their sum):
+
+        out = model.apply(θ, state, x, key=k, train=True)    (z = μ + σ⊙ε drawn with the step's key)
+        ℓ = mean_i [−log p(x_i | z_i) + β·KL(q(z | x_i) ‖ p(z))],  metrics {reconstruction, kl}
+
+    >>> import jdl
+    >>> step = jdl.train.make_step(vae_objective(dense_vae((8, 8, 1))), jdl.optim.adam(1e-3))
+    """
+    losses.vae_loss(likelihood, beta=beta, sigma=sigma)  # validates the arguments
+
+    def loss_fn(params: Params, state: State, x: jax.Array, key: PRNGKey):
+        out, new_state = model.apply(params, state, x, key=key, train=True)
+        recon = -jnp.mean(losses.decoder_log_likelihood(out.decoded, x, likelihood, sigma))
+        kl = losses.gaussian_kl(out.mu, out.logvar)
+        return recon + beta * kl, (new_state, {"reconstruction": recon, "kl": kl})
+
+    return loss_fn

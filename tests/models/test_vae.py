@@ -191,3 +191,17 @@ def test_errors():
         losses.gaussian_kl(jnp.ones((2, 3)), jnp.ones((2, 2)))
     with pytest.raises(ValueError, match="iwae_bound: k must be a positive int, got 0"):
         vae_lib.iwae_bound(ok, params, state, jnp.ones((1, 4)), jax.random.key(0), 0)
+
+
+def test_vae_objective_splits_the_loss_into_its_terms(trained):
+    model, result, x = trained
+    ts = result.train_state
+    key = jax.random.key(5)
+    xb = jnp.asarray(x[:32])
+    loss, (_, metrics) = vae_lib.vae_objective(model, beta=2.0)(ts.params, ts.state, xb, key)
+    out, _ = model.apply(ts.params, ts.state, xb, key=key, train=True)  # the same draw of z
+    np.testing.assert_allclose(loss, losses.vae_loss(beta=2.0)(out, xb), rtol=1e-6)
+    np.testing.assert_allclose(loss, metrics["reconstruction"] + 2.0 * metrics["kl"], rtol=1e-6)
+    step = jdl.train.make_step(vae_lib.vae_objective(model), jdl.optim.adam(1e-3), donate=False)
+    _, m = step(ts, xb)
+    assert set(m) >= {"loss", "reconstruction", "kl"}
