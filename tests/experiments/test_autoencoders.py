@@ -6,8 +6,8 @@ from experiments import autoencoders
 
 
 def test_quick_run_writes_the_table_and_plots(tmp_path):
-    r = autoencoders.run(str(tmp_path), quick=True, models="ae,vae_2d", epochs=1)
-    assert set(r) >= {"pca", "ae", "vae_2d"}
+    r = autoencoders.run(str(tmp_path), quick=True, models="vae_2d", epochs=1)
+    assert set(r) >= {"pca", "vae_2d"}
     # PCA's 2-D reconstruction of 0..1 pixels is far better than the per-pixel variance (≈0.19 of 1)
     assert 0.02 < r["pca"]["reconstruction_mse"] < 0.08
     v = r["vae_2d"]
