@@ -104,7 +104,7 @@ def test_the_quick_command_runs_every_workload_implementation_and_extra(tmp_path
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--quick", "--dtypes=float32,bfloat16",
-                           f"--out={tmp_path}"], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+                           f"--out={tmp_path}"], cwd=root, env=env, capture_output=True, text=True, timeout=1500)
     assert proc.returncode == 0, proc.stderr[-2000:]
     saved = json.loads((tmp_path / "results.json").read_text())
     rows = {name + suffix for name in WORKLOADS for suffix in ("", "-bf16")}
