@@ -16,3 +16,5 @@ from jdl.models import ngram
 from jdl.models.sampling import sample_logits
 from jdl.models.rnn import generate, lstm_lm
 from jdl.models.seq2seq import Seq2SeqConfig, lstm_encoder_decoder, lstm_greedy_decode
+from jdl.models import diffusion
+from jdl.models.denoisers import TimeMLP, time_embedding
