@@ -18,3 +18,4 @@ from jdl.models.rnn import generate, lstm_lm
 from jdl.models.seq2seq import Seq2SeqConfig, lstm_encoder_decoder, lstm_greedy_decode
 from jdl.models import diffusion
 from jdl.models.denoisers import TimeMLP, time_embedding
+from jdl.models import gan
