@@ -106,13 +106,13 @@ def evaluate(cfg: Config, model, params, s, test, to_data, bandwidths, seed: int
 
 
 def run(workdir: str, quick: bool = False, seed: int = 0, config: Config | None = None,
-        sets: tuple = SETS) -> dict:
+        sets: tuple = SETS, schedules: tuple = SCHEDULES) -> dict:
     """Train and evaluate every (set, schedule); write results.json and the plots."""
     from experiments.common import write_results
     from jdl.sample_metrics import median_bandwidth, mmd2
 
     cfg = config or (QUICK if quick else Config())
-    results: dict = {"config": cfg.__dict__, "runs": {}}
+    results: dict = {"config": cfg.__dict__, "schedules": list(schedules), "runs": {}}
     samples: dict = {}
     for name in sets:
         x, test, to_data = load(name)
@@ -122,7 +122,7 @@ def run(workdir: str, quick: bool = False, seed: int = 0, config: Config | None 
                for _ in range(cfg.n_ref_draws)]
         results["runs"][name] = {"data_mmd2": float(np.mean(ref)), "data_mmd2_sd": float(np.std(ref)),
                                  "controls": _controls(train_raw, test, bw, float(np.mean(ref)), rng)}
-        for sched in SCHEDULES:
+        for sched in schedules:
             model, params, s, losses, secs = train_ddpm(cfg, name, sched, x, seed)
             ev = evaluate(cfg, model, params, s, test, to_data, bw, seed)
             samples[name, sched] = {k: v.pop("samples") for k, v in ev.items()}
@@ -158,7 +158,8 @@ def plot(results: dict, samples: dict, tests: dict, workdir: str) -> None:
     sets = list(results["runs"])
     fig, axes = plt.subplots(len(sets), 4, figsize=(13, 3.2 * len(sets)), squeeze=False)
     fast = min(results["config"]["ddim_steps"])
-    picks = [("linear", "ancestral"), ("cosine", "ancestral"), ("cosine", f"ddim_{fast}")]
+    picks = [(sc, k) for sc, k in (("linear", "ancestral"), ("cosine", "ancestral"), ("cosine", f"ddim_{fast}"))
+             if sc in results["schedules"]]
     for row, name in zip(axes, sets):
         panels = [("test data", tests[name])]
         for sched, key in picks:
@@ -173,7 +174,7 @@ def plot(results: dict, samples: dict, tests: dict, workdir: str) -> None:
     save_figure(fig, workdir, "samples.png")
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     for name in sets:
-        for sched, style in zip(SCHEDULES, ("-", "--")):
+        for sched, style in zip(results["schedules"], ("-", "--")):
             ev = results["runs"][name][sched]["samplers"]
             steps = [results["config"]["T"]] + list(results["config"]["ddim_steps"])
             axes[0].plot(steps, [v["mmd_ratio"] for v in ev.values()], style, marker="o", label=f"{name}, {sched}")

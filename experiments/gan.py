@@ -35,7 +35,7 @@ class Config:
     grid_every: int = 15
 
 
-QUICK = Config(hidden=(32,), epochs=3, grid_every=1)
+QUICK = Config(hidden=(32,), epochs=2, grid_every=1)
 
 
 def models(cfg: Config):

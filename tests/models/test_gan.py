@@ -56,8 +56,7 @@ def test_generator_gradients_differ_by_the_factor_through_a_fixed_discriminator(
     assert_close(g_ns, jax.tree.map(lambda g: g * (1 - dg) / dg, g_mm), rtol=1e-3, atol=1e-7)
 
 
-@pytest.mark.parametrize("loss", ["non_saturating", "minimax"])
-def test_one_jitted_step_equals_two_manual_steps_with_their_own_optimizers(loss):
+def test_one_jitted_step_equals_two_manual_steps_with_their_own_optimizers(loss="minimax"):
     G, D = gan.mlp_generator((4, 4, 1), hidden=(16,)), gan.mlp_discriminator(hidden=(16,))
     real = jax.random.uniform(jax.random.key(9), (8, 4, 4, 1))
     g_ts = init_train_state(G, optim.adam(1e-2), jnp.zeros((1, 5)), seed=1)
