@@ -17,3 +17,6 @@ from jdl.models.sampling import sample_logits
 from jdl.models.rnn import generate, lstm_lm
 from jdl.models.seq2seq import Seq2SeqConfig, lstm_encoder_decoder, lstm_greedy_decode
 from jdl.models import autoencoder, latent, vae  # issue 16: linear latent models, autoencoders, VAE
+from jdl.models import diffusion
+from jdl.models.denoisers import TimeMLP, time_embedding
+from jdl.models import gan
