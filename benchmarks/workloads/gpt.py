@@ -105,6 +105,13 @@ def nested(weights: dict[str, np.ndarray]) -> dict:
     return out
 
 
+def in_layout(params: dict, stack: str) -> dict:
+    """Loop-layout params with their blocks stacked for ``stack="repeat"`` (``stack_blocks``)."""
+    from jdl.models.gpt import stack_blocks
+
+    return {**params, "blocks": stack_blocks(params["blocks"])} if stack == "repeat" else params
+
+
 def load_weights(path: str) -> dict[str, np.ndarray]:
     with np.load(path) as f:
         return {k: f[k] for k in f.files}
@@ -141,7 +148,7 @@ def build(impl: str, options: dict, device: str = "cpu", **jdl_kw):
     opt, dtype = options["optimizer"], common.compute_dtype(options)
     if impl == "jdl":
         return common.jdl_runner(jdl_model(s, **jdl_kw), weights, opt, x, y, dtype,
-                                 load=lambda params, w: nested(w))
+                                 load=lambda params, w: in_layout(nested(w), jdl_kw.get("stack", "loop")))
     if impl == "flax":
         import jax.numpy as jnp
 
