@@ -15,12 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import subprocess
-import sys
 import tempfile
 
-from benchmarks.lstm_variants import env
+from benchmarks.lstm_variants import alternate
 
 DEFAULT = ("jdl", "flax", "torch")
 
@@ -65,23 +62,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     options = gpt.configure(False, 0, tempfile.mkdtemp(prefix="gpt-variants-"))["options"]
     variants = [v for v in args.variants.split(";") if v]
-    results = {v: [] for v in variants}
-    for r in range(args.rounds):
-        for v in variants[r % len(variants):] + variants[:r % len(variants)]:
-            proc = subprocess.run([sys.executable, "-m", "benchmarks.gpt_variants", "--one", v, "--options",
-                                   json.dumps(options), "--threads", str(args.threads), "--steps", args.steps],
-                                  capture_output=True, text=True, env=env(args.threads))
-            line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
-            if not line:
-                raise RuntimeError(f"variant {v} failed: {proc.stderr[-800:]}")
-            results[v].append(json.loads(line[0][len("RESULT "):]))
-            print(f"round {r + 1} {v:32s} wall {results[v][-1]['step_ms']:8.1f} ms  "
-                  f"CPU {results[v][-1]['cpu_ms']:8.1f} ms  first call {results[v][-1]['first_call_s']:.1f} s",
-                  flush=True)
-    print(f"{'variant':32s} {'wall ms':>9s} {'CPU ms':>9s}  (medians over {args.rounds} rounds, {args.threads} thread(s))")
-    for v, rs in results.items():
-        print(f"{v:32s} {statistics.median(r['step_ms'] for r in rs):9.1f} "
-              f"{statistics.median(r['cpu_ms'] for r in rs):9.1f}")
+    results = alternate("benchmarks.gpt_variants", variants, options, args.rounds, args.threads,
+                        ("--steps", args.steps))
     return results
 
 
