@@ -1,32 +1,68 @@
-"""Compile time of jdl.models.gpt's gradient, stack="loop" against stack="repeat", at 2 and 12
-layers: process CPU seconds of lower + compile (results in benchmarks/NOTES.md).
+"""Compile time against depth for the GPT workload's training step: ``jdl.models.gpt`` with
+stack="loop" (a Python loop of N blocks) against stack="repeat" (one block under lax.scan),
+the benchmark's shape (d 256, 4 heads, context 128, batch 16, vocab 65, AdamW) at N layers.
 
-    PYTHONPATH=. python benchmarks/gpt_compile_probe.py
+Per configuration, in its own process: trace+lower seconds, the first call's CPU seconds
+(compile + one step), XLA's temporaries (MiB) and the CPU ms/step of a few steps after it
+(results in benchmarks/NOTES.md, "GPT").
+
+    python -m benchmarks.gpt_compile_probe [--layers=4,12] [--threads=1]
 """
 
-import time
+from __future__ import annotations
 
-import jax
-import jax.numpy as jnp
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
 
-from jdl.losses import softmax_cross_entropy
-from jdl.models.gpt import GPTConfig, gpt
+from benchmarks.lstm_variants import env
 
 
-def compile_seconds(num_layers: int, stack: str) -> float:
-    ids = jnp.zeros((4, 64), jnp.int32)
-    config = GPTConfig(vocab_size=100, context=64, num_layers=num_layers, d_model=128,
-                       num_heads=4, stack=stack)
-    model = gpt(config)
-    params, _ = model.init(jax.random.key(0), ids)
-    grad = jax.jit(jax.grad(lambda p: softmax_cross_entropy(model.apply(p, {}, ids)[0], ids)))
+def measure_one(layers: int, stack: str, steps: int) -> dict:
+    """Build the workload's jdl runner with ``layers`` blocks and time its first call and steps."""
+    import dataclasses
+    import time
+
+    from benchmarks.workloads import gpt
+
+    sizes = dataclasses.replace(gpt.Sizes(), layers=layers)
+    options = gpt.configure(False, 0, tempfile.mkdtemp(prefix="gpt-compile-"), sizes)["options"]
+    runner = gpt.build("jdl", options, stack=stack)
+    first = runner.first_call()
+    runner.sync(runner.step())
     start = time.process_time()
-    grad.lower(params).compile()
-    return time.process_time() - start
+    for _ in range(steps):
+        out = runner.step()
+    runner.sync(out)
+    return {**first, "step_cpu_ms": (time.process_time() - start) * 1e3 / steps}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.gpt_compile_probe", description=__doc__.split("\n")[0])
+    p.add_argument("--layers", default="4,12")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--one", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.one:
+        layers, stack = args.one.split(":")
+        print("RESULT " + json.dumps(measure_one(int(layers), stack, args.steps)), flush=True)
+        return {}
+    results = {}
+    for layers in (int(n) for n in args.layers.split(",")):
+        for stack in ("loop", "repeat"):
+            proc = subprocess.run([sys.executable, "-m", "benchmarks.gpt_compile_probe", "--one", f"{layers}:{stack}",
+                                   "--steps", str(args.steps)], capture_output=True, text=True, env=env(args.threads))
+            line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+            if not line:
+                raise RuntimeError(f"{layers}:{stack} failed: {proc.stderr[-800:]}")
+            r = results[f"{layers}:{stack}"] = json.loads(line[0][len("RESULT "):])
+            print(f"layers={layers:2d} stack={stack:6s} trace+lower {r['trace_lower_s']:5.2f} s  first call CPU "
+                  f"{r['first_call_cpu_s']:5.2f} s  step CPU {r['step_cpu_ms']:7.1f} ms", flush=True)
+    return results
 
 
 if __name__ == "__main__":
-    for n in (2, 12):
-        for stack in ("loop", "repeat"):
-            print(f"layers={n:2d} stack={stack:6s} lower+compile CPU {compile_seconds(n, stack):5.2f} s",
-                  flush=True)
+    main()

@@ -100,6 +100,28 @@ def env(threads: int) -> dict:
     return e
 
 
+def alternate(module: str, variants: list[str], options: dict, rounds: int, threads: int,
+              extra: tuple[str, ...] = ()) -> dict:
+    """Run ``python -m <module> --one <variant>`` per variant and round (the order rotating each
+    round), print each result and the medians; return {variant: [result per round]}."""
+    results = {v: [] for v in variants}
+    for r in range(rounds):
+        for v in variants[r % len(variants):] + variants[:r % len(variants)]:
+            proc = subprocess.run([sys.executable, "-m", module, "--one", v, "--options", json.dumps(options),
+                                   "--threads", str(threads), *extra], capture_output=True, text=True, env=env(threads))
+            line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+            if not line:
+                raise RuntimeError(f"variant {v} failed: {proc.stderr[-800:]}")
+            results[v].append(json.loads(line[0][len("RESULT "):]))
+            print(f"round {r + 1} {v:32s} wall {results[v][-1]['step_ms']:8.2f} ms  "
+                  f"CPU {results[v][-1]['cpu_ms']:8.2f} ms", flush=True)
+    print(f"{'variant':32s} {'wall ms':>9s} {'CPU ms':>9s}  (medians over {rounds} rounds, {threads} thread(s))")
+    for v, rs in results.items():
+        print(f"{v:32s} {statistics.median(r['step_ms'] for r in rs):9.2f} "
+              f"{statistics.median(r['cpu_ms'] for r in rs):9.2f}")
+    return results
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(prog="python -m benchmarks.lstm_variants", description=__doc__.split("\n")[0])
     p.add_argument("--variants", default=",".join(DEFAULT))
@@ -115,22 +137,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     options = char_lstm.configure(False, 0, tempfile.mkdtemp(prefix="lstm-variants-"))["options"]
     variants = [v for v in args.variants.split(",") if v]
-    results = {v: [] for v in variants}
-    for r in range(args.rounds):
-        for v in variants[r % len(variants):] + variants[:r % len(variants)]:
-            proc = subprocess.run([sys.executable, "-m", "benchmarks.lstm_variants", "--one", v, "--options",
-                                   json.dumps(options), "--threads", str(args.threads)],
-                                  capture_output=True, text=True, env=env(args.threads))
-            line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
-            if not line:
-                raise RuntimeError(f"variant {v} failed: {proc.stderr[-800:]}")
-            results[v].append(json.loads(line[0][len("RESULT "):]))
-            print(f"round {r + 1} {v:12s} wall {results[v][-1]['step_ms']:7.2f} ms  "
-                  f"CPU {results[v][-1]['cpu_ms']:7.2f} ms", flush=True)
-    print(f"{'variant':12s} {'wall ms':>9s} {'CPU ms':>9s}  (medians over {args.rounds} rounds, {args.threads} thread(s))")
-    for v, rs in results.items():
-        print(f"{v:12s} {statistics.median(r['step_ms'] for r in rs):9.2f} "
-              f"{statistics.median(r['cpu_ms'] for r in rs):9.2f}")
+    results = alternate("benchmarks.lstm_variants", variants, options, args.rounds, args.threads)
     return results
 
 

@@ -24,7 +24,8 @@ class Skip(Exception):
     """A workload (or an implementation of it) that cannot run here; the message says why."""
 
 
-OPTIMIZER = "adam"  # what every implementation trains with ('sgd' is the other choice the runners take)
+OPTIMIZER = "adam"  # what every implementation trains with ('sgd' and 'adamw' are the other choices the runners take)
+WEIGHT_DECAY = 0.1  # AdamW's decoupled decay λ (nanoGPT's), on every parameter in all three libraries
 
 # Compute dtypes a workload can run in. 'bfloat16' is mixed precision in all three libraries:
 # float32 params and optimizer state, forward and backward in bfloat16, the loss in float32
@@ -122,10 +123,22 @@ def jax_runner(step: Callable, carry: Any, batch: Any, traces: Callable[[], int]
 
 
 def flax_adam_or_sgd(name: str):
-    """The optax optimizer matching jdl's choice (Adam β=(0.9, 0.999), ε=1e-8, or SGD)."""
+    """The optax optimizer matching jdl's choice (Adam β=(0.9, 0.999), ε=1e-8, AdamW with
+    ``WEIGHT_DECAY``, or SGD)."""
     import optax
 
+    if name == "adamw":
+        return optax.adamw(LEARNING_RATE, weight_decay=WEIGHT_DECAY)
     return optax.adam(LEARNING_RATE) if name == "adam" else optax.sgd(LEARNING_RATE)
+
+
+def jdl_optimizer(name: str):
+    """jdl's optimizer of that name: ``jdl.optim.adam``/``sgd``(lr), or ``adamw`` with ``WEIGHT_DECAY``."""
+    import jdl
+
+    if name == "adamw":
+        return jdl.optim.adamw(LEARNING_RATE, weight_decay=WEIGHT_DECAY)
+    return getattr(jdl.optim, name)(LEARNING_RATE)
 
 
 def flax_runner(model: Any, params: Any, optimizer: str, batch: tuple) -> Runner:
@@ -160,14 +173,13 @@ def jdl_runner(model: Any, layers: list[dict], optimizer: str, x: np.ndarray, y:
     ``supervised(model, loss, compute_dtype=jnp.bfloat16)``."""
     import jax.numpy as jnp
 
-    import jdl
     from jdl.losses import softmax_cross_entropy
     from jdl.train.state import TrainState, init_train_state
     from jdl.train.step import make_step
     from jdl.train.supervised import supervised
 
     counted, traces = trace_counter()
-    opt = getattr(jdl.optim, optimizer)(LEARNING_RATE)
+    opt = jdl_optimizer(optimizer)
     ts = init_train_state(model, opt, jnp.asarray(x), seed=0)
     params = load(ts.params, layers)
     ts = TrainState(params, ts.state, opt.init(params), ts.step, ts.key)
@@ -180,7 +192,8 @@ def jdl_runner(model: Any, layers: list[dict], optimizer: str, x: np.ndarray, y:
 def torch_runner(model: Any, optimizer: str, x: np.ndarray, y: np.ndarray, device: str = "cpu",
                  dtype: str = "float32") -> Runner:
     """PyTorch eager: zero_grad, forward, cross-entropy, backward, optimizer step; Adam is the
-    fused kernel where this torch build has it (``fused=True``), else the foreach one. ``dtype``
+    fused kernel where this torch build has it (``fused=True``), else the foreach one (AdamW
+    alike). ``dtype``
     'bfloat16' runs the forward and the loss under ``torch.autocast`` (float32 params)."""
     import torch
     import torch.nn.functional as F
@@ -189,11 +202,13 @@ def torch_runner(model: Any, optimizer: str, x: np.ndarray, y: np.ndarray, devic
     model = model.to(device)
     xt = torch.from_numpy(np.ascontiguousarray(x)).to(device)
     yt = torch.from_numpy(y.astype(np.int64)).to(device)
-    if optimizer == "adam":
+    if optimizer in ("adam", "adamw"):
+        cls, kw = ((torch.optim.Adam, {}) if optimizer == "adam"
+                   else (torch.optim.AdamW, {"weight_decay": WEIGHT_DECAY}))
         try:
-            opt = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE, fused=True)
+            opt = cls(model.parameters(), lr=LEARNING_RATE, fused=True, **kw)
         except (RuntimeError, TypeError):
-            opt = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE, foreach=True)
+            opt = cls(model.parameters(), lr=LEARNING_RATE, foreach=True, **kw)
     else:
         opt = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE)
 

@@ -30,6 +30,7 @@ from jdl import init as initializers
 from jdl.core import (
     Module, Params, PRNGKey, State, check_integer, check_key, fold_in, leaf, shape_struct,
 )
+from jdl.nn.attention import IMPLS
 from jdl.nn.combinators import repeat, serial
 from jdl.nn.dropout import dropout as dropout_fn
 from jdl.nn.embedding import embed
@@ -56,6 +57,10 @@ class GPTConfig:
       tied_head: logits = h W_teᵀ (GPT-2), or a separate ``head`` matrix (d_model, V).
       stack: "loop" (a Python loop of N blocks) or "repeat" (stacked params under lax.scan).
       layer_norm_eps: ε of every LayerNorm (GPT-2: 1e-5).
+      attention: the attention implementation, "plain", "blockwise" or "jax"
+        (``jdl.nn.attend``); dropout on the attention weights needs "plain".
+      fused_qkv: project Q, K, V as one matmul on the concatenated weights
+        (``jdl.nn.project_qkv(fused=True)``; same params, same values).
     """
 
     vocab_size: int
@@ -68,6 +73,8 @@ class GPTConfig:
     tied_head: bool = True
     stack: str = "loop"
     layer_norm_eps: float = 1e-5
+    attention: str = "plain"
+    fused_qkv: bool = False
 
     def __post_init__(self):
         for name in ("vocab_size", "context", "num_layers", "d_model", "num_heads"):
@@ -85,6 +92,11 @@ class GPTConfig:
             raise ValueError(f"GPTConfig: dropout must be in [0, 1), got {self.dropout!r}")
         if self.stack not in STACKS:
             raise ValueError(f"GPTConfig: stack must be one of {STACKS}, got {self.stack!r}")
+        if self.attention not in IMPLS:
+            raise ValueError(f"GPTConfig: attention must be one of {IMPLS}, got {self.attention!r}")
+        if self.dropout and self.attention != "plain":
+            raise ValueError(f"GPTConfig: dropout={self.dropout} drops attention weights, which needs "
+                             f"attention='plain', got {self.attention!r}")
         if not self.layer_norm_eps > 0:
             raise ValueError(f"GPTConfig: layer_norm_eps must be > 0, got {self.layer_norm_eps!r}")
 
@@ -156,7 +168,8 @@ def gpt_block(config: GPTConfig) -> Module:
 
         def attend(p, u):
             return multi_head_attention(p, u, config.num_heads, causal=True, dropout=p_drop,
-                                        key=fold_in(key, 2))
+                                        key=fold_in(key, 2), impl=config.attention,
+                                        fused_qkv=config.fused_qkv)
 
         y, _ = block(params, x, attend, config, key)
         return y, state

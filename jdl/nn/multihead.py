@@ -51,14 +51,25 @@ def merge_heads(x: jax.Array) -> jax.Array:
 
 
 def project_qkv(params: Params, x: jax.Array, context: jax.Array | None = None,
-                num_heads: int = 1) -> tuple[jax.Array, jax.Array, jax.Array]:
+                num_heads: int = 1, fused: bool = False) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Q = X_q W_q + b_q, K = X_kv W_k + b_k, V = X_kv W_v + b_v, each split into heads;
     X_kv = ``context`` for cross-attention, else X_q = ``x`` (self-attention). The matmuls
     run on (B·T, C) operands (``dense``), which XLA:CPU differentiates fastest.
 
+    ``fused=True`` (self-attention only; ignored with a ``context``) computes the same three
+    products as one matmul, [Q K V] = X [W_q W_k W_v] + [b_q b_k b_v], on the weights
+    concatenated inside the step (GPT-2's ``c_attn``): one wider matmul forward and backward
+    instead of three, same params layout.
+
     Shapes: x (B, T_q, d_model), context (B, T_k, d_model) → q (B, h, T_q, d_k),
     k (B, h, T_k, d_k), v (B, h, T_k, d_v).
     """
+    if fused and context is None:
+        cat = lambda name: jnp.concatenate([params[p][name] for p in "qkv"], axis=-1)
+        joint = {"w": cat("w")} | ({"b": cat("b")} if "b" in params["q"] else {})  # (C, 2·h·d_k + h·d_v)
+        d_qk = params["q"]["w"].shape[1]
+        q, k, v = jnp.split(dense(joint, x), [d_qk, 2 * d_qk], axis=-1)  # (B, T, h·d) each
+        return split_heads(q, num_heads), split_heads(k, num_heads), split_heads(v, num_heads)
     kv = x if context is None else context
     q = split_heads(dense(params["q"], x), num_heads)  # (B, h, T_q, d_k)
     k = split_heads(dense(params["k"], kv), num_heads)  # (B, h, T_k, d_k)
@@ -98,16 +109,17 @@ def full_mask(mask: Any, causal: bool, scores_shape: tuple) -> jax.Array | None:
 def multi_head_attention(params: Params, x: jax.Array, num_heads: int, *,
                          context: jax.Array | None = None, mask: Any = None,
                          causal: bool = False, impl: str = "plain",
-                         dropout: float = 0.0, key: PRNGKey | None = None):
+                         dropout: float = 0.0, key: PRNGKey | None = None, fused_qkv: bool = False):
     """MHA(X_q, X_kv) = [head_1; …; head_h] W^O, head_i = softmax(Q_i K_iᵀ/√d_k + M) V_i.
 
     Dropout with probability ``dropout`` (and ``key``) zeroes attention weights, as in the
-    original Transformer, flax and PyTorch; it needs impl="plain".
+    original Transformer, flax and PyTorch; it needs impl="plain". ``fused_qkv`` projects Q, K,
+    V of self-attention as one matmul (``project_qkv(fused=True)``).
 
     Shapes: x (B, T_q, d_model), context (B, T_k, d_model), mask as ``full_mask`` takes it
     → y (B, T_q, d_model), and the weights (B, h, T_q, T_k) for impl="plain" (None otherwise).
     """
-    q, k, v = project_qkv(params, x, context, num_heads)  # (B, h, T, d)
+    q, k, v = project_qkv(params, x, context, num_heads, fused_qkv)  # (B, h, T, d)
     if impl != "plain":
         if dropout and key is not None:
             raise ValueError(f"MultiHeadAttention: dropout on the attention weights needs "

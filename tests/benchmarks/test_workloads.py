@@ -146,3 +146,62 @@ def test_char_lstm_step_zero_losses_agree(tmp_path):
     logits = char_lstm.torch_model(layers)(torch.from_numpy(x))
     torch_loss = float(torch.nn.functional.cross_entropy(logits, torch.from_numpy(y.reshape(-1)).long()).detach())
     np.testing.assert_allclose([flax_loss, torch_loss], [jdl_loss] * 2, rtol=1e-5)
+
+
+def test_gpt_counts_by_hand():
+    # forward: 2·2048·(4·12·256² + 256·65) = 12,953,059,328 for the projections and the head,
+    # 4·4·16·128²·256 = 1,073,741,824 for QKᵀ and PV; the backward twice the forward.
+    from benchmarks.workloads import gpt
+
+    assert gpt.flops() == 3 * (12_953_059_328 + 1_073_741_824) == 42_080_403_456
+    assert gpt.n_params() == 65 * 256 + 128 * 256 + 4 * (12 * 256 ** 2 + 13 * 256) + 2 * 256 == 3_208_960
+
+
+@pytest.fixture(scope="module")
+def tiny_gpt(tmp_path_factory):
+    from benchmarks.workloads import gpt
+
+    sizes = gpt.Sizes(vocab=17, context=16, layers=2, d_model=32, heads=4, batch=3)
+    return sizes, gpt.configure(quick=True, seed=0, workdir=str(tmp_path_factory.mktemp("g")), sizes=sizes)["options"]
+
+
+def test_gpt_implementations_agree_step_for_step(tiny_gpt):
+    """jdl.models.gpt, flax.linen (MultiHeadDotProductAttention) and nanoGPT in PyTorch from the
+    same weights and batch, trained with AdamW: equal losses after one and two updates, in
+    float32 (to 2e-5) and in bfloat16 mixed precision (to bfloat16's rounding), the trained
+    parameter count, and a first loss near log V."""
+    torch = pytest.importorskip("torch")
+    from benchmarks.workloads import gpt, gpt_twins
+
+    sizes, options = tiny_gpt
+    losses = {}
+    for dtype in ("float32", "bfloat16"):
+        for impl in ("jdl", "flax", "torch"):
+            runner = gpt.build(impl, {**options, "dtype": dtype})
+            runner.first_call()  # step 1
+            out = [runner.step() for _ in range(2)]  # the losses after 1 and 2 updates
+            losses[impl, dtype] = [float(o["loss"]) if isinstance(o, dict) else float(o.detach()) for o in out]
+    for impl in ("flax", "torch"):
+        np.testing.assert_allclose(losses[impl, "float32"], losses["jdl", "float32"], rtol=2e-5)
+        np.testing.assert_allclose(losses[impl, "bfloat16"], losses["jdl", "bfloat16"], rtol=2e-3)
+    assert losses["jdl", "float32"][1] < losses["jdl", "float32"][0] < np.log(sizes.vocab) + 0.1
+    assert losses["jdl", "bfloat16"] != losses["jdl", "float32"]
+    net = gpt_twins.torch_model(gpt.load_weights(options["weights"]), sizes)
+    assert sum(p.numel() for p in net.parameters()) == gpt.n_params(sizes) and torch is not None
+
+
+def test_gpt_step_zero_losses_agree(tiny_gpt):
+    """The loss before any update, from each library's forward pass alone."""
+    torch = pytest.importorskip("torch")
+    from benchmarks.workloads import gpt, gpt_twins
+    from jdl.losses import softmax_cross_entropy
+
+    sizes, options = tiny_gpt
+    w = gpt.load_weights(options["weights"])
+    x, y = gpt.data(sizes, options["seed"])
+    jdl_loss = float(softmax_cross_entropy(gpt.jdl_model(sizes).apply(gpt.nested(w), {}, x)[0], y))
+    flax_logits = gpt_twins.flax_model(sizes).apply({"params": gpt_twins.flax_params(w, sizes)}, x)
+    flax_loss = float(softmax_cross_entropy(flax_logits, y))
+    logits = gpt_twins.torch_model(w, sizes)(torch.from_numpy(x).long())
+    torch_loss = float(torch.nn.functional.cross_entropy(logits, torch.from_numpy(y.reshape(-1)).long()).detach())
+    np.testing.assert_allclose([flax_loss, torch_loss], [jdl_loss] * 2, rtol=1e-5)

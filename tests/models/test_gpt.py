@@ -136,6 +136,18 @@ def test_repeat_equals_loop_given_the_same_params(model, ids, loop_grad):
     assert_close(unstack_blocks(stacked["blocks"]), params["blocks"], rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("fields", [{"fused_qkv": True}, {"attention": "jax"}, {"attention": "blockwise"}])
+def test_fast_paths_equal_the_plain_model(model, ids, loop_grad, fields):
+    """GPTConfig's speed levers (one fused QKV matmul, the jax.nn and blockwise attention) give
+    the plain model's loss and gradient from the same params."""
+    import dataclasses
+
+    params, _ = model
+    loss, grads = ce_value_and_grad(dataclasses.replace(CFG, **fields), ids)(params)
+    np.testing.assert_allclose(loss, loop_grad[0], rtol=1e-5)
+    assert_close(grads, loop_grad[1], rtol=1e-4, atol=1e-6)
+
+
 def test_tied_head_shares_the_embedding(model, ids, loop_grad):
     params, _ = model
     untied_cfg = GPTConfig(vocab_size=37, context=16, num_layers=2, d_model=32, num_heads=4,
@@ -194,6 +206,10 @@ def test_errors(model, ids):
     params, _ = model
     with pytest.raises(ValueError, match="GPTConfig: d_model=30 is not divisible by num_heads=4"):
         GPTConfig(vocab_size=10, context=8, num_layers=1, d_model=30, num_heads=4)
+    with pytest.raises(ValueError, match="GPTConfig: attention must be one of"):
+        GPTConfig(vocab_size=5, context=4, num_layers=1, d_model=8, num_heads=2, attention="flash")
+    with pytest.raises(ValueError, match="drops attention weights, which needs attention='plain'"):
+        GPTConfig(vocab_size=5, context=4, num_layers=1, d_model=8, num_heads=2, dropout=0.1, attention="jax")
     with pytest.raises(ValueError, match="GPTConfig: stack must be one of"):
         GPTConfig(vocab_size=10, context=8, num_layers=1, d_model=32, num_heads=4, stack="scan")
     with pytest.raises(TypeError, match="gpt: expected integer token ids"):

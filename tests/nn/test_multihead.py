@@ -205,3 +205,20 @@ def test_errors_name_the_layer(setup, key):
     with pytest.raises(TypeError, match="multihead_attention: apply got an unexpected keyword "
                                         "argument 'casual'.*did you mean 'causal'"):
         layer.apply(params, {}, x, casual=True)
+
+
+def test_fused_qkv_projection_equals_three_matmuls(setup):
+    """project_qkv(fused=True) (one matmul on [W_q W_k W_v]) gives the three projections' Q, K,
+    V and the same gradients, also with d_v ≠ d_k and without biases; with a context (cross-
+    attention) it falls back to separate projections."""
+    from jdl.nn.multihead import init_params, multi_head_attention, project_qkv
+
+    x, ctx, params = setup
+    for p in (params, init_params(jax.random.key(5), H, D, 3, 5, use_bias=False)):
+        for a, b in zip(project_qkv(p, x, None, H, fused=True), project_qkv(p, x, None, H)):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+    loss = lambda fused: jax.grad(lambda p: jnp.sum(jnp.sin(
+        multi_head_attention(p, x, H, causal=True, fused_qkv=fused)[0])))(params)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), loss(True), loss(False))
+    for a, b in zip(project_qkv(params, x, ctx, H, fused=True), project_qkv(params, x, ctx, H)):
+        np.testing.assert_array_equal(a, b)
