@@ -110,7 +110,9 @@ def spawn(argv: list[str], env: dict) -> tuple[float, float, str]:
     env = {**os.environ, **env, "STARTUP_T0": repr(time.time())}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True, cwd=REPO)
+    # cwd: a folder without a jdl package, since ``python -m`` puts the cwd first on sys.path,
+    # before PYTHONPATH (which chooses between the jdl under test and --baseline's)
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, cwd=tempfile.gettempdir())
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode:
