@@ -188,9 +188,24 @@ def write_docs(results: dict, docs: str) -> str:
     """Write ``<docs>/benchmarks.md`` and ``<docs>/img/benchmarks_ratios.png``; returns the page path."""
     bar_chart(results, os.path.join(docs, "img", "benchmarks_ratios.png"))
     page = os.path.join(docs, "benchmarks.md")
+    kept = kept_sections(page)
     with open(page, "w") as f:
-        f.write(markdown(results, "img/benchmarks_ratios.png"))
+        f.write(markdown(results, "img/benchmarks_ratios.png") + (f"\n{kept}\n" if kept else ""))
     return page
+
+
+def kept_sections(page: str) -> str:
+    """The sections of an existing ``page`` that other scripts write and this page keeps: the
+    startup table of ``benchmarks/startup.py`` (between its markers); '' when there is none."""
+    from benchmarks.startup import BEGIN, END
+
+    if not os.path.exists(page):
+        return ""
+    with open(page) as f:
+        text = f.read()
+    if BEGIN not in text or END not in text:
+        return ""
+    return text[text.index(BEGIN):text.index(END) + len(END)]
 
 
 if __name__ == "__main__":

@@ -34,6 +34,36 @@ def fans(shape: Shape) -> tuple[int, int]:
     return shape[-2] * receptive, shape[-1] * receptive
 
 
+# Sizes of the flat draws that ``draw`` slices from: three programs cover every kernel up to 2^20
+# elements; a larger one is drawn at its own shape (its draw, not its compile, dominates).
+DRAW_SIZES = (4096, 65536, 2 ** 20)
+
+
+def draw(sampler: Any, key: PRNGKey, shape: Shape, dtype: Any, *bounds: float) -> jax.Array:
+    """``sampler(key, shape, dtype, *bounds)`` (``jax.random.normal`` or ``uniform``: bounds
+    after dtype; ``truncated_normal``: bounds first), the same array bit for bit, drawn as the
+    first prod(shape) elements of a flat draw of the next size in ``DRAW_SIZES``.
+
+    Why: called eagerly, each distinct shape of a jax.random draw is its own XLA program, and
+    compiling one (threefry plus the inverse error function) costs ~0.25 s of CPU, longer than
+    drawing a million numbers: a ResNet-20 compiled nine of them before its first step. With
+    JAX's partitionable threefry (``jax_threefry_partitionable``, the default) element i of a draw
+    depends only on the key and i in row-major order, so draw(size)[:n].reshape(shape) equals
+    the draw at ``shape``. Inside a trace (a jitted init) or without that flag the draw is made
+    at ``shape`` directly.
+
+    Shapes: any ``shape``; returns ``shape`` in ``dtype``.
+    """
+    n = math.prod(shape)
+    size = next((s for s in DRAW_SIZES if s >= n), None)
+    args = (bounds[0], bounds[1], shape, dtype) if sampler is jax.random.truncated_normal else (shape, dtype, *bounds)
+    if (size is None or n == 0 or isinstance(key, jax.core.Tracer)
+            or not jax.config.jax_threefry_partitionable):
+        return sampler(key, *args)
+    flat = (bounds[0], bounds[1], (size,), dtype) if sampler is jax.random.truncated_normal else ((size,), dtype, *bounds)
+    return sampler(key, *flat)[:n].reshape(shape)
+
+
 def zeros(key: PRNGKey, shape: Shape, dtype: Any = jnp.float32) -> jax.Array:
     """w = 0. Right for biases; for weights it causes the symmetry problem."""
     del key
@@ -60,7 +90,7 @@ def uniform(scale: float = 0.05) -> Initializer:
     """w ~ U(−scale, scale): the course's "small uniform" initialization."""
 
     def init(key: PRNGKey, shape: Shape, dtype: Any = jnp.float32) -> jax.Array:
-        return jax.random.uniform(key, shape, dtype, -scale, scale)
+        return draw(jax.random.uniform, key, shape, dtype, -scale, scale)
 
     return init
 
@@ -69,7 +99,7 @@ def normal(stddev: float = 0.01) -> Initializer:
     """w ~ N(0, stddev²): the course's "small normal" initialization."""
 
     def init(key: PRNGKey, shape: Shape, dtype: Any = jnp.float32) -> jax.Array:
-        return stddev * jax.random.normal(key, shape, dtype)
+        return stddev * draw(jax.random.normal, key, shape, dtype)
 
     return init
 
@@ -93,12 +123,12 @@ def variance_scaling(scale: float, mode: str, distribution: str) -> Initializer:
         variance = scale / max(1.0, n)
         if distribution == "uniform":
             limit = math.sqrt(3.0 * variance)
-            return jax.random.uniform(key, shape, dtype, -limit, limit)
+            return draw(jax.random.uniform, key, shape, dtype, -limit, limit)
         if distribution == "normal":
-            return math.sqrt(variance) * jax.random.normal(key, shape, dtype)
+            return math.sqrt(variance) * draw(jax.random.normal, key, shape, dtype)
         # std of N(0,1) truncated to [-2, 2] is 0.87962566103423978
         stddev = math.sqrt(variance) / 0.87962566103423978
-        return stddev * jax.random.truncated_normal(key, -2.0, 2.0, shape, dtype)
+        return stddev * draw(jax.random.truncated_normal, key, shape, dtype, -2.0, 2.0)
 
     return init
 

@@ -67,6 +67,24 @@ def configure(quick: bool, seed: int, workdir: str) -> dict:
     }
 
 
+def flax_model(dtype: str = "float32"):
+    """The same MLP in flax.linen (Dense kernels (d_in, d_out)), computing in ``dtype`` with
+    float32 params."""
+    import flax.linen as nn
+    import jax.numpy as jnp
+
+    class MLP(nn.Module):
+        @nn.compact
+        def __call__(self, h):
+            for i, d in enumerate(DIMS[1:]):
+                h = nn.Dense(d, dtype=jnp.dtype(dtype), param_dtype=jnp.float32)(h)
+                if i < len(DIMS) - 2:
+                    h = nn.relu(h)
+            return h
+
+    return MLP()
+
+
 def build(impl: str, options: dict, device: str = "cpu"):
     """The Runner of one implementation: 'jdl', 'flax' or 'torch'."""
     layers = common.load_layers(options["weights"])
@@ -75,21 +93,11 @@ def build(impl: str, options: dict, device: str = "cpu"):
     if impl == "jdl":
         return common.jdl_runner(jdl_model(), layers, opt, x, y, dtype)
     if impl == "flax":
-        import flax.linen as nn
         import jax.numpy as jnp
-
-        class MLP(nn.Module):
-            @nn.compact
-            def __call__(self, h):
-                for i, d in enumerate(DIMS[1:]):
-                    h = nn.Dense(d, dtype=jnp.dtype(dtype), param_dtype=jnp.float32)(h)
-                    if i < len(DIMS) - 2:
-                        h = nn.relu(h)
-                return h
 
         params = {f"Dense_{i}": {"kernel": jnp.asarray(l["w"]), "bias": jnp.asarray(l["b"])}
                   for i, l in enumerate(layers)}
-        return common.flax_runner(MLP(), params, opt, (jnp.asarray(x), jnp.asarray(y)))
+        return common.flax_runner(flax_model(dtype), params, opt, (jnp.asarray(x), jnp.asarray(y)))
     if impl == "torch":
         import torch
 

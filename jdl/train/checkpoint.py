@@ -22,17 +22,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 from absl import logging
-from orbax.checkpoint import checkpoint_managers as policies
 
 from jdl.train import checkpoint_record as record_lib
 from jdl.train.checkpoint_record import CheckpointError, CheckpointMismatch, CheckpointNotFound
 from jdl.train.state import TrainState
+
+if TYPE_CHECKING:
+    import orbax.checkpoint as ocp
 
 __all__ = ["CHECKPOINTS", "Checkpoint", "CheckpointError", "CheckpointMismatch", "CheckpointNotFound",
            "manager", "restore", "save", "steps"]
@@ -49,6 +50,16 @@ class Checkpoint(NamedTuple):
     train_state: TrainState
     meta: dict
     path: str
+
+
+def _orbax():
+    """``orbax.checkpoint``, imported on first use: importing it takes about as long as importing
+    jax itself, and a run that writes no checkpoint (or a script that only builds a model) never
+    needs it."""
+    import orbax.checkpoint
+    import orbax.checkpoint.checkpoint_managers  # noqa: F401  (the preservation policies)
+
+    return orbax.checkpoint
 
 
 def _to_tree(ts: TrainState) -> dict:
@@ -74,6 +85,8 @@ def manager(directory: str | os.PathLike, keep: int | None = None, *,
     leaves the files alone). Close it after use."""
     if keep is not None and keep < 1:
         raise ValueError(f"checkpoint.manager: keep must be >= 1 or None, got {keep}")
+    ocp = _orbax()
+    policies = ocp.checkpoint_managers
     policy = policies.LatestN(n=None) if keep is None else policies.AnyPreservationPolicy([
         policies.LatestN(n=keep),
         policies.BestN(get_metric_fn=lambda m: m["score"], n=1, keep_checkpoints_without_metrics=False)])
@@ -111,6 +124,7 @@ def save(directory: str | os.PathLike, ts: TrainState, meta: dict | None = None,
                 except CheckpointError as e:
                     logging.warning("jdl checkpoint: replacing %s (%s)", final, e)
             m.delete(step)
+        ocp = _orbax()
         m.save(step, args=ocp.args.Composite(**{STATE: ocp.args.StandardSave(tree),
                                                  META: ocp.args.JsonSave(record)}),
                metrics={"score": score(record.get("metric"))}, force=True)
@@ -122,7 +136,7 @@ def steps(directory: str | os.PathLike) -> list[int]:
     """The steps orbax has committed in ``directory`` (not its temporary ones), ascending."""
     if not os.path.isdir(directory):
         return []
-    return sorted(int(s) for s in ocp.path.step.checkpoint_steps(os.path.abspath(os.fspath(directory))))
+    return sorted(int(s) for s in _orbax().path.step.checkpoint_steps(os.path.abspath(os.fspath(directory))))
 
 
 def _abstract(m: ocp.CheckpointManager, step: int, target: TrainState | None, params_only: bool) -> Any:
@@ -150,6 +164,7 @@ def _load(m: ocp.CheckpointManager, step: int, path: str, target: TrainState | N
         logging.warning("jdl checkpoint %s was written with other versions (saved, now): %s", path, differ)
     state_path = os.path.join(path, STATE)
     try:
+        ocp = _orbax()
         args = ocp.args.StandardRestore(_abstract(m, step, target, params_only))
         tree = m.restore(step, args=ocp.args.Composite(**{STATE: args}))[STATE]
     except Exception as e:  # orbax/tensorstore errors vary; name the checkpoint and the cause
