@@ -7,6 +7,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jdl.models.sampling_filters import next_token
+
 
 def sample_logits(key: jax.Array, logits: Any, temperature: Any = 1.0) -> jax.Array:
     """y ~ Categorical(softmax(z / τ)): p(y = v) = e^{z_v/τ} / Σ_u e^{z_u/τ}.
@@ -14,7 +16,8 @@ def sample_logits(key: jax.Array, logits: Any, temperature: Any = 1.0) -> jax.Ar
     τ = 1 samples the model's own distribution; τ < 1 sharpens it towards the likeliest token
     and τ → 0 tends to argmax_v z_v, which τ = 0 returns exactly (greedy decoding); τ > 1
     flattens it towards the uniform. Drawn by ``jax.random.categorical`` (the Gumbel-max
-    trick, argmax_v (z_v/τ + g_v) with g_v ~ Gumbel(0, 1)). Pure and jittable; ``temperature``
+    trick, argmax_v (z_v/τ + g_v) with g_v ~ Gumbel(0, 1)) through ``sampling_filters.next_token``
+    with no top-k/top-p filter, so the LSTM and the GPT sample alike. Pure and jittable; ``temperature``
     may be a traced scalar, so one compiled function serves every τ.
 
     Shapes: logits (..., V) → ids (...) int32.
@@ -35,6 +38,4 @@ def sample_logits(key: jax.Array, logits: Any, temperature: Any = 1.0) -> jax.Ar
     tau = jnp.asarray(temperature, jnp.float32)
     if tau.ndim != 0:
         raise ValueError(f"sample_logits: temperature must be a scalar, got shape {tau.shape}")
-    greedy = jnp.argmax(logits, axis=-1)  # (...)
-    drawn = jax.random.categorical(key, logits / jnp.where(tau > 0, tau, 1.0).astype(logits.dtype), axis=-1)
-    return jnp.where(tau > 0, drawn, greedy).astype(jnp.int32)  # (...)
+    return next_token(key, logits, tau)  # (...): the same draw as the GPT's sampler, unfiltered
