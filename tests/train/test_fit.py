@@ -55,11 +55,17 @@ def test_evaluate_pads_last_batch_exactly(key):
     params, state = model.init(key, x)
     logits = model.apply(params, state, x)[0]
     expect = float(softmax_cross_entropy(logits, y))
-    step = make_eval_step(model, softmax_cross_entropy)
+    traces = []
+
+    def counted_loss(out, y, reduction="mean"):
+        traces.append(out.shape)  # runs once per trace, not per call
+        return softmax_cross_entropy(out, y, reduction=reduction)
+
+    step = make_eval_step(model, counted_loss)
     got = evaluate(step, params, state, x, y, batch_size=4)
     assert got["loss"] == pytest.approx(expect, rel=1e-5)
     assert got["accuracy"] == pytest.approx(float(jdl.metrics.accuracy(logits, y)))
-    assert step._cache_size() == 1  # the padded last batch did not recompile
+    assert traces == [(4, 3)]  # three batches, one trace: the padded last batch did not recompile
 
 
 def test_fit_rejects_bad_data():
