@@ -86,13 +86,14 @@ def strides(config: BackboneConfig) -> tuple[int, ...]:
 
 
 def conv_head(width: int, d_out: int, prior_bias: float = 0.0) -> Module:
-    """A convolutional predictor: conv3×3(width) → ReLU → conv3×3(d_out), no dense layer, so
-    the output at cell (i, j) predicts for that cell (SSD's 3×3 predictors).
-    ``prior_bias`` initializes the last bias (a class prior, e.g. log(π/(1 − π))).
+    """A convolutional predictor, no dense layer, so the output at cell (i, j) predicts for that
+    cell: conv3×3(d_out) (SSD's 3×3 predictors) when ``width`` is 0, else
+    conv3×3(width) → ReLU → conv3×3(d_out). ``prior_bias`` initializes the last bias.
     Shapes: (B, H_f, W_f, C) → (B, H_f, W_f, d_out)."""
-    return serial(Conv2D(width, 3, w_init=initializers.he_normal), relu,
-                  Conv2D(d_out, 3, w_init=initializers.normal(0.01),
-                         b_init=initializers.constant(prior_bias)))
+    out = Conv2D(d_out, 3, w_init=initializers.normal(0.01), b_init=initializers.constant(prior_bias))
+    if width == 0:
+        return out
+    return serial(Conv2D(width, 3, w_init=initializers.he_normal), relu, out)
 
 
 def level_names(n: int) -> Sequence[str]:

@@ -40,7 +40,7 @@ WEIGHTS = (10.0, 10.0, 5.0, 5.0)  # SSD's variances (0.1, 0.1, 0.2, 0.2) as enco
 class SSDConfig:
     """Heads on the backbone maps ``levels`` (indices into its outputs), anchor ``sizes`` per
     level (pixels) × ``ratios``; IoU ≥ ``match_threshold`` is a positive; ``neg_pos_ratio``
-    hard negatives per positive; box loss weight ``alpha``; ``head_width`` channels in the heads."""
+    hard negatives per positive; box loss weight ``alpha``; ``head_width`` hidden channels in the heads (0: one 3×3 conv)."""
     backbone: bb.BackboneConfig = field(default_factory=bb.BackboneConfig)
     levels: tuple = (1, 2, 3)
     sizes: tuple = ((8.0, 11.0), (16.0, 22.0), (30.0, 40.0))
@@ -48,7 +48,7 @@ class SSDConfig:
     match_threshold: float = 0.5
     neg_pos_ratio: int = 3
     alpha: float = 1.0
-    head_width: int = 64
+    head_width: int = 0
     image_size: int = 64
     select: SelectConfig = field(default_factory=SelectConfig)
 
