@@ -27,8 +27,8 @@ from jdl import init as initializers
 class BackboneConfig:
     """A stride-2 3×3 stem with ``widths[0]`` channels, then one stage per later width, each
     ``blocks`` ResNet basic blocks, the first with stride 2: stage k outputs stride 2^(k+1)."""
-    widths: tuple = (32, 48, 96, 160)
-    blocks: int = 2
+    widths: tuple = (16, 32, 64, 128)
+    blocks: int = 1
 
 
 def taps(*stages: Module | Any) -> Module:
