@@ -20,3 +20,4 @@ from jdl.models import autoencoder, latent, vae  # issue 16: linear latent model
 from jdl.models import diffusion
 from jdl.models.denoisers import TimeMLP, time_embedding
 from jdl.models import gan
+from jdl.models.torch_weights import from_torch_state_dict, resnet_from_torch, vgg_from_torch
