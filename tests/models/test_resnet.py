@@ -1,3 +1,5 @@
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -120,7 +122,7 @@ def test_resnet_params_are_keyed_by_stage_names():
     assert set(p["layer1"]["block0"]["branch"]) == {"conv1", "bn1", "relu1", "conv2", "bn2"}
 
 
-@pytest.mark.parametrize("block, shortcut", [("basic", True), ("bottleneck", True), ("basic", False)])
+@pytest.mark.parametrize("block, shortcut", [("basic", True), ("bottleneck", False)])
 def test_named_resnet_equals_positional_given_the_same_weights(key, block, shortcut):
     """The named layout is a rekeying: the positional model's params moved to the named keys by
     ``named_from_positional`` give the same logits and the same updated BatchNorm state."""
@@ -129,13 +131,14 @@ def test_named_resnet_equals_positional_given_the_same_weights(key, block, short
     pos, nam = models.resnet(sizes, widths, keys="positional", **kw), models.resnet(sizes, widths, **kw)
     x = jax.random.normal(key, (2, 8, 8, 3))
     p, s = pos.init(jax.random.key(1), x)
-    p = jax.tree.map(lambda v: v + 0.1 * jax.random.normal(key, v.shape), p)  # not the init's symmetric BN
+    rng = np.random.default_rng(0)
+    p = jax.tree.map(lambda v: v + 0.1 * rng.normal(size=v.shape).astype(np.float32), p)  # BN γ ≠ 1, β ≠ 0
     assert "2_relu" in p and any(k.endswith("_serial") for k in p)  # the layout jdl used before
     pn, sn = models.named_from_positional(p, sizes), models.named_from_positional(s, sizes)
-    assert jax.tree.structure(pn) == jax.tree.structure(nam.init(jax.random.key(1), x)[0])
+    assert jax.tree.structure(pn) == jax.tree.structure(jax.eval_shape(nam.init, jax.random.key(1), x)[0])
     for train in (False, True):
-        y_pos, s_pos = pos.apply(p, s, x, train=train)
-        y_nam, s_nam = nam.apply(pn, sn, x, train=train)
+        y_pos, s_pos = jax.jit(partial(pos.apply, train=train))(p, s, x)
+        y_nam, s_nam = jax.jit(partial(nam.apply, train=train))(pn, sn, x)
         np.testing.assert_array_equal(y_nam, y_pos)
         jax.tree.map(np.testing.assert_array_equal, s_nam, models.named_from_positional(s_pos, sizes))
     with pytest.raises(ValueError, match="named_from_positional: expected a stem, 5 blocks"):
