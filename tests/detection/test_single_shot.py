@@ -10,6 +10,7 @@ import pytest
 
 from jdl.detection import assign, encode
 from jdl.detection.backbone import BackboneConfig
+from jdl.detection.postprocess import SelectConfig
 from jdl.detection.ssd import SSDConfig, WEIGHTS, hard_negatives, ssd_anchors, ssd_detections, ssd_loss
 from jdl.detection.yolo import (YOLOConfig, activate, grid_size, paired_iou, yolo_boxes, yolo_detections, yolo_loss,
                                 yolo_targets)
@@ -84,8 +85,11 @@ def test_yolo_loss_equals_loop_reference():
     assert set(metrics) >= {"coord_loss", "obj_loss", "noobj_loss", "class_loss"}
 
 
+SMALL = SelectConfig(max_detections=12, pre_nms=40)  # fewer NMS candidates: a faster compile
+
+
 def test_yolo_perfect_head_decodes_to_ground_truth():
-    config = YOLOConfig()
+    config = YOLOConfig(select=SMALL)
     t = yolo_targets(jnp.asarray(BOXES), jnp.asarray(LABELS), jnp.asarray(VALID), 8, 64.0)
     resp = jnp.zeros((64, 2), bool).at[:, 0].set(t["obj"])  # predictor 0 of each object's cell
     coords = jnp.where(resp[..., None], t["coords"][:, None], 0.5)[None]  # (1, 64, 2, 4)
@@ -160,7 +164,7 @@ def _perfect_ssd_outputs(boxes, labels, valid, anchors, n_classes):
 def test_ssd_perfect_head_decodes_to_ground_truth():
     from jdl.data import shapes
 
-    config = SSDConfig()
+    config = SSDConfig(select=SMALL)
     anchors = ssd_anchors(config)
     assert anchors.shape == ((16 * 16 + 8 * 8) * 6 + 4 * 4 * 6, 4)
     _, y = shapes.generate("test", 6)
