@@ -35,8 +35,11 @@ def test_yolo_targets_round_trip_and_cells():
     for k, cell in enumerate(expected_cells):
         np.testing.assert_allclose(back[cell], BOXES[k], atol=1e-4)
         assert int(t["label"][cell]) == LABELS[k]
-    two_in_one = yolo_targets(jnp.asarray(BOXES[:2] * 0 + BOXES[0]), jnp.asarray([1, 2]), jnp.ones(2, bool), 8, 64.0)
-    assert int(np.sum(two_in_one["obj"])) == 1 and int(two_in_one["label"][9]) == 1  # the first box keeps the cell
+    # two centres in cell (1, 0) = cell 8: the first box keeps the cell
+    pair = jnp.asarray([[3.0, 5.0, 10.0, 12.0], [1.0, 6.0, 9.0, 14.0]])
+    two_in_one = yolo_targets(pair, jnp.asarray([1, 2]), jnp.ones(2, bool), 8, 64.0)
+    assert np.flatnonzero(two_in_one["obj"]).tolist() == [8] and int(two_in_one["label"][8]) == 1
+    np.testing.assert_allclose(two_in_one["box"][8], pair[0])
 
 
 def _yolo_loss_loops(coords, conf, probs, boxes, labels, valid, lc, ln, grid=2, size=16.0):
