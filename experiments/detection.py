@@ -67,7 +67,9 @@ def run_one(name: str, splits, workdir: str, quick: bool, seed: int) -> dict:
     settings = dataclasses.replace(settings, seed=seed)
     detector = zoo.build(name, len(CLASSES), QUICK["widths"] if quick else None)
     start = time.perf_counter()
-    result = train(detector, train_data, validation_data, len(CLASSES), settings)
+    progress = lambda epoch, r, ts: print(f"{name} epoch {epoch}: loss {r['train_loss']:.3f}, validation mAP@0.5 "
+                                          f"{r.get('validation_map50', float('nan')):.3f}", flush=True)
+    result = train(detector, train_data, validation_data, len(CLASSES), settings, callbacks=[progress])
     seconds = time.perf_counter() - start
     scores = evaluate(detector, result.params, result.state, test, len(CLASSES), settings.eval_batch_size)
     dets, _ = predict_all(detector, result.params, result.state, test[0], settings.eval_batch_size)

@@ -74,7 +74,7 @@ def backbone(config: BackboneConfig = BackboneConfig()) -> Module:
     stem = serial(Conv2D(widths[0], 3, stride=2, padding=1, use_bias=False, w_init=initializers.he_normal),
                   batch_norm(), relu)
     stages = [stem]
-    for c_in, c_out in zip(widths[:-1], widths[1:]):
+    for c_out in widths[1:]:
         blocks = [basic_block(c_out, 2, projection=True)] + [basic_block(c_out) for _ in range(config.blocks - 1)]
         stages.append(serial(*blocks))
     return taps(*stages)

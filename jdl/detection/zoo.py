@@ -42,7 +42,7 @@ DETECTORS: dict[str, Callable[..., Detector]] = {
 
 # name → the training settings of experiments/detection.py (TrainConfig() when absent).
 SETTINGS: dict[str, TrainConfig] = {
-    "yolo": TrainConfig(epochs=10, batch_size=32, learning_rate=2e-3),
+    "yolo": TrainConfig(epochs=20, batch_size=32, learning_rate=2e-3),
     "ssd": TrainConfig(epochs=8, batch_size=32, learning_rate=3e-3),
 }
 
