@@ -4,6 +4,8 @@ and checks at trace time that the two shapes agree."""
 
 from __future__ import annotations
 
+from typing import Any, Callable, Sequence
+
 import jax
 import jax.numpy as jnp
 
@@ -225,3 +227,32 @@ def vae_loss(likelihood: str = "bernoulli", *, beta: float = 1.0, sigma: float =
         return _reduce(-elbo(out, x, likelihood, sigma, beta), reduction)
 
     return loss
+
+
+def auxiliary_loss(loss: Callable[..., jax.Array], weights: Sequence[float] = (0.3, 0.3)) -> Callable[..., jax.Array]:
+    """The loss of a network with auxiliary heads (``jdl.nn.with_auxiliary_heads``), GoogLeNet's
+    "auxiliary losses" with its weight 0.3 for each head:
+
+        ℓ((z, a_1, …, a_k), y) = loss(z, y) + Σ_j w_j·loss(a_j, y)    (training: a tuple)
+        ℓ(z, y)                = loss(z, y)                           (evaluation: the main output)
+
+    Shapes: z and each a_j as ``loss`` takes them with y. Args: loss: e.g.
+    ``softmax_cross_entropy``; weights: w_1 … w_k, one per head.
+    """
+    weights = tuple(weights)
+    if any(not w >= 0 for w in weights):
+        raise ValueError(f"auxiliary_loss: weights must be >= 0, got {weights}")
+
+    def total(outputs: Any, targets: jax.Array, reduction: str = "mean") -> jax.Array:
+        if type(outputs) is not tuple:
+            return loss(outputs, targets, reduction=reduction)
+        main, *aux = outputs
+        if len(aux) != len(weights):
+            raise ValueError(f"auxiliary_loss: the model returned {len(aux)} auxiliary outputs for "
+                             f"{len(weights)} weights {weights}")
+        value = loss(main, targets, reduction=reduction)
+        for w, a in zip(weights, aux):
+            value = value + w * loss(a, targets, reduction=reduction)
+        return value
+
+    return total

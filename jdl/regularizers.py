@@ -86,3 +86,14 @@ def penalty(l1_coef: float = 0.0, l2_coef: float = 0.0,
         return total
 
     return regularizer
+
+
+def activity_l1(a: jax.Array) -> jax.Array:
+    """R(a) = 1/B · Σ_b Σ_j |a_bj|: the L1 norm of a layer's outputs per example, averaged over
+    the batch (subgradient sign(a)/B). ``jdl.nn.ActivityL1(λ)`` adds λ·R's gradient in training.
+
+    Shapes: a (B, ...) → a scalar.
+    """
+    if jnp.ndim(a) < 1:
+        raise ValueError(f"activity_l1: expected outputs (B, ...) with a batch axis, got shape {jnp.shape(a)}")
+    return jnp.sum(jnp.abs(a)) / a.shape[0]

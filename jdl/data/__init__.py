@@ -15,7 +15,8 @@ from typing import Callable
 
 import numpy as np
 
-from jdl.data import augment, builtin
+from jdl.data import augment, builtin, color
+from jdl.data import standardize
 from jdl.data import splits
 from jdl.data.batching import batches, epoch_order, num_batches
 from jdl.data.splits import split

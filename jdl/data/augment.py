@@ -69,25 +69,49 @@ def random_crop(padding: int) -> Augmentation:
     return crop
 
 
-def affine(x: jax.Array, degrees: jax.Array, shift: jax.Array) -> jax.Array:
-    """Rotate ``x`` by ``degrees`` counter-clockwise about its centre, then translate it by
-    ``shift`` = (down, right) pixels; bilinear interpolation, zeros outside the image.
+def affine(x: jax.Array, degrees: jax.Array, shift: jax.Array, scale: jax.Array | float = 1.0) -> jax.Array:
+    """Rotate ``x`` by ``degrees`` counter-clockwise about its centre and zoom it by ``scale``,
+    then translate it by ``shift`` = (down, right) pixels; bilinear interpolation, zeros outside
+    the image.
 
-    Output pixel p (as an offset from the centre) reads the input at R(θ)·(p − shift), with
-    R(θ) = [[cos θ, sin θ], [−sin θ, cos θ]] acting on (row, column): θ = 90° is ``np.rot90``.
+    Output pixel p (as an offset from the centre) reads the input at R(θ)·(p − shift)/s, with
+    R(θ) = [[cos θ, sin θ], [−sin θ, cos θ]] acting on (row, column): θ = 90° is ``np.rot90``;
+    s > 1 magnifies (zoom in), s < 1 shrinks the image inside a border of zeros.
 
-    Shapes: x (H, W, C), degrees (), shift (2,) → (H, W, C).
+    Shapes: x (H, W, C), degrees (), shift (2,), scale () → (H, W, C).
     """
     _check_image("affine", x)
     h, w, _ = x.shape
     theta = jnp.deg2rad(degrees)
     rows, cols = jnp.meshgrid(jnp.arange(h, dtype=x.dtype), jnp.arange(w, dtype=x.dtype), indexing="ij")
-    r = rows - (h - 1) / 2 - shift[0]  # (H, W) offsets from the centre
-    c = cols - (w - 1) / 2 - shift[1]
+    r = (rows - (h - 1) / 2 - shift[0]) / scale  # (H, W) offsets from the centre, in input pixels
+    c = (cols - (w - 1) / 2 - shift[1]) / scale
     src_r = jnp.cos(theta) * r + jnp.sin(theta) * c + (h - 1) / 2
     src_c = -jnp.sin(theta) * r + jnp.cos(theta) * c + (w - 1) / 2
     sample = lambda channel: map_coordinates(channel, [src_r, src_c], order=1, mode="constant", cval=0.0)
     return jax.vmap(sample, in_axes=2, out_axes=2)(x)  # channel by channel
+
+
+def zoom(x: jax.Array, scale: jax.Array | float) -> jax.Array:
+    """Zoom about the centre c = ((H − 1)/2, (W − 1)/2), keeping the size: output pixel p
+    reads the input at c + (p − c)/s, bilinearly (zeros outside). s = 2 shows the central half
+    twice as large; s = 0.5 the whole image at half size inside a zero border.
+
+    Shapes: (H, W, C) → (H, W, C).
+    """
+    return affine(x, jnp.zeros((), x.dtype), jnp.zeros((2,), x.dtype), scale)
+
+
+def random_zoom(min_scale: float = 0.9, max_scale: float = 1.1) -> Augmentation:
+    """x' = zoom(x, s), s ~ U[min_scale, max_scale]. Shapes: (H, W, C) → (H, W, C)."""
+    if not 0 < min_scale <= max_scale:
+        raise ValueError(f"random_zoom: need 0 < min_scale <= max_scale, got {min_scale!r}, {max_scale!r}")
+
+    def scaled(key: PRNGKey, x: jax.Array) -> jax.Array:
+        _check_image("random_zoom", x)
+        return zoom(x, jax.random.uniform(key, (), x.dtype, min_scale, max_scale))
+
+    return scaled
 
 
 def random_affine(max_degrees: float = 10.0, max_shift: float = 0.0) -> Augmentation:

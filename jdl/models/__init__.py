@@ -3,7 +3,7 @@
 from jdl.models.mlp import mlp
 from jdl.models import classic
 from jdl.models.cnn import VGG_CONFIGS, cnn, cnn1d, lenet5, vgg
-from jdl.models.inception import googlenet_small, inception_block
+from jdl.models.inception import auxiliary_classifier, googlenet_small, googlenet_small_aux, inception_block
 from jdl.models.resnet import (
     basic_block, bottleneck_block, cifar_resnet, named_from_positional, resnet, resnet18, resnet20, resnet32,
     resnet34, resnet50, resnet56,

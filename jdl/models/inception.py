@@ -15,8 +15,10 @@ import jax.numpy as jnp
 
 from jdl.core import Module
 from jdl.nn.activations import relu
+from jdl.nn.auxiliary import with_auxiliary_heads
 from jdl.nn.combinators import parallel, serial
 from jdl.nn.conv import Conv2D
+from jdl.nn.dropout import Dropout
 from jdl.nn.linear import Dense
 from jdl.nn.pooling import GlobalAvgPool, MaxPool2D
 
@@ -71,3 +73,36 @@ def googlenet_small(n_classes: int = 10, width: int = 16) -> Module:
         GlobalAvgPool(),
         Dense(n_classes),
     )
+
+
+def auxiliary_classifier(n_classes: int, width: int = 16) -> Module:
+    """GoogLeNet's auxiliary classifier, scaled like ``googlenet_small`` (``width`` plays 64):
+
+        avg pool → 1×1 conv (2·width = 128 filters) + ReLU → FC (16·width = 1024) + ReLU
+        → dropout 0.7 → FC n_classes
+
+    The paper pools 14×14 maps with a 5×5 window, stride 3, to 4×4; the small network's maps
+    (4×4 to 32×32) are pooled globally, so the 1×1 convolution on the pooled 1×1 map is a Dense.
+
+    Shapes: (B, H, W, C) → (B, n_classes).
+    """
+    return serial(GlobalAvgPool(), Dense(2 * width), relu, Dense(16 * width), relu, Dropout(0.7),
+                  Dense(n_classes))
+
+
+def googlenet_small_aux(n_classes: int = 10, width: int = 16) -> Module:
+    """``googlenet_small`` with two auxiliary classifiers (``auxiliary_classifier``), on the
+    outputs of the blocks 3b and 4a (the paper taps 4a and 4d, two of the deeper blocks):
+
+        train=True:   (logits, aux1 logits, aux2 logits)    → ``jdl.losses.auxiliary_loss``
+        train=False:  logits                                 (= googlenet_small on params['net'])
+
+    Train with ``fit(model, auxiliary_loss(softmax_cross_entropy), ...)``: the loss is
+    ℓ = ℓ_main + 0.3·(ℓ_aux1 + ℓ_aux2), as in the paper. ``params['net']`` is the plain
+    ``googlenet_small``'s params, for deployment without the heads.
+
+    Shapes: (B, H, W, C) → (B, n_classes), three times in training.
+    """
+    net = googlenet_small(n_classes, width)  # layers: stem conv, relu, 3a, 3b, pool, 4a, gap, dense
+    return with_auxiliary_heads(net, {3: auxiliary_classifier(n_classes, width),
+                                      5: auxiliary_classifier(n_classes, width)})

@@ -5,11 +5,14 @@ from jdl.nn.activations import (
     PReLU, elu, gelu, leaky_relu, log_softmax, prelu, relu, sigmoid, softmax, step, tanh,
 )
 from jdl.nn.combinators import as_module, named, parallel, repeat, residual, serial
+from jdl.nn.auxiliary import with_auxiliary_heads
 from jdl.nn.dropout import Dropout, dropout
+from jdl.nn.activity import ActivityL1, add_l1_gradient
 from jdl.nn.embedding import Embedding, embed
 from jdl.nn.linear import Dense, Flatten, dense
 from jdl.nn.norm import BatchNorm, GroupNorm, InstanceNorm, LayerNorm, RMSNorm, moments, normalize, torch_momentum
 from jdl.nn.conv import Conv1D, Conv2D, conv, conv1d, conv2d
+from jdl.nn.weight_standardization import WeightStandardized, standardize_weight
 from jdl.nn.conv_arithmetic import (
     batchnorm_params, conv_output_size, conv_output_size_total, conv_params, dense_params,
     receptive_field, same_padding,

@@ -16,6 +16,7 @@ from jdl.optim.base import (
 from jdl.optim.masking import Mask
 from jdl.optim.momentum import scale_by_ema, trace
 from jdl.optim.rmsprop import scale_by_rms, scale_by_stddev
+from jdl.optim.rprop import scale_by_rprop
 from jdl.optim.weight_decay import add_decayed_weights
 
 
@@ -92,3 +93,10 @@ def adam_l2(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999,
     check_learning_rate("adam_l2", learning_rate)
     return chain(add_decayed_weights(weight_decay, mask), scale_by_adam(b1, b2, eps),
                  scale_by_learning_rate(learning_rate))
+
+
+def rprop(learning_rate: float, eta_minus: float = 0.5, eta_plus: float = 1.2, min_step_size: float = 1e-6,
+          max_step_size: float = 50.0) -> GradientTransformation:
+    """Rprop (iRprop⁻): θ ← θ − Δ·sign(g), each Δ grown by η⁺ while g keeps its sign and shrunk
+    by η⁻ when it flips, Δ₀ = ``learning_rate`` (see ``jdl.optim.rprop``); optax's ``rprop``."""
+    return scale_by_rprop(learning_rate, eta_minus, eta_plus, min_step_size, max_step_size)

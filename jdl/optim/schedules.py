@@ -6,7 +6,7 @@ has the schedule; the course's decays are the closed forms in each docstring.
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import jax.numpy as jnp
 
@@ -173,7 +173,65 @@ def warmup_cosine_decay_schedule(init_value: float, peak_value: float, warmup_st
         raise ValueError(f"warmup_cosine_decay_schedule: decay_steps ({decay_steps}) must exceed "
                          f"warmup_steps ({warmup_steps})")
     alpha = 0.0 if peak_value == 0 else end_value / peak_value
+    if warmup_steps == 0:  # no warmup: the cosine from t = 0 (optax's result too)
+        return cosine_decay_schedule(peak_value, decay_steps, alpha, exponent)
     return join_schedules([linear_schedule(init_value, peak_value, warmup_steps),
                            cosine_decay_schedule(peak_value, decay_steps - warmup_steps, alpha, exponent)],
                           [warmup_steps])
 
+
+
+def cosine_warm_restarts(init_value: float, first_period: int, period_multiplier: int = 1,
+                         min_value: float = 0.0) -> Schedule:
+    """SGDR, cosine annealing with warm restarts (Loshchilov & Hutter 2017, their eq. 5):
+
+        η_t = η_min + ½(η_max − η_min)·(1 + cos(π·T_cur/T_i)),
+
+    T_cur the steps since the last restart, T_i = T₀·m^i the length of cycle i: η falls from
+    η_max to η_min along a cosine, then jumps back to η_max. Cycle i starts at
+    T₀·(m^i − 1)/(m − 1) (at i·T₀ for m = 1). PyTorch's ``CosineAnnealingWarmRestarts(T_0,
+    T_mult, eta_min)`` with t counted in its ``step()`` calls; ``sgdr_schedule`` is optax's
+    form (one dict per cycle).
+
+    Args: init_value: η_max; first_period: T₀ > 0; period_multiplier: m ≥ 1, an int as in
+      PyTorch; min_value: η_min.
+    """
+    _check_steps("cosine_warm_restarts", "first_period", first_period)
+    if not isinstance(period_multiplier, int) or period_multiplier < 1:
+        raise ValueError(f"cosine_warm_restarts: period_multiplier must be an int >= 1, got {period_multiplier!r}")
+    starts, length = [0], first_period  # cycle starts below 2³¹ (the int32 count's range)
+    while period_multiplier > 1 and starts[-1] + length < 2 ** 31:
+        starts.append(starts[-1] + length)
+        length *= period_multiplier
+    starts_arr = jnp.asarray(starts, jnp.int32)
+    periods = jnp.asarray([first_period * period_multiplier ** i for i in range(len(starts))], jnp.float32)
+
+    def schedule(count):
+        count = jnp.asarray(count, jnp.int32)
+        if period_multiplier == 1:
+            t_cur, t_i = (count % first_period).astype(jnp.float32), jnp.float32(first_period)
+        else:
+            i = jnp.searchsorted(starts_arr, count, side="right") - 1
+            t_cur, t_i = (count - starts_arr[i]).astype(jnp.float32), periods[i]
+        return min_value + 0.5 * (init_value - min_value) * (1 + jnp.cos(jnp.pi * t_cur / t_i))
+
+    return schedule
+
+
+def sgdr_schedule(cosine_kwargs: Iterable[dict]) -> Schedule:
+    """SGDR in optax's form: cycle k is ``warmup_cosine_decay_schedule(**cosine_kwargs[k])``
+    (keys init_value, peak_value, warmup_steps, decay_steps, end_value, exponent), lasting its
+    ``decay_steps``, and each cycle restarts its own count (``join_schedules``).
+
+    >>> s = sgdr_schedule([dict(init_value=0.0, peak_value=1.0, warmup_steps=0, decay_steps=10)] * 2)
+    >>> [round(float(s(jnp.int32(t))), 3) for t in (0, 5, 10)]
+    [1.0, 0.5, 1.0]
+    """
+    schedules, boundaries, start = [], [], 0
+    for kwargs in cosine_kwargs:
+        schedules.append(warmup_cosine_decay_schedule(**kwargs))
+        start += kwargs["decay_steps"]
+        boundaries.append(start)
+    if not schedules:
+        raise ValueError("sgdr_schedule: needs at least one cycle (a dict of warmup_cosine_decay_schedule's arguments)")
+    return join_schedules(schedules, boundaries[:-1])

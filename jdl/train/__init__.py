@@ -2,6 +2,7 @@
 ``supervised`` for a model and a loss), evaluation, early stopping, and the ``fit`` loop."""
 
 from jdl.train.stopping import EarlyStopping, early_stopping
+from jdl.train.batch_stats import recompute_batch_stats
 from jdl.train.evaluate import evaluate, make_eval_step
 from jdl.train.fit import FitResult, fit
 from jdl.train.plots import plot_history

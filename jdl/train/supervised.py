@@ -51,8 +51,9 @@ def supervised(model: Module, loss: Loss, *, augment: Callable[[jax.Array, Any],
         ℓ(θ) = loss(out, y)
 
     returning ``(ℓ, (state', metrics))`` with ``metrics['accuracy']`` when ``y`` holds integer
-    class labels for ``out`` (B, ..., K). ``compute_dtype`` runs the model in mixed precision
-    (see ``apply_in``).
+    class labels for ``out`` (B, ..., K), or for ``out[0]`` when the model returns a plain tuple
+    (main, *auxiliary outputs), as ``jdl.nn.with_auxiliary_heads`` does in training.
+    ``compute_dtype`` runs the model in mixed precision (see ``apply_in``).
 
     Shapes: x (B, ...) as the model takes; y (B, ...) as ``loss`` takes with ``out``.
 
@@ -67,7 +68,8 @@ def supervised(model: Module, loss: Loss, *, augment: Callable[[jax.Array, Any],
         if augment is not None:
             x = augment(aug_key, x)
         out, new_state = apply_in(model, compute_dtype, params, state, x, key=model_key, train=True)
-        metrics = {"accuracy": accuracy(out, y)} if is_classification(out, y) else {}
+        main = out[0] if type(out) is tuple else out  # (main, *auxiliary) in training (with_auxiliary_heads)
+        metrics = {"accuracy": accuracy(main, y)} if is_classification(main, y) else {}
         return loss(out, y), (new_state, metrics)
 
     return loss_fn
