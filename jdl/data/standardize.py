@@ -53,9 +53,15 @@ def apply(x: Any, mean: Any, std: Any) -> Any:
     if tuple(np.shape(mean)) != tuple(np.shape(std)) or np.ndim(mean) > np.ndim(x) - 1:
         raise ValueError(f"standardize.apply: mean {np.shape(mean)} and std {np.shape(std)} must be the "
                          f"statistics of one example of x {np.shape(x)}, as standardize.fit returns them")
+    mean, std = _lead(mean, x), _lead(std, x)
     return (x - mean) / std
 
 
 def invert(z: Any, mean: Any, std: Any) -> Any:
     """x = z·σ + μ, the inverse of ``apply`` (to show standardized images or predictions)."""
-    return z * std + mean
+    return z * _lead(std, z) + _lead(mean, z)
+
+
+def _lead(stat: Any, x: Any) -> Any:
+    """``stat`` (...) with x's leading axes as size 1 (1, ..., ...): explicit broadcasting."""
+    return stat.reshape((1,) * (np.ndim(x) - np.ndim(stat)) + tuple(np.shape(stat)))
