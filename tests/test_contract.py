@@ -36,6 +36,8 @@ LEAVES = [  # (layer, example input, its name)
     (nn.InstanceNorm(), IMG, "instancenorm"),
     (nn.GroupNorm(2), IMG, "groupnorm"),
     (nn.RMSNorm(), X, "rmsnorm"),
+    (nn.ActivityL1(0.1), X, "activity_l1"),
+    (nn.WeightStandardized(Dense(3)), X, "ws_dense"),
 ]
 
 COMBINATORS = [  # (combinator, example input, its name)
@@ -44,6 +46,7 @@ COMBINATORS = [  # (combinator, example input, its name)
     (residual(Dense(4)), X, "residual"),
     (residual(Dense(3), Dense(3)), X, "residual"),
     (repeat(Dense(4), 2), X, "repeat"),
+    (nn.with_auxiliary_heads(serial(Dense(3), relu, Dense(2)), {0: Dense(2)}), X, "with_auxiliary_heads"),
 ]
 
 

@@ -95,6 +95,16 @@ def test_rprop_rule_on_one_coordinate():
         optim.rprop(0.1, eta_minus=1.5)
 
 
+def test_a_none_gradient_leaf_keeps_its_param_and_state():
+    params = {"w": jnp.ones((2, 3)), "b": jnp.zeros(3)}
+    for opt in (optim.rprop(0.1), optim.centralize()):
+        state = opt.init(params)
+        u, new_state = opt.update({"w": jnp.ones((2, 3)), "b": None}, state)
+        assert u["b"] is None and jax.tree.structure(new_state) == jax.tree.structure(state)
+    np.testing.assert_array_equal(optim.rprop(0.1).update(
+        {"w": -jnp.ones((2, 3)), "b": None}, optim.rprop(0.1).init(params))[0]["w"], 0.1 * jnp.ones((2, 3)))
+
+
 def test_sgdr_schedule_equals_optax():
     kwargs = [dict(init_value=0.0, peak_value=1.0, warmup_steps=3, decay_steps=10, end_value=0.1),
               dict(init_value=0.1, peak_value=0.5, warmup_steps=0, decay_steps=20),
