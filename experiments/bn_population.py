@@ -57,7 +57,7 @@ def run(workdir: str, quick: bool = False, seed: int = 0) -> dict:
     x_train, y_train = jdl.data.load("digits", "train")
     x_test, y_test = jdl.data.load("digits", "test")
     data = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
-    epochs, seeds, batch_size = (2, [seed], 64) if quick else (10, [seed, seed + 1, seed + 2], 64)
+    epochs, seeds, batch_size = (1, [seed], 64) if quick else (10, [seed, seed + 1, seed + 2], 64)
     runs = {str(s): train_one(s, epochs, batch_size, data) for s in seeds}
     mean = lambda key: np.mean([r[key] for r in runs.values()], axis=0).tolist()
     results = {"config": {"model": "mlp 64x4 + BatchNorm(momentum=0.99)", "optimizer": "sgd(0.05, momentum=0.9)",
