@@ -63,7 +63,8 @@ def recompute_batch_stats(model: Module, params: Any, state: Any, x: Any, batch_
     of its inputs over ``x`` (see the module docstring); other state is kept as it is.
 
     The model runs with ``train=True`` on the batches x[0:b], x[b:2b], … (the last one may be
-    smaller; a lone last example joins the batch before it); ``key`` (folded with the batch index) feeds stochastic layers such as dropout.
+    smaller; a lone last example joins the batch before it); ``key`` (folded with the batch
+    index) feeds stochastic layers such as dropout.
     The variance is the biased σ² that training normalizes with (a layer built with
     ``unbiased_running_var=True`` gets each batch's N/(N − 1)·σ²_b pooled instead).
 
@@ -97,7 +98,7 @@ def recompute_batch_stats(model: Module, params: Any, state: Any, x: Any, batch_
 
 def _merge(a: dict, b: dict, n_a: int, n_b: int) -> dict:
     """Chan et al.'s pooling of (μ_a, σ²_a) over n_a values with (μ_b, σ²_b) over n_b:
-    δ = μ_b − μ_a, μ = μ_a + δ·n_b/n, σ² = (n_a·σ²_a + n_b·σ²_b + δ²·n_a·n_b/n)/n, n = n_a + n_b."""
+    δ = μ_b − μ_a, n = n_a + n_b, μ = μ_a + δ·n_b/n, σ² = (n_a·σ²_a + n_b·σ²_b + δ²·n_a·n_b/n)/n."""
     n = n_a + n_b
     delta = b["mean"] - a["mean"]
     mean = a["mean"] + delta * (n_b / n)
