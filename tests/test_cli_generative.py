@@ -1,5 +1,5 @@
-"""``jdl train --model=vae|gan|ddpm`` on digits: through the command line (ddpm) and through
-``train_command`` (vae, gan), a few epochs each; the files are there, the metrics are the ones
+"""``jdl train --model=vae|gan|ddpm`` on digits: through the command line (vae), through
+``train_command`` (vae, gan) and ``run_generative`` (ddpm, with a short schedule), an epoch or two each; the files are there, the metrics are the ones
 each model reports and agree with each other, and the loss fell."""
 
 import json
@@ -11,7 +11,7 @@ from absl import app
 
 from jdl.cli.config import TrainConfig
 from jdl.cli.train import train_command
-from jdl.cli.train_generative import check_config, load_images
+from jdl.cli.train_generative import Settings, check_config, load_images, run_generative
 
 JDL = [sys.executable, "-m", "jdl.cli"]
 
@@ -20,29 +20,36 @@ def records(workdir):
     return [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_jdl_train_ddpm_writes_grids_metrics_and_summary(tmp_path):
-    r = subprocess.run([*JDL, "train", "--model=ddpm", "--hidden=8", "--epochs=2", "--batch_size=64",
-                        "--progress=false", "--checkpoint_every=0", f"--workdir={tmp_path}"],
-                       capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr
-    assert "ddpm on digits: test loss" in r.stdout
-    rec = records(tmp_path)
-    assert [e["epoch"] for e in rec] == [1, 2] and rec[-1]["step"] == 2 * (1293 // 64)
-    # the untrained U-Net predicts ε̂ = 0, loss E‖ε‖²/D = 1; two epochs bring it down
-    assert rec[1]["train_loss"] < rec[0]["train_loss"] < 1.0
-    assert rec[1]["validation_loss"] < 0.9
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["config"]["model"] == "ddpm" and 0 < summary["test"]["loss"] < 0.9
-    for e in (1, 2):
-        assert (tmp_path / f"samples_epoch{e:03d}.png").stat().st_size > 0
-    assert (tmp_path / "curves.png").exists()
-
-
 def _train(tmp_path, model, **kw):
     config = TrainConfig(model=model, epochs=2, batch_size=64, progress=False, checkpoint_every=0,
                          workdir=str(tmp_path), **kw)
     result, workdir = train_command(config)
     return result, records(tmp_path)
+
+
+def test_jdl_train_vae_from_the_command_line(tmp_path):
+    r = subprocess.run([*JDL, "train", "--model=vae", "--hidden=32", "--epochs=1", "--progress=false",
+                        "--checkpoint_every=0", f"--workdir={tmp_path}"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "vae on digits: test elbo" in r.stdout and "test loss" in r.stdout
+    assert json.loads((tmp_path / "summary.json").read_text())["config"]["model"] == "vae"
+    assert (tmp_path / "samples_epoch001.png").exists() and len(records(tmp_path)) == 1
+
+
+def test_ddpm_unet_on_digits_lowers_the_loss_and_writes_a_grid_per_epoch(tmp_path):
+    """The U-Net (one level of 8 channels here) starts at ε̂ = 0, loss E‖ε‖²/D = 1; two epochs
+    bring the training, validation and test losses down."""
+    config = TrainConfig(model="ddpm", hidden=(8,), epochs=2, batch_size=64, progress=False, checkpoint_every=0,
+                         workdir=str(tmp_path))
+    result, _ = run_generative(config, Settings(T=50, ddim_steps=10, n_grid=16))
+    rec = records(tmp_path)
+    assert [e["epoch"] for e in rec] == [1, 2] and rec[-1]["step"] == 2 * (1293 // 64)
+    assert rec[1]["train_loss"] < rec[0]["train_loss"] < 1.0 and rec[1]["validation_loss"] < 0.9
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["test"]["loss"] == pytest.approx(result.test["loss"]) and result.test["loss"] < 0.9
+    for e in (1, 2):
+        assert (tmp_path / f"samples_epoch{e:03d}.png").stat().st_size > 0
+    assert (tmp_path / "curves.png").exists()
 
 
 def test_vae_reports_the_validation_elbo_and_it_rises(tmp_path):
