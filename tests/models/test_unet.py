@@ -15,21 +15,21 @@ from jdl.core import param_count
 from jdl.models.unet import UNet, res_block
 
 
-def _random_params(params, key):
-    """Every leaf redrawn from N(0, 0.3²): the zero-initialized output conv and biases too."""
-    leaves, tree = jax.tree.flatten(params)
-    keys = jax.random.split(key, len(leaves))
-    return jax.tree.unflatten(tree, [0.3 * jax.random.normal(k, a.shape) for k, a in zip(keys, leaves)])
+def _random_params(m, x, seed, dtype=np.float32):
+    """Params of ``m`` for ``x`` with every leaf drawn from N(0, 0.3²) in numpy (the zero-initialized
+    output conv and biases too): shapes by ``eval_shape``, no random program compiled per shape."""
+    structs = jax.eval_shape(m.init, jax.random.key(0), x)[0]
+    rng = np.random.default_rng(seed)
+    return jax.tree.map(lambda a: (0.3 * rng.normal(size=a.shape)).astype(dtype), structs)
 
 
 @pytest.mark.parametrize("shape, channels", [((3, 8, 8, 1), (8, 16)), ((2, 12, 16, 3), (8, 16, 16))])
 def test_output_shape_equals_input_and_examples_are_independent(shape, channels):
     m = UNet(50, channels, groups=4)
-    x = jax.random.normal(jax.random.key(0), shape)
-    params, state = m.init(jax.random.key(1), x)
-    params = _random_params(params, jax.random.key(2))
+    x = jnp.asarray(np.random.default_rng(0).normal(size=shape), jnp.float32)
+    params = _random_params(m, x, 2)
     t = jnp.arange(1, shape[0] + 1) * 7
-    apply = jax.jit(lambda p, x, t: m.apply(p, state, x, t=t)[0])
+    apply = jax.jit(lambda p, x, t: m.apply(p, {}, x, t=t)[0])
     y = apply(params, x, t)
     assert y.shape == x.shape and y.dtype == x.dtype
     assert jax.eval_shape(apply, params, x, t).shape == x.shape
@@ -43,7 +43,8 @@ def test_untrained_unet_predicts_zero_noise():
     m = UNet(10, (8,))
     x = jnp.ones((2, 4, 4, 1))
     params, _ = m.init(jax.random.key(0), x)
-    np.testing.assert_array_equal(m.apply(params, {}, x, t=jnp.array([1, 10]))[0], 0.0)  # the last conv starts at 0
+    assert not np.any(params["out"]["w"]) and np.std(params["stem"]["w"]) > 0.1  # LeCun normal elsewhere
+    np.testing.assert_array_equal(jax.jit(lambda p: m.apply(p, {}, x, t=jnp.array([1, 10]))[0])(params), 0.0)  # the last conv starts at 0
 
 
 def test_parameter_count_equals_the_count_by_hand():
@@ -57,7 +58,7 @@ def test_parameter_count_equals_the_count_by_hand():
             + block(c2, c2, de)                                             # bottleneck
             + block(c2 + c2, c2, de) + conv(4, c2, c2) + block(c2 + c1, c1, de)  # up path, ConvTranspose
             + 2 * c1 + conv(3, c1, C))                                      # out norm and conv
-    params, _ = UNet(100, (c1, c2)).init(jax.random.key(0), jnp.zeros((1, 8, 8, C)))
+    params, _ = jax.eval_shape(UNet(100, (c1, c2)).init, jax.random.key(0), jnp.zeros((1, 8, 8, C)))
     assert param_count(params) == want == 110_641
 
 
@@ -103,18 +104,18 @@ def test_forward_equals_a_pytorch_reimplementation():
     pytest.importorskip("torch")
     channels, d_time, groups = (8, 12), 6, 4
     m = UNet(40, channels, d_time=d_time, groups=groups)
-    x = jax.random.normal(jax.random.key(0), (2, 8, 8, 2))
-    params = _random_params(m.init(jax.random.key(1), x)[0], jax.random.key(3))
+    x = np.random.default_rng(1).normal(size=(2, 8, 8, 2))
+    params = _random_params(m, jnp.zeros((2, 8, 8, 2)), 3, np.float64)
     t = jnp.array([3, 40])
     with jax.enable_x64(True):
-        p64 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), params)
-        y = jax.jit(lambda p, x: m.apply(p, {}, x, t=t)[0])(p64, jnp.asarray(x, jnp.float64))
+        p64 = params
+        y = jax.jit(lambda p, x: m.apply(p, {}, x, t=t)[0])(p64, x)
         # the embedding table is float32 (jdl.nn.sinusoidal_positions), the rest float64
         np.testing.assert_allclose(y, _torch_unet(params, x, t, channels, d_time, groups), rtol=1e-6, atol=1e-7)
         # one block alone (8 → 12 channels), by hand in numpy: GroupNorm, SiLU, the time term, a 1×1 skip
         blk = p64["down1"]
-        h, e = jnp.asarray(np.random.default_rng(0).normal(size=(2, 4, 4, 8))), jnp.ones((2, 32)) * 0.1
-        want = _numpy_block(jax.tree.map(np.asarray, blk), np.asarray(h), np.asarray(e))
+        h, e = np.random.default_rng(0).normal(size=(2, 4, 4, 8)), np.full((2, 32), 0.1)
+        want = _numpy_block(blk, np.asarray(h), np.asarray(e))
         np.testing.assert_allclose(jax.jit(res_block, static_argnums=3)(blk, h, e, 8), want, rtol=1e-9, atol=1e-9)
 
 
@@ -141,7 +142,7 @@ def test_unet_errors():
     m = UNet(10, (8, 16, 16))
     with pytest.raises(ValueError, match=r"UNet: H=6 and W=8 must be divisible by 2\^\(L−1\) = 4 for L=3 levels"):
         m.init(jax.random.key(0), jnp.zeros((1, 6, 8, 1)))
-    params, _ = m.init(jax.random.key(0), jnp.zeros((1, 8, 8, 1)))
+    params = _random_params(m, jnp.zeros((1, 8, 8, 1)), 0)
     with pytest.raises(TypeError, match=r"UNet: apply needs the diffusion steps"):
         m.apply(params, {}, jnp.zeros((1, 8, 8, 1)))
     with pytest.raises(ValueError, match=r"UNet: t must have shape \(B,\) = \(1,\), got \(2,\)"):
