@@ -11,7 +11,7 @@ from absl import app
 
 from jdl.cli.config import TrainConfig
 from jdl.cli.train import train_command
-from jdl.cli.train_generative import Settings, check_config, load_images, run_generative
+from jdl.cli.train_generative import Settings, build, check_config, load_images, run_generative
 
 JDL = [sys.executable, "-m", "jdl.cli"]
 
@@ -79,3 +79,5 @@ def test_generative_models_refuse_what_they_do_not_read():
         check_config(TrainConfig(model="vae", augment=True, dropout=0.5))
     with pytest.raises(app.UsageError, match=r"--model=gan needs images \(H, W, C\) with pixels in \[0, 1\]"):
         load_images(TrainConfig(model="gan", dataset="moons"))
+    with pytest.raises(app.UsageError, match=r"--model=ddpm --hidden=8,8,8,8,8: UNet: H=8 and W=8 must be divisible"):
+        build(TrainConfig(model="ddpm", hidden=(8,) * 5), Settings(), (8, 8, 1), None)

@@ -101,7 +101,10 @@ def build(config, settings: Settings, shape: tuple, optimizer) -> Generative:
 
     builder = {"vae": generative_models.vae_parts, "gan": generative_models.gan_parts,
                "ddpm": generative_models.ddpm_parts}[config.model]
-    return builder(config, settings, shape, optimizer)
+    try:
+        return builder(config, settings, shape, optimizer)
+    except ValueError as e:  # e.g. a U-Net with more levels than the image's size allows
+        raise app.UsageError(f"--model={config.model} --hidden={','.join(map(str, config.hidden))}: {e}") from None
 
 
 def run_generative(config, settings: Settings = Settings()):
