@@ -233,7 +233,7 @@ def plot(results: dict, workdir: str) -> str:
     return save_figure(fig, workdir, "rag.png", dpi=90)
 
 
-def run(workdir: str, quick: bool = False, seed: int = 0) -> dict:
+def run(workdir: str, quick: bool = False, seed: int = 0, gpt_steps: int | None = None) -> dict:
     """Build passages and questions, train the GPT and the encoder, measure recall@k and
     answer accuracy; write results.json and rag.png. Returns {'config', 'data', 'gpt',
     'encoder', 'retrieval', 'generation', 'plots'}."""
@@ -242,6 +242,8 @@ def run(workdir: str, quick: bool = False, seed: int = 0) -> dict:
     from jdl.text import masked_word_questions
 
     config = QUICK if quick else Config()
+    if gpt_steps is not None:
+        config = dataclasses.replace(config, gpt_steps=gpt_steps)
     vocab, corpus = pydoc_vocab(), corpus_passages(config)
     questions = masked_word_questions(corpus["passages"], corpus["test"], seed, config.prefix_chars,
                                       config.suffix_chars)[:config.max_questions]
@@ -270,6 +272,9 @@ def run(workdir: str, quick: bool = False, seed: int = 0) -> dict:
 
 
 if __name__ == "__main__":
+    from absl import flags
+
     from experiments import common
 
+    flags.DEFINE_integer("gpt_steps", None, "GPT training steps (default: Config's).")
     common.main(run, "rag")
