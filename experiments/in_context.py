@@ -45,6 +45,9 @@ class Config:
     knn: int = 3
 
 
+# the first full run: d = 5, k up to 2d, lr 10⁻³ (its numbers are in docs/in_context.md)
+D5 = Config(d=5, n_points=11, steps=5000, learning_rate=1e-3, warmup_steps=200, curriculum_every=500)
+SETTINGS = {"d3": Config(), "d5": D5}
 QUICK = Config(d=3, n_points=8, num_layers=1, d_model=16, num_heads=2, batch_size=32, steps=60,
                learning_rate=3e-3, warmup_steps=5, curriculum_every=20, eval_every=20, eval_prompts=256)
 
@@ -186,14 +189,17 @@ def plot(results: dict, workdir: str) -> str:
     return save_figure(fig, workdir, "in_context.png", dpi=90)
 
 
-def run(workdir: str, quick: bool = False, seed: int = 0, steps: int | None = None) -> dict:
-    """Train (``Config``; ``QUICK`` with ``quick``), compare with the baselines on fresh
+def run(workdir: str, quick: bool = False, seed: int = 0, steps: int | None = None,
+        setting: str = "d3") -> dict:
+    """Train (``SETTINGS[setting]``; ``QUICK`` with ``quick``), compare with the baselines on fresh
     prompts, write results.json and in_context.png. Returns {'config', 'training', 'curves',
     'table', 'max_gap_to_least_squares', 'gap_to_least_squares', 'plots'}."""
     import jdl
     from experiments.common import write_results
 
-    config = QUICK if quick else Config()
+    if setting not in SETTINGS:
+        raise ValueError(f"in_context: setting must be one of {sorted(SETTINGS)}, got {setting!r}")
+    config = QUICK if quick else SETTINGS[setting]
     if steps is not None:
         config = dataclasses.replace(config, steps=steps)
     trained = train(config, seed)
@@ -211,5 +217,6 @@ if __name__ == "__main__":
 
     from experiments import common
 
-    flags.DEFINE_integer("steps", None, "Training steps (default: Config's).")
+    flags.DEFINE_integer("steps", None, "Training steps (default: the setting's).")
+    flags.DEFINE_enum("setting", "d3", sorted(SETTINGS), "d3: d = 3, k ≤ 9 (Config); d5: d = 5, k ≤ 10.")
     common.main(run, "in_context")
