@@ -26,7 +26,7 @@ from jdl.detection.anchors import DEFAULT_RATIOS, DEFAULT_SIZES
 from jdl.detection.assign import POSITIVE, assign, subsample
 from jdl.detection.boxes import clip_boxes, decode, encode
 from jdl.detection.losses import smooth_l1
-from jdl.detection.postprocess import select
+from jdl.detection.candidates import select_labelled
 from jdl.nn import Conv2D, parallel, relu, serial
 
 
@@ -105,6 +105,6 @@ def proposals(objectness: jax.Array, deltas: jax.Array, anchors: jax.Array, imag
     boxes = clip_boxes(decode(deltas, anchors[None]), *image_size)  # (B, N, 4)
     wh = boxes[..., 2:] - boxes[..., :2]
     scores = jnp.where(jnp.all(wh >= config.min_size, -1), objectness, -jnp.inf)
-    out = select(boxes, scores, jnp.zeros(scores.shape, jnp.int32), top_n, config.nms_iou, None,
+    out = select_labelled(boxes, scores, jnp.zeros(scores.shape, jnp.int32), top_n, config.nms_iou, None,
                  config.pre_nms_top_n)
     return out.boxes, out.scores, out.valid

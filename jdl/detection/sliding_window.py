@@ -27,7 +27,7 @@ import jax.numpy as jnp
 
 from jdl.core import Module
 from jdl.detection.detector import Detector
-from jdl.detection.postprocess import select
+from jdl.detection.candidates import select_labelled
 from jdl.detection.roi import roi_align
 from jdl.losses import softmax_cross_entropy
 from jdl.metrics import box_iou
@@ -49,7 +49,7 @@ class SlidingWindowConfig:
     pad: int = 8
     widths: tuple = (16, 32, 32, 64)
     n_positive: int = 2
-    n_negative: int = 24
+    n_negative: int = 16
     image_size: int = 64
     max_detections: int = 50
     pre_nms_top_k: int = 300
@@ -194,7 +194,7 @@ def sliding_window_detector(config: SlidingWindowConfig = SlidingWindowConfig())
             boxes.append(jnp.broadcast_to(window_boxes(logits.shape[1:3], rho, config), (*p.shape[:2], 4)))
             scores.append(jnp.max(p, -1))
             labels.append(jnp.argmax(p, -1))
-        return select(jnp.concatenate(boxes, 1), jnp.concatenate(scores, 1), jnp.concatenate(labels, 1),
+        return select_labelled(jnp.concatenate(boxes, 1), jnp.concatenate(scores, 1), jnp.concatenate(labels, 1),
                       config.max_detections, config.iou_threshold, config.score_threshold, config.pre_nms_top_k)
 
     return Detector("sliding_window", init, loss, predict)

@@ -31,7 +31,7 @@ from jdl.detection.assign import POSITIVE, assign, subsample
 from jdl.detection.boxes import clip_boxes, decode, encode
 from jdl.detection.detector import Detector
 from jdl.detection.losses import smooth_l1
-from jdl.detection.postprocess import select
+from jdl.detection.candidates import select_labelled
 from jdl.detection.roi import roi_align
 from jdl.detection.rpn import RPNConfig, RPNHead, flatten_outputs, proposals, rpn_loss
 from jdl.losses import softmax_cross_entropy
@@ -162,7 +162,7 @@ def two_stage_detector(config: TwoStageConfig = TwoStageConfig(),
         decoded = clip_boxes(decode(deltas, boxes[:, :, None], HEAD_WEIGHTS), *size)  # (B, R, C, 4)
         b, r, c = p.shape
         labels = jnp.broadcast_to(jnp.arange(c, dtype=jnp.int32), (b, r, c))
-        return select(decoded.reshape(b, r * c, 4), p.reshape(b, r * c), labels.reshape(b, r * c),
+        return select_labelled(decoded.reshape(b, r * c, 4), p.reshape(b, r * c), labels.reshape(b, r * c),
                       config.max_detections, config.iou_threshold, config.score_threshold)
 
     return Detector("faster_rcnn", init, loss, predict)

@@ -1,7 +1,7 @@
-"""From scored candidate boxes to fixed-size ``Detections``: top-k, per-class NMS, top-D.
+"""From labelled candidate boxes to fixed-size ``Detections``: top-k, per-class NMS, top-D.
 
-Every detector ends the same way — many scored boxes per image (windows, anchors, proposals ×
-classes) become at most D detections: drop those under a score threshold, keep the k best,
+Every detector ends the same way — many scored boxes per image (windows, proposals × classes,
+each candidate with its own box and class) become at most D detections: drop those under a score threshold, keep the k best,
 suppress per class with greedy NMS (``jdl.metrics.nms``), keep the D best survivors. All shapes
 are fixed so it jits; ``valid`` marks the real detections.
 """
@@ -15,7 +15,7 @@ from jdl.detection.detector import Detections
 from jdl.metrics import nms
 
 
-def select_one(boxes: jax.Array, scores: jax.Array, labels: jax.Array, max_detections: int,
+def select_labelled_one(boxes: jax.Array, scores: jax.Array, labels: jax.Array, max_detections: int,
                iou_threshold: float = 0.5, score_threshold: float | None = 0.05,
                pre_nms_top_k: int | None = None) -> Detections:
     """One image's detections: with s_n the score of candidate n,
@@ -34,7 +34,7 @@ def select_one(boxes: jax.Array, scores: jax.Array, labels: jax.Array, max_detec
     """
     n = scores.shape[0]
     if boxes.shape != (n, 4) or labels.shape != (n,):
-        raise ValueError(f"select_one: boxes must be (N, 4) and labels (N,) for N={n} scores, "
+        raise ValueError(f"select_labelled_one: boxes must be (N, 4) and labels (N,) for N={n} scores, "
                          f"got {boxes.shape} and {labels.shape}")
     ok = jnp.isfinite(scores) if score_threshold is None else scores > score_threshold  # (N,)
     scores = jnp.where(ok, scores, -jnp.inf)
@@ -56,14 +56,14 @@ def select_one(boxes: jax.Array, scores: jax.Array, labels: jax.Array, max_detec
     return out
 
 
-def select(boxes: jax.Array, scores: jax.Array, labels: jax.Array, max_detections: int,
+def select_labelled(boxes: jax.Array, scores: jax.Array, labels: jax.Array, max_detections: int,
            iou_threshold: float = 0.5, score_threshold: float | None = 0.05,
            pre_nms_top_k: int | None = None) -> Detections:
-    """``select_one`` on every image of a batch (``jax.vmap``).
+    """``select_labelled_one`` on every image of a batch (``jax.vmap``).
 
     Shapes: boxes (B, N, 4), scores (B, N), labels (B, N) → Detections (B, D, ...).
     """
     if boxes.ndim != 3 or scores.ndim != 2:
-        raise ValueError(f"select: boxes must be (B, N, 4) and scores (B, N), got {boxes.shape} and {scores.shape}")
-    return jax.vmap(lambda b, s, c: select_one(b, s, c, max_detections, iou_threshold, score_threshold,
-                                               pre_nms_top_k))(boxes, scores, labels)
+        raise ValueError(f"select_labelled: boxes must be (B, N, 4) and scores (B, N), got {boxes.shape} and {scores.shape}")
+    return jax.vmap(lambda b, s, c: select_labelled_one(b, s, c, max_detections, iou_threshold, score_threshold,
+                                                        pre_nms_top_k))(boxes, scores, labels)
