@@ -120,6 +120,8 @@ def train(detector, settings: Settings, train_data, validation_data, n_classes: 
                 record = {"step": t, "seconds": time.perf_counter() - start, "validation_map50": val["map50"],
                           **{f"train_{k}": float(np.mean([float(m[k]) for m in losses])) for k in losses[0]}}
                 history.append(record)
+                print(f"step {t}: loss {record['train_loss']:.4f}, validation mAP@0.5 {val['map50']:.4f}, "
+                      f"{record['seconds']:.0f} s", flush=True)
                 losses = []
                 if val["map50"] > best[0]:
                     best = (val["map50"], jax.device_get((ts.params, ts.state)))

@@ -56,6 +56,11 @@ class SlidingWindowConfig:
     iou_threshold: float = 0.5
     score_threshold: float = 0.05
 
+    def __post_init__(self):
+        if not 0 < self.box <= self.window or self.pad < 0 or not self.box_sizes or min(self.box_sizes) <= 0:
+            raise ValueError(f"SlidingWindowConfig: need 0 < box ≤ window, pad ≥ 0 and positive box_sizes; got "
+                             f"box={self.box}, window={self.window}, pad={self.pad}, box_sizes={self.box_sizes}")
+
 
 def window_classifier(config: SlidingWindowConfig) -> Module:
     """The window classifier: features = conv3×3 (VALID) → ReLU → max pool 2 → conv3×3 → ReLU →

@@ -107,6 +107,9 @@ def two_stage_detector(config: TwoStageConfig = TwoStageConfig(),
     ``backbone`` is (module, stride) — images (B, H, W, 3) → features (B, H/stride, W/stride, C) —
     ``small_backbone()`` by default. Params {'backbone', 'rpn', 'head'}."""
     net, stride = backbone or small_backbone()
+    if config.image_size % stride:
+        raise ValueError(f"two_stage_detector: image_size={config.image_size} is not a multiple of the "
+                         f"backbone's stride {stride}")
     rpn, head = RPNHead(config.rpn.n_anchors, config.rpn.width), RoIHead(config.n_classes, config.hidden)
     size = (config.image_size, config.image_size)
     h_f = config.image_size // stride

@@ -92,3 +92,10 @@ def test_a_few_steps_lower_the_loss_and_predict_is_fixed_size():
     out = jax.jit(det.predict)(ts.params, ts.state, jnp.asarray(images))
     assert isinstance(out, Detections) and out.boxes.shape == (4, CFG.max_detections, 4)
     assert out.labels.dtype == jnp.int32 and bool(jnp.all(out.labels[out.valid] < CFG.n_classes))
+
+
+def test_bad_configuration_is_refused():
+    with pytest.raises(ValueError, match="SlidingWindowConfig: need 0 < box ≤ window"):
+        sw.SlidingWindowConfig(window=10, box=12)
+    with pytest.raises(ValueError, match="positive box_sizes"):
+        sw.SlidingWindowConfig(box_sizes=())

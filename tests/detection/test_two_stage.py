@@ -7,6 +7,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from jdl.detection import anchors as make_anchors
 from jdl.detection import candidates, rpn
@@ -124,3 +125,8 @@ def test_a_few_steps_lower_the_loss_and_predict_is_fixed_size():
     out = jax.jit(det.predict)(train_state.params, train_state.state, jnp.asarray(images))
     assert out.boxes.shape == (2, 10, 4) and out.valid.dtype == jnp.bool_
     assert bool(jnp.all((out.boxes[out.valid] >= 0) & (out.boxes[out.valid] <= 32)))
+
+
+def test_a_backbone_whose_stride_does_not_divide_the_image_is_refused():
+    with pytest.raises(ValueError, match="image_size=30 is not a multiple of the backbone's stride 4"):
+        ts.two_stage_detector(ts.TwoStageConfig(image_size=30))
