@@ -9,6 +9,7 @@ import pytest
 
 from jdl.detection import sliding_window as sw
 from jdl.detection.detector import Detections
+from tests.detection.few_steps import train_few_steps
 
 CFG = sw.SlidingWindowConfig(widths=(4, 6, 6, 8), box_sizes=(10.0, 16.0), image_size=24, pad=4,
                              n_negative=6, max_detections=10, pre_nms_top_k=40)
@@ -71,25 +72,15 @@ def test_label_windows_by_iou():
 
 def test_a_few_steps_lower_the_loss_and_predict_is_fixed_size():
     from jdl.data import shapes
-    from jdl.optim import adam
-    from jdl.train import make_step
-    from jdl.train.state import TrainState
 
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 1, (4, CFG.image_size, CFG.image_size, 3)).astype(np.float32)
     targets = shapes.as_arrays(shapes.pad_targets([np.array([[2.0, 3, 14, 15]]), np.array([[8.0, 6, 20, 18]])] * 2,
                                                   [np.array([1]), np.array([3])] * 2, 2))
     det = sw.sliding_window_detector(CFG)
-    params, state = det.init(jax.random.key(0), images)
-    opt = adam(3e-3)
-    step = make_step(lambda p, s, b, k: det.loss(p, s, b[0], b[1], jax.random.key(0)), opt)
-    ts = TrainState(params, state, opt.init(params), jnp.zeros([], jnp.int32), jax.random.key(1))
-    losses = []
-    for _ in range(15):
-        ts, m = step(ts, (images, targets))
-        losses.append(float(m["loss"]))
+    losses, train_state = train_few_steps(det, images, targets)
     assert losses[-1] < 0.7 * losses[0]
-    out = jax.jit(det.predict)(ts.params, ts.state, jnp.asarray(images))
+    out = jax.jit(det.predict)(train_state.params, train_state.state, jnp.asarray(images))
     assert isinstance(out, Detections) and out.boxes.shape == (4, CFG.max_detections, 4)
     assert out.labels.dtype == jnp.int32 and bool(jnp.all(out.labels[out.valid] < CFG.n_classes))
 

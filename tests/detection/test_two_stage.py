@@ -12,6 +12,7 @@ import pytest
 from jdl.detection import anchors as make_anchors
 from jdl.detection import candidates, rpn
 from jdl.detection import two_stage as ts
+from tests.detection.few_steps import train_few_steps
 
 
 def np_iou(a, b):
@@ -100,9 +101,6 @@ def test_select_keeps_the_best_of_each_class():
 
 def test_a_few_steps_lower_the_loss_and_predict_is_fixed_size():
     from jdl.data import shapes
-    from jdl.optim import adam
-    from jdl.train import make_step
-    from jdl.train.state import TrainState
 
     cfg = ts.TwoStageConfig(image_size=32, hidden=16, rpn=rpn.RPNConfig(width=8, pre_nms_top_n=40, train_top_n=8,
                                                                        test_top_n=8),
@@ -113,14 +111,7 @@ def test_a_few_steps_lower_the_loss_and_predict_is_fixed_size():
     images[0, 4:14, 6:16], images[1, 12:30, 10:28] = 1.0, 0.0
     targets = shapes.as_arrays(shapes.pad_targets([np.array([[6.0, 4, 16, 14]]), np.array([[10.0, 12, 28, 30]])],
                                                   [np.array([1]), np.array([3])], 2))
-    params, state = det.init(jax.random.key(0), images)
-    opt = adam(3e-3)
-    step = make_step(lambda p, s, b, k: det.loss(p, s, b[0], b[1], jax.random.key(0)), opt)
-    train_state = TrainState(params, state, opt.init(params), jnp.zeros([], jnp.int32), jax.random.key(1))
-    losses = []
-    for _ in range(15):
-        train_state, m = step(train_state, (images, targets))
-        losses.append(float(m["loss"]))
+    losses, train_state = train_few_steps(det, images, targets)
     assert losses[-1] < 0.8 * losses[0]
     out = jax.jit(det.predict)(train_state.params, train_state.state, jnp.asarray(images))
     assert out.boxes.shape == (2, 10, 4) and out.valid.dtype == jnp.bool_
