@@ -87,9 +87,11 @@ def score(predict, params, state, data, n_classes: int) -> dict:
             "images_per_s": speed}, dets
 
 
-def train(detector, settings: Settings, train_data, validation_data, n_classes: int, seed: int = 0):
+def train(detector, settings: Settings, train_data, validation_data, n_classes: int, seed: int = 0,
+          predict=None):
     """``jdl.train.make_step`` on ``detector.loss`` for ``settings.steps`` steps over shuffled
-    batches; validation mAP@0.5 every ``eval_every`` steps, the best step's params kept.
+    batches; validation mAP@0.5 every ``eval_every`` steps (with ``predict``, the jitted
+    ``detector.predict`` by default), the best step's params kept.
     Returns (params, state, history)."""
     import jax
     import jax.numpy as jnp
@@ -108,7 +110,7 @@ def train(detector, settings: Settings, train_data, validation_data, n_classes: 
     params, state = detector.init(init_key, jnp.asarray(x[:settings.batch_size]))
     ts = TrainState(params, state, optimizer.init(params), jnp.zeros([], jnp.int32), run_key)
     step = make_step(lambda p, s, b, k: detector.loss(p, s, b["images"], b["targets"], k), optimizer)
-    predict = jax.jit(detector.predict)
+    predict = predict or jax.jit(detector.predict)
     history, best, losses, epoch, start = [], (-1.0, None), [], 0, time.perf_counter()
     while int(ts.step) < settings.steps:
         for xb, yb in batches(x, y, settings.batch_size, seed=seed, epoch=epoch):
@@ -181,10 +183,10 @@ def run(workdir: str, quick: bool = False, seed: int = 0, only: str | None = Non
     n_classes, results = len(shapes.CLASSES), {}
     for name in names:
         detector, settings = DETECTORS[name](quick), QUICK if quick else SETTINGS[name]
-        start = time.perf_counter()
-        params, state, history = train(detector, settings, train_data, validation, n_classes, seed)
+        start, predict = time.perf_counter(), jax.jit(detector.predict)
+        params, state, history = train(detector, settings, train_data, validation, n_classes, seed, predict)
         seconds = time.perf_counter() - start
-        scores, dets = score(jax.jit(detector.predict), params, state, test, n_classes)
+        scores, dets = score(predict, params, state, test, n_classes)
         results[name] = {**scores, "params": jdl.param_count(params), "train_seconds": seconds,
                          "settings": vars(settings), "history": history}
         print(name, {k: v for k, v in scores.items()}, flush=True)
