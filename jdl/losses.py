@@ -99,6 +99,36 @@ def softmax_cross_entropy(logits: jax.Array, labels: jax.Array, reduction: str =
     return _reduce(per_example, reduction, where)
 
 
+def distillation(student_logits: jax.Array, teacher_logits: jax.Array, labels: jax.Array,
+                 temperature: float = 4.0, alpha: float = 0.9, reduction: str = "mean") -> jax.Array:
+    """Knowledge distillation (Hinton, Vinyals & Dean 2015): the student s learns the teacher t's
+    temperature-softened distribution and the true labels y,
+
+        p_T = softmax(t/T),  q_T = softmax(s/T)
+        ℓ = α·T²·KL(p_T ‖ q_T) + (1 − α)·CE(s, y),   KL(p ‖ q) = Σ_k p_k (log p_k − log q_k).
+
+    ∂KL/∂s_k = (q_T,k − p_T,k)/T, which for T large is ≈ (s_k − t_k)/(K·T²) (zero-mean logits),
+    so the soft term's gradient shrinks as 1/T²: the factor T² keeps its size roughly constant
+    in T and the balance α between the two terms means the same at any temperature. The
+    teacher's logits get no gradient (``stop_gradient``).
+
+    Shapes: student_logits, teacher_logits (..., K); labels integer (...) or one-hot (..., K).
+    Args: temperature T > 0; alpha α in [0, 1] (1: the soft targets alone); reduction as the
+      other losses.
+    """
+    if jnp.shape(student_logits) != jnp.shape(teacher_logits):
+        raise ValueError(f"distillation: student logits have shape {jnp.shape(student_logits)} but the "
+                         f"teacher's have {jnp.shape(teacher_logits)}; they must match")
+    if not temperature > 0 or not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"distillation: need temperature > 0 and alpha in [0, 1], got "
+                         f"temperature={temperature}, alpha={alpha}")
+    log_p = log_softmax(jax.lax.stop_gradient(teacher_logits) / temperature)
+    log_q = log_softmax(student_logits / temperature)
+    kl = jnp.sum(jnp.exp(log_p) * (log_p - log_q), axis=-1)  # (...)
+    hard = softmax_cross_entropy(student_logits, labels, reduction="none")
+    return _reduce(alpha * temperature ** 2 * kl + (1 - alpha) * hard, reduction)
+
+
 # --- latent-variable models (issue 16): the Gaussian KL, decoder likelihoods and the VAE's ELBO ---
 
 def _per_example_sum(values: jax.Array) -> jax.Array:
