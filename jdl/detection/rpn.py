@@ -105,6 +105,6 @@ def proposals(objectness: jax.Array, deltas: jax.Array, anchors: jax.Array, imag
     boxes = clip_boxes(decode(deltas, anchors[None]), *image_size)  # (B, N, 4)
     wh = boxes[..., 2:] - boxes[..., :2]
     scores = jnp.where(jnp.all(wh >= config.min_size, -1), objectness, -jnp.inf)
-    out = select_labelled(boxes, scores, jnp.zeros(scores.shape, jnp.int32), top_n, config.nms_iou, None,
-                 config.pre_nms_top_n)
+    out = select_labelled(boxes, scores, jnp.zeros(scores.shape, jnp.int32), 1, top_n, config.nms_iou, None,
+                          config.pre_nms_top_n)
     return out.boxes, out.scores, out.valid

@@ -199,7 +199,8 @@ def sliding_window_detector(config: SlidingWindowConfig = SlidingWindowConfig())
             boxes.append(jnp.broadcast_to(window_boxes(logits.shape[1:3], rho, config), (*p.shape[:2], 4)))
             scores.append(jnp.max(p, -1))
             labels.append(jnp.argmax(p, -1))
-        return select_labelled(jnp.concatenate(boxes, 1), jnp.concatenate(scores, 1), jnp.concatenate(labels, 1),
-                      config.max_detections, config.iou_threshold, config.score_threshold, config.pre_nms_top_k)
+        boxes, scores, labels = (jnp.concatenate(a, 1) for a in (boxes, scores, labels))
+        return select_labelled(boxes, scores, labels, config.n_classes, config.max_detections, config.iou_threshold,
+                               config.score_threshold, config.pre_nms_top_k)
 
     return Detector("sliding_window", init, loss, predict)

@@ -165,7 +165,7 @@ def two_stage_detector(config: TwoStageConfig = TwoStageConfig(),
         decoded = clip_boxes(decode(deltas, boxes[:, :, None], HEAD_WEIGHTS), *size)  # (B, R, C, 4)
         b, r, c = p.shape
         labels = jnp.broadcast_to(jnp.arange(c, dtype=jnp.int32), (b, r, c))
-        return select_labelled(decoded.reshape(b, r * c, 4), p.reshape(b, r * c), labels.reshape(b, r * c),
-                      config.max_detections, config.iou_threshold, config.score_threshold)
+        return select_labelled(decoded.reshape(b, r * c, 4), p.reshape(b, r * c), labels.reshape(b, r * c), c,
+                               config.max_detections, config.iou_threshold, config.score_threshold)
 
     return Detector("faster_rcnn", init, loss, predict)

@@ -92,7 +92,9 @@ def test_roi_targets_by_hand():
 def test_select_keeps_the_best_of_each_class():
     boxes = jnp.array([[0.0, 0, 10, 10], [1, 0, 11, 10], [1, 0, 11, 10], [30, 30, 40, 40]])
     scores, labels = jnp.array([0.9, 0.8, 0.7, 0.01]), jnp.array([0, 0, 1, 0])
-    out = jax.jit(lambda *a: candidates.select_labelled_one(*a, max_detections=5))(boxes, scores, labels)
+    out = jax.jit(lambda *a: candidates.select_labelled(*a, n_classes=2, max_detections=5))(
+        boxes[None], scores[None], labels[None])
+    out = jax.tree.map(lambda a: a[0], out)
     # box 1 overlaps box 0 (same class, IoU 0.82): suppressed; box 2 is another class; box 3 under 0.05
     np.testing.assert_array_equal(out.valid, [True, True, False, False, False])
     np.testing.assert_allclose(out.scores[:2], [0.9, 0.7])
