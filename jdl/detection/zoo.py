@@ -73,7 +73,7 @@ DETECTORS: dict[str, Callable[..., Detector]] = {
 SETTINGS: dict[str, TrainConfig] = {
     "yolo": TrainConfig(epochs=20, batch_size=32, learning_rate=2e-3),
     "ssd": TrainConfig(epochs=8, batch_size=32, learning_rate=3e-3),
-    # ≈ the 1,200 steps of 16 images of docs/detection_two_stage.md (that table: no flips, step-based warmup)
+    # ≈ the 1,200 steps of 16 images of docs/detection.md's two-stage section (that table: no flips, step-based warmup)
     "sliding_window": TrainConfig(epochs=5, batch_size=16, learning_rate=2e-3),
     "faster_rcnn": TrainConfig(epochs=5, batch_size=16, learning_rate=2e-3),
 }
