@@ -81,7 +81,9 @@ def adamw(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999, e
           weight_decay: float = 1e-4, mask: Mask | None = None, mu_dtype: Any = None) -> GradientTransformation:
     """AdamW, decoupled weight decay (Loshchilov & Hutter 2019):
     θ ← θ − η·(m̂/(√v̂ + ε) + λ·θ); the decay never enters the moments. ``update`` needs params;
-    ``mu_dtype`` as in ``adam``."""
+    ``mu_dtype`` as in ``adam``. This is optax's and PyTorch's form, the decay multiplied by the
+    learning rate η; the paper's Algorithm 2 multiplies it by the schedule η_t only
+    (``adamw_paper``): λ_paper = α·λ here."""
     check_learning_rate("adamw", learning_rate)
     return chain(scale_by_adam(b1, b2, eps, mu_dtype=mu_dtype), add_decayed_weights(weight_decay, mask),
                  scale_by_learning_rate(learning_rate))
