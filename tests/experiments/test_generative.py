@@ -24,7 +24,10 @@ def test_quick_run_scores_every_model_and_control(tmp_path):
     assert rows["real"]["fid"] < 0.2 * rows["noise"]["fid"]
     assert rows["real"]["confidence"] > rows["noise"]["confidence"]
     saved = json.loads((tmp_path / "results.json").read_text())
-    assert set(saved) >= {"config", "rows", "judge", "real_fid_draws", "ddpm_nll", "n_samples"}
+    assert set(saved) >= {"config", "rows", "judge", "real_fid_draws", "n_samples"}
+    terms = saved["rows"]["ddpm"]["bound_terms"]  # a bound on −log P of 64 pixels of 17 levels
+    assert terms["total"] == pytest.approx(terms["prior"] + terms["diffusion"] + terms["decoder"], rel=1e-5)
+    assert 0 < terms["total"] == saved["rows"]["ddpm"]["nll"]["bound"]
     assert saved["n_samples"] == generative.QUICK.n_samples and saved["judge"]["test_accuracy"] > 0.5
     assert (tmp_path / "samples.png").exists() and "| real training digits |" in (tmp_path / "table.md").read_text()
 
