@@ -124,8 +124,10 @@ def sample_ddpm(x: np.ndarray, x_test: np.ndarray, cfg: Config, n: int, seed: in
     model, params, s, _, secs = diffusion.train_ddpm(cfg.ddpm, "digits", cfg.schedule, (x - 0.5) / 0.5, seed,
                                                      model=denoiser(cfg.ddpm.T))
     f, shape, key = eps_fn(model, params), (n, *IMAGE), jax.random.key(seed + 7)
-    bound = jax.jit(lambda x0, k: ddpm_bound(f, s, x0, k, levels=17))(x_test * 2 - 1, jax.random.key(seed + 8))
-    terms = {k: float(np.mean(v)) for k, v in bound._asdict().items()}
+    bounds = {v: jax.jit(lambda x0, k, v=v: ddpm_bound(f, s, x0, k, levels=17, variance=v))(
+        x_test * 2 - 1, jax.random.key(seed + 8)) for v in ("beta", "posterior")}
+    b = bounds["beta"]
+    terms = {k: float(np.mean(getattr(b, k))) for k in ("total", "prior", "diffusion", "decoder")}
     out = {}
     for label, sampler in (("ddpm", lambda k: ddpm.ancestral_sample(f, s, shape, k)),
                            (f"ddim_{cfg.ddim_steps}", lambda k: ddpm.ddim_sample(f, s, shape, k, steps=cfg.ddim_steps))):
@@ -133,7 +135,8 @@ def sample_ddpm(x: np.ndarray, x_test: np.ndarray, cfg: Config, n: int, seed: in
         y = np.asarray(jax.jit(sampler)(key))
         out[label] = {"samples": np.clip(y * 0.5 + 0.5, 0, 1), "seconds": secs,
                       "sample_seconds": time.perf_counter() - start}
-    out["ddpm"].update(nll={"bound": terms["total"]}, bound_terms=terms)
+    out["ddpm"].update(nll={"bound": terms["total"], "bound_posterior_var": float(np.mean(bounds["posterior"].total))},
+                       bound_terms=terms, bound_per_step=np.asarray(b.per_step).mean(1))
     return out
 
 
@@ -238,13 +241,13 @@ def plot(rows: dict, samples: dict, x_test: np.ndarray, workdir: str) -> None:
     panels = [("real test digits", x_test)] + [(f"{label(k)}\nFID {r['fid']:.1f}", samples[k])
                                                for k, r in rows.items()]
     cols = 5
-    fig, axes = plt.subplots(-(-len(panels) // cols), cols, figsize=(3.2 * cols, 2.0 * -(-len(panels) // cols)),
-                             squeeze=False)
+    rows_ = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows_, cols, figsize=(3.6 * cols, 2.6 * rows_), squeeze=False)
     for ax, (title, images) in zip(axes.ravel(), panels):
         show_grid(ax, images[:50], title)
     for ax in axes.ravel()[len(panels):]:
         ax.axis("off")
-    save_figure(fig, workdir, "samples.png")
+    save_figure(fig, workdir, "samples.png", dpi=100)
 
 
 def main() -> None:

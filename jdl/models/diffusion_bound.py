@@ -31,12 +31,14 @@ from jdl.models.diffusion import EpsFn, Schedule
 
 class DDPMBound(NamedTuple):
     """The bound per example, in nats: ``total`` = ``prior`` (L_T) + ``diffusion``
-    (Σ_{t≥2} L_{t−1}) + ``decoder`` (L_0); each (B,)."""
+    (Σ_{t≥2} L_{t−1}) + ``decoder`` (L_0), each (B,); ``per_step`` (T, B) holds L_0 at index 0
+    and L_{t−1} at index t − 1 (where the nats come from)."""
 
     total: jax.Array
     prior: jax.Array
     diffusion: jax.Array
     decoder: jax.Array
+    per_step: jax.Array
 
 
 def discretized_gaussian_log_likelihood(x: jax.Array, mean: jax.Array, sigma: jax.Array | float,
@@ -100,4 +102,4 @@ def ddpm_bound(eps_fn: EpsFn, schedule: Schedule, x0: jax.Array, key: jax.Array,
     terms = jax.lax.map(term, jnp.arange(1, T + 1))  # (T, B)
     prior = per_example(_kl_normal(jnp.sqrt(s.alpha_bars[-1]) * x0, 1 - s.alpha_bars[-1], 0.0, 1.0))
     diffusion = terms[1:].sum(axis=0)
-    return DDPMBound(prior + diffusion + terms[0], prior, diffusion, terms[0])
+    return DDPMBound(prior + diffusion + terms[0], prior, diffusion, terms[0], terms)

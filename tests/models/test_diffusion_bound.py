@@ -79,6 +79,7 @@ def test_bound_equals_monte_carlo_of_its_definition(variance):
                        variance=variance)
         total = np.asarray(b.total)
         np.testing.assert_allclose(total, b.prior + b.diffusion + b.decoder, rtol=1e-12)
+        np.testing.assert_allclose(total, b.prior + b.per_step.sum(0), rtol=1e-12)
     got, got_se = total.mean(), total.std() / np.sqrt(len(total))
     want, want_se = trajectory_estimate(s, x0, levels, variance, n, np.random.default_rng(0))
     assert 5 < want < 10  # (6.0 and 9.1 nats: every term matters at this size)
