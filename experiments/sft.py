@@ -1,0 +1,265 @@
+"""Supervised fine-tuning of a character GPT to follow instructions: full fine-tuning vs LoRA,
+and zero-shot vs few-shot prompting before and after.
+
+1. Pre-training: a small GPT (``jdl.models.gpt``) learns next characters of pydoc_text, as in
+   ``experiments/gpt_text.py`` (its windows and its optimizer: AdamW, clipping, warmup-cosine),
+   for a few hundred steps only.
+2. SFT: the pre-trained model is fine-tuned on offline instructions
+   (``jdl.data.instructions``: reverse, add, upper, spell) with the next-token loss on the
+   response tokens only (``jdl.train.sft``), either every parameter, or LoRA adapters
+   W + (α/r)·A B on the attention and MLP projections with the base frozen (``jdl.nn.lora``).
+3. Evaluation: exact-match accuracy per task on the test questions, greedy decoding with the
+   KV cache (``jdl.train.sft.complete``), with k = 0 (zero-shot) or k solved training examples
+   of the same task before the question (few-shot prompting, in-context learning).
+
+The pre-trained and fully fine-tuned params are saved under the workdir (``pretrained/``,
+``sft_full/``); a rerun with the same settings reloads them, and ``experiments/dpo.py`` starts
+from ``sft_full``.
+
+    python -m experiments.sft --workdir=runs/sft [--quick]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+
+import numpy as np
+
+LN2 = math.log(2)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """The GPT's shape, pre-training, SFT (full and LoRA) and evaluation settings."""
+
+    num_layers: int = 3
+    d_model: int = 64
+    num_heads: int = 4
+    context: int = 96  # pre-training windows; room for 3 solved examples before a question
+    pretrain_steps: int = 300
+    pretrain_batch: int = 32
+    pretrain_lr: float = 2e-3
+    stride: int = 48
+    windows_limit: int | None = None
+    sft_steps: int = 400
+    sft_batch: int = 64
+    full_lr: float = 1e-3
+    lora_lr: float = 3e-3
+    lora_rank: int = 8
+    lora_alpha: float = 16.0
+    lora_targets: tuple[str, ...] = ("blocks/*/attn/*", "blocks/*/mlp/*")
+    train_per_task: int = 2000
+    test_per_task: int = 200
+    shots: tuple[int, ...] = (0, 1, 3)
+    max_new: int = 10  # the longest response, "a-b-c-d" and END, is 8 characters
+
+
+QUICK = Config(num_layers=2, d_model=32, num_heads=2, context=64, pretrain_steps=6, pretrain_batch=8,
+               stride=32, windows_limit=64, sft_steps=12, sft_batch=16, full_lr=3e-3, lora_rank=2,
+               lora_alpha=4.0, train_per_task=32, test_per_task=6, shots=(0, 1))
+
+
+def gpt_config(config: Config, vocab_size: int):
+    from jdl.models.gpt import GPTConfig
+
+    return GPTConfig(vocab_size=vocab_size, context=config.context, num_layers=config.num_layers,
+                     d_model=config.d_model, num_heads=config.num_heads)
+
+
+def text_config(config: Config, steps: int, learning_rate: float):
+    """gpt_text's Config with this run's windows and optimizer settings (for its
+    ``load_windows`` and ``make_optimizer``)."""
+    from experiments import gpt_text
+
+    return gpt_text.Config(num_layers=config.num_layers, d_model=config.d_model, num_heads=config.num_heads,
+                           seq_len=config.context, stride=config.stride, batch_size=config.pretrain_batch,
+                           learning_rate=learning_rate, warmup_steps=min(50, steps // 5),
+                           windows_limit=config.windows_limit)
+
+
+def cached(workdir: str, name: str, meta: dict, params_like, train):
+    """Params from ``workdir/name`` when a checkpoint there was written with the same ``meta``,
+    else ``train() -> (train_state, info)`` saved there; returns (params, info)."""
+    from jdl.train import checkpoint
+
+    path = os.path.join(workdir, name)
+    if os.path.isdir(path) and checkpoint.steps(path):
+        ckpt = checkpoint.restore(path)
+        if ckpt.meta.get("settings") == meta:
+            import jax
+            params = jax.tree.map(lambda a, b: np.asarray(a, b.dtype), ckpt.train_state.params, params_like)
+            return params, {**ckpt.meta.get("info", {}), "loaded_from": path}
+    ts, info = train()
+    checkpoint.save(path, ts, {"settings": meta, "info": info}, replace=True)
+    return ts.params, info
+
+
+def pretrain(config: Config, vocab, workdir: str, seed: int):
+    """The GPT trained ``pretrain_steps`` on pydoc_text windows of length ``context``; returns
+    (params, {validation_bpc, seconds, steps})."""
+    import jax
+
+    from experiments import gpt_text
+    from jdl.data.batching import batches
+    from jdl.losses import softmax_cross_entropy
+    from jdl.models.gpt import gpt
+    from jdl.train import evaluate, init_train_state, make_eval_step, make_step, supervised
+
+    tc = text_config(config, config.pretrain_steps, config.pretrain_lr)
+    model = gpt(gpt_config(config, vocab.size))
+    optimizer = gpt_text.make_optimizer(tc, config.pretrain_steps)
+    ts = init_train_state(model, optimizer, np.zeros((1, config.context), np.int32), seed)
+
+    def train():
+        nonlocal ts
+        windows = gpt_text.load_windows(tc)
+        step, start, t = make_step(supervised(model, softmax_cross_entropy), optimizer), time.perf_counter(), 0
+        for epoch in range(10 ** 6):
+            for batch in batches(*windows["train"], config.pretrain_batch, seed=seed, epoch=epoch):
+                ts, metrics = step(ts, batch)
+                t += 1
+                if t % 50 == 0:
+                    print(f"pre-training step {t}: loss {float(metrics['loss']):.3f}", flush=True)
+                if t == config.pretrain_steps:
+                    jax.block_until_ready(ts)
+                    seconds = time.perf_counter() - start
+                    val = evaluate(make_eval_step(model, softmax_cross_entropy), ts.params, ts.state,
+                                   *windows["validation"], batch_size=64)["loss"] / LN2
+                    return ts, {"validation_bpc": val, "seconds": seconds, "steps": t}
+
+    meta = {k: v for k, v in dataclasses.asdict(tc).items()} | {"steps": config.pretrain_steps, "seed": seed}
+    return cached(workdir, "pretrained", meta, ts.params, train)
+
+
+def fine_tune(model, params, optimizer, data, steps: int, batch_size: int, seed: int):
+    """``steps`` SFT steps (``make_step`` on ``sft_objective``) over seeded epochs of the
+    (x, y, m) arrays; returns (train_state, {seconds, steps, final_loss})."""
+    import jax
+    import jax.numpy as jnp
+
+    from jdl.data.batching import epoch_order
+    from jdl.train import TrainState, make_step
+    from jdl.train.sft import sft_objective
+
+    params = jax.tree.map(jnp.array, params)  # a copy: the step donates its train state
+    ts = TrainState(params, {}, optimizer.init(params), jnp.zeros([], jnp.int32), jax.random.key(seed))
+    step = make_step(sft_objective(model), optimizer)
+    per_epoch, losses, start = len(data[0]) // batch_size, [], time.perf_counter()
+    for t in range(steps):
+        epoch, b = divmod(t, per_epoch)
+        idx = epoch_order(len(data[0]), seed, epoch)[b * batch_size:(b + 1) * batch_size]
+        ts, metrics = step(ts, tuple(a[idx] for a in data))
+        losses.append(metrics["loss"])
+        if (t + 1) % 50 == 0:
+            print(f"fine-tuning step {t + 1}: loss {float(metrics['loss']):.3f}", flush=True)
+    jax.block_until_ready(ts)
+    tail = float(np.mean(jax.device_get(losses[-20:])))
+    return ts, {"seconds": time.perf_counter() - start, "steps": steps, "final_loss": tail}
+
+
+def accuracy(params, gcfg, vocab, test: dict, train: dict, k: int, config: Config, seed: int) -> dict:
+    """{task: exact-match accuracy} on ``test`` ({task: examples}) with k solved examples of the
+    same task (drawn from ``train`` with the seeded generator) before each question."""
+    from jdl.data.instructions import exact_match, few_shot
+    from jdl.train.sft import complete
+
+    out = {}
+    for j, (task, examples) in enumerate(sorted(test.items())):
+        rng = np.random.default_rng([seed, j, k])
+        prompts = [few_shot(e, [train[task][i] for i in rng.choice(len(train[task]), k, replace=False)]).prompt
+                   for e in examples]
+        answers = complete(params, gcfg, vocab, prompts, config.max_new)
+        out[task] = float(np.mean([exact_match(e, a) for e, a in zip(examples, answers)]))
+    out["mean"] = float(np.mean(list(out.values())))
+    return out
+
+
+def sft_runs(config: Config, vocab, data: dict, pretrained, workdir: str, seed: int) -> tuple[dict, dict]:
+    """Full fine-tuning and LoRA from the pre-trained params: {name: info}, {name: params to
+    evaluate (LoRA merged)}."""
+    import jax
+
+    from experiments import gpt_text
+    from jdl import optim
+    from jdl.core import param_count
+    from jdl.models.gpt import gpt
+    from jdl.nn import lora
+    from jdl.train.sft import encode_pairs, next_token_batch
+
+    gcfg = gpt_config(config, vocab.size)
+    arrays = next_token_batch(*encode_pairs(vocab, [(e.prompt, e.response) for e in data["train"]]))
+    opt = lambda lr: gpt_text.make_optimizer(text_config(config, config.sft_steps, lr), config.sft_steps)
+    full_settings = {"lr": config.full_lr, "steps": config.sft_steps, "batch": config.sft_batch, "seed": seed,
+                     "data": len(arrays[0])}
+    full, info_full = cached(workdir, "sft_full", full_settings, pretrained, lambda: fine_tune(
+        gpt(gcfg), pretrained, opt(config.full_lr), arrays, config.sft_steps, config.sft_batch, seed))
+    info_full |= {"trainable": param_count(full), "total": param_count(full)}
+    lcfg = lora.LoRAConfig(rank=config.lora_rank, alpha=config.lora_alpha, targets=list(config.lora_targets))
+    wrapped = lora.init_lora(jax.random.key(seed + 1), pretrained, lcfg)
+    ts, info_lora = fine_tune(lora.with_lora(gpt(gcfg), lcfg), wrapped, optim.frozen(opt(config.lora_lr), "base/**"),
+                              arrays, config.sft_steps, config.sft_batch, seed)
+    counts = lora.trainable_count(ts.params)
+    info_lora |= {"trainable": counts.trainable, "total": counts.full + counts.trainable}
+    return {"SFT full": info_full, "SFT LoRA": info_lora}, {"SFT full": full, "SFT LoRA": lora.merge(ts.params, lcfg)}
+
+
+def plot(results: dict, workdir: str) -> str:
+    """Zero-shot accuracy per task of each model, and mean accuracy against k (few-shot)."""
+    from matplotlib.figure import Figure
+
+    from experiments.common import save_figure
+
+    acc = results["accuracy"]
+    models, tasks = list(acc), [t for t in next(iter(acc.values()))["0"] if t != "mean"]
+    fig = Figure(figsize=(9.0, 3.6))
+    ax, bx = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    for i, m in enumerate(models):
+        ax.bar(np.arange(len(tasks)) + 0.27 * (i - 1), [acc[m]["0"][t] for t in tasks], 0.27, label=m)
+        ks = sorted(int(k) for k in acc[m])
+        bx.plot(ks, [acc[m][str(k)]["mean"] for k in ks], "o-", label=m)
+    ax.set_xticks(range(len(tasks)), tasks)
+    ax.set_ylabel("exact match (test)")
+    ax.set_title("zero-shot, greedy")
+    bx.set_xlabel("k solved examples in the prompt")
+    bx.set_ylabel("mean exact match")
+    bx.set_title("few-shot prompting")
+    ax.legend(fontsize=7)
+    return save_figure(fig, workdir, "sft.png", dpi=90)
+
+
+def run(workdir: str, quick: bool = False, seed: int = 0) -> dict:
+    """Pre-train, fine-tune (full and LoRA), evaluate zero- and few-shot; write results.json and
+    sft.png. Returns {'config', 'pretrain', 'runs', 'accuracy': {model: {k: {task: acc}}}, 'plots'}."""
+    from jdl.core import param_count
+    from jdl.data import pydoc_vocab
+    from jdl.data.instructions import by_task, instruction_splits
+    from experiments.common import write_results
+
+    config = QUICK if quick else Config()
+    vocab = pydoc_vocab()
+    gcfg = gpt_config(config, vocab.size)
+    data = instruction_splits({"train": config.train_per_task, "test": config.test_per_task}, seed)
+    pretrained, info = pretrain(config, vocab, workdir, seed)
+    runs, models = sft_runs(config, vocab, data, pretrained, workdir, seed)
+    runs = {"pre-trained": {**info, "trainable": 0, "total": param_count(pretrained)}, **runs}
+    models = {"pre-trained": pretrained, **models}
+    test, train = by_task(data["test"]), by_task(data["train"])
+    start = time.perf_counter()
+    acc = {name: {str(k): accuracy(p, gcfg, vocab, test, train, k, config, seed) for k in config.shots}
+           for name, p in models.items()}
+    results = {"config": dataclasses.asdict(config), "runs": runs, "accuracy": acc,
+               "eval_seconds": time.perf_counter() - start}
+    results["plots"] = [plot(results, workdir)]
+    write_results(workdir, results)
+    for name in models:
+        print(name, {k: round(v["mean"], 3) for k, v in acc[name].items()}, runs[name].get("seconds"), flush=True)
+    return results
+
+
+if __name__ == "__main__":
+    from experiments import common
+
+    common.main(run, "sft")
