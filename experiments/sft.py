@@ -38,28 +38,32 @@ class Config:
     num_layers: int = 3
     d_model: int = 64
     num_heads: int = 4
-    context: int = 96  # pre-training windows; room for 3 solved examples before a question
+    context: int = 96  # pre-training windows; room for 2 solved examples before a question
     pretrain_steps: int = 300
     pretrain_batch: int = 32
     pretrain_lr: float = 2e-3
     stride: int = 48
     windows_limit: int | None = None
-    sft_steps: int = 400
+    sft_steps: int = 600
     sft_batch: int = 64
-    full_lr: float = 1e-3
+    full_lr: float = 2e-3
     lora_lr: float = 3e-3
-    lora_rank: int = 8
-    lora_alpha: float = 16.0
+    lora_ranks: tuple[int, ...] = (8, 32)  # α = 2r for each
     lora_targets: tuple[str, ...] = ("blocks/*/attn/*", "blocks/*/mlp/*")
+    mixed_shots: tuple[int, ...] = (0, 1, 2)  # the third model: SFT on prompts with k of these shots
+    mixed_steps: int = 500
+    mixed_batch: int = 32
+    tasks: tuple[str, ...] = ("reverse", "add", "upper", "spell")
     train_per_task: int = 2000
     test_per_task: int = 200
-    shots: tuple[int, ...] = (0, 1, 3)
+    shots: tuple[int, ...] = (0, 1, 2)
     max_new: int = 10  # the longest response, "a-b-c-d" and END, is 8 characters
 
 
 QUICK = Config(num_layers=2, d_model=32, num_heads=2, context=64, pretrain_steps=6, pretrain_batch=8,
-               stride=32, windows_limit=64, sft_steps=12, sft_batch=16, full_lr=3e-3, lora_rank=2,
-               lora_alpha=4.0, train_per_task=32, test_per_task=6, shots=(0, 1))
+               stride=32, windows_limit=64, sft_steps=12, sft_batch=16, full_lr=3e-3, lora_ranks=(2,),
+               mixed_shots=(0, 1), mixed_steps=8, mixed_batch=16, tasks=("reverse", "upper"),
+               train_per_task=32, test_per_task=6, shots=(0, 1))
 
 
 def gpt_config(config: Config, vocab_size: int):
@@ -134,19 +138,18 @@ def pretrain(config: Config, vocab, workdir: str, seed: int):
     return cached(workdir, "pretrained", meta, ts.params, train)
 
 
-def fine_tune(model, params, optimizer, data, steps: int, batch_size: int, seed: int):
-    """``steps`` SFT steps (``make_step`` on ``sft_objective``) over seeded epochs of the
-    (x, y, m) arrays; returns (train_state, {seconds, steps, final_loss})."""
+def fine_tune(loss_fn, params, optimizer, data: tuple, steps: int, batch_size: int, seed: int):
+    """``steps`` steps of ``make_step(loss_fn, optimizer)`` over seeded epochs of the arrays in
+    ``data`` (rows drawn together); returns (train_state, {seconds, steps, final_loss})."""
     import jax
     import jax.numpy as jnp
 
     from jdl.data.batching import epoch_order
     from jdl.train import TrainState, make_step
-    from jdl.train.sft import sft_objective
 
     params = jax.tree.map(jnp.array, params)  # a copy: the step donates its train state
     ts = TrainState(params, {}, optimizer.init(params), jnp.zeros([], jnp.int32), jax.random.key(seed))
-    step = make_step(sft_objective(model), optimizer)
+    step = make_step(loss_fn, optimizer)
     per_epoch, losses, start = len(data[0]) // batch_size, [], time.perf_counter()
     for t in range(steps):
         epoch, b = divmod(t, per_epoch)
@@ -177,57 +180,72 @@ def accuracy(params, gcfg, vocab, test: dict, train: dict, k: int, config: Confi
     return out
 
 
-def sft_runs(config: Config, vocab, data: dict, pretrained, workdir: str, seed: int) -> tuple[dict, dict]:
-    """Full fine-tuning and LoRA from the pre-trained params: {name: info}, {name: params to
-    evaluate (LoRA merged)}."""
-    import jax
-
-    from experiments import gpt_text
-    from jdl import optim
-    from jdl.core import param_count
-    from jdl.models.gpt import gpt
-    from jdl.nn import lora
+def sft_arrays(vocab, examples) -> tuple:
+    """(x, y, m) of the examples' prompt ‖ response ‖ END (``jdl.train.sft``)."""
     from jdl.train.sft import encode_pairs, next_token_batch
 
-    gcfg = gpt_config(config, vocab.size)
-    arrays = next_token_batch(*encode_pairs(vocab, [(e.prompt, e.response) for e in data["train"]]))
-    opt = lambda lr: gpt_text.make_optimizer(text_config(config, config.sft_steps, lr), config.sft_steps)
-    full_settings = {"lr": config.full_lr, "steps": config.sft_steps, "batch": config.sft_batch, "seed": seed,
-                     "data": len(arrays[0])}
-    full, info_full = cached(workdir, "sft_full", full_settings, pretrained, lambda: fine_tune(
-        gpt(gcfg), pretrained, opt(config.full_lr), arrays, config.sft_steps, config.sft_batch, seed))
-    info_full |= {"trainable": param_count(full), "total": param_count(full)}
-    lcfg = lora.LoRAConfig(rank=config.lora_rank, alpha=config.lora_alpha, targets=list(config.lora_targets))
+    return next_token_batch(*encode_pairs(vocab, [(e.prompt, e.response) for e in examples]))
+
+
+def sft_optimizer(config: Config, lr: float, steps: int):
+    """gpt_text's optimizer (clipping, AdamW, warmup-cosine) over ``steps``."""
+    from experiments import gpt_text
+
+    return gpt_text.make_optimizer(text_config(config, steps, lr), steps)
+
+
+def with_shots(examples: list, train: dict, shots: tuple[int, ...], seed: int) -> list:
+    """Each example with k ~ uniform(``shots``) solved examples of its task before it (drawn
+    from ``train``, {task: examples}, seeded): SFT data in the few-shot format too."""
+    from jdl.data.instructions import few_shot
+
+    rng = np.random.default_rng([seed, 17])
+    out = []
+    for e in examples:
+        k = int(rng.choice(shots))
+        out.append(few_shot(e, [train[e.task][i] for i in rng.choice(len(train[e.task]), k, replace=False)]))
+    return out
+
+
+def full_sft(config: Config, vocab, data: dict, pretrained, workdir: str, seed: int, mixed: bool = False):
+    """Every parameter fine-tuned (cached in ``workdir/sft_full``): (params, info). ``mixed``:
+    on the training examples with 0..2 solved examples before each (``with_shots``),
+    ``mixed_steps`` of ``mixed_batch`` (cached in ``workdir/sft_mixed``)."""
+    from jdl.core import param_count
+    from jdl.data.instructions import by_task
+    from jdl.models.gpt import gpt
+    from jdl.train.sft import sft_objective
+
+    examples = with_shots(data["train"], by_task(data["train"]), config.mixed_shots, seed) if mixed else data["train"]
+    arrays = sft_arrays(vocab, examples)
+    steps, batch = (config.mixed_steps, config.mixed_batch) if mixed else (config.sft_steps, config.sft_batch)
+    settings = {"lr": config.full_lr, "steps": steps, "batch": batch, "seed": seed, "data": len(arrays[0])}
+    if mixed:
+        settings["shots"] = list(config.mixed_shots)
+    model = gpt(gpt_config(config, vocab.size))
+    params, info = cached(workdir, "sft_mixed" if mixed else "sft_full", settings, pretrained, lambda: fine_tune(
+        sft_objective(model), pretrained, sft_optimizer(config, config.full_lr, steps), arrays, steps, batch, seed))
+    return params, info | {"trainable": param_count(params), "total": param_count(params)}
+
+
+def lora_sft(config: Config, vocab, data: dict, pretrained, seed: int, rank: int):
+    """LoRA adapters of rank r (α = 2r) on ``lora_targets`` trained, the base frozen:
+    (merged params, info)."""
+    import jax
+
+    from jdl import optim
+    from jdl.models.gpt import gpt
+    from jdl.nn import lora
+    from jdl.train.sft import sft_objective
+
+    lcfg = lora.LoRAConfig(rank=rank, alpha=2.0 * rank, targets=list(config.lora_targets))
     wrapped = lora.init_lora(jax.random.key(seed + 1), pretrained, lcfg)
-    ts, info_lora = fine_tune(lora.with_lora(gpt(gcfg), lcfg), wrapped, optim.frozen(opt(config.lora_lr), "base/**"),
-                              arrays, config.sft_steps, config.sft_batch, seed)
+    model = lora.with_lora(gpt(gpt_config(config, vocab.size)), lcfg)
+    optimizer = optim.frozen(sft_optimizer(config, config.lora_lr, config.sft_steps), "base/**")
+    ts, info = fine_tune(sft_objective(model), wrapped, optimizer, sft_arrays(vocab, data["train"]),
+                         config.sft_steps, config.sft_batch, seed)
     counts = lora.trainable_count(ts.params)
-    info_lora |= {"trainable": counts.trainable, "total": counts.full + counts.trainable}
-    return {"SFT full": info_full, "SFT LoRA": info_lora}, {"SFT full": full, "SFT LoRA": lora.merge(ts.params, lcfg)}
-
-
-def plot(results: dict, workdir: str) -> str:
-    """Zero-shot accuracy per task of each model, and mean accuracy against k (few-shot)."""
-    from matplotlib.figure import Figure
-
-    from experiments.common import save_figure
-
-    acc = results["accuracy"]
-    models, tasks = list(acc), [t for t in next(iter(acc.values()))["0"] if t != "mean"]
-    fig = Figure(figsize=(9.0, 3.6))
-    ax, bx = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
-    for i, m in enumerate(models):
-        ax.bar(np.arange(len(tasks)) + 0.27 * (i - 1), [acc[m]["0"][t] for t in tasks], 0.27, label=m)
-        ks = sorted(int(k) for k in acc[m])
-        bx.plot(ks, [acc[m][str(k)]["mean"] for k in ks], "o-", label=m)
-    ax.set_xticks(range(len(tasks)), tasks)
-    ax.set_ylabel("exact match (test)")
-    ax.set_title("zero-shot, greedy")
-    bx.set_xlabel("k solved examples in the prompt")
-    bx.set_ylabel("mean exact match")
-    bx.set_title("few-shot prompting")
-    ax.legend(fontsize=7)
-    return save_figure(fig, workdir, "sft.png", dpi=90)
+    return lora.merge(ts.params, lcfg), info | {"trainable": counts.trainable, "total": counts.full + counts.trainable}
 
 
 def run(workdir: str, quick: bool = False, seed: int = 0) -> dict:
@@ -236,23 +254,28 @@ def run(workdir: str, quick: bool = False, seed: int = 0) -> dict:
     from jdl.core import param_count
     from jdl.data import pydoc_vocab
     from jdl.data.instructions import by_task, instruction_splits
+    from experiments import sft_plots
     from experiments.common import write_results
 
     config = QUICK if quick else Config()
     vocab = pydoc_vocab()
     gcfg = gpt_config(config, vocab.size)
-    data = instruction_splits({"train": config.train_per_task, "test": config.test_per_task}, seed)
+    data = instruction_splits({"train": config.train_per_task, "test": config.test_per_task}, seed, config.tasks)
     pretrained, info = pretrain(config, vocab, workdir, seed)
-    runs, models = sft_runs(config, vocab, data, pretrained, workdir, seed)
-    runs = {"pre-trained": {**info, "trainable": 0, "total": param_count(pretrained)}, **runs}
-    models = {"pre-trained": pretrained, **models}
+    full, info_full = full_sft(config, vocab, data, pretrained, workdir, seed)
+    runs = {"pre-trained": {**info, "trainable": 0, "total": param_count(pretrained)}, "SFT full": info_full}
+    models = {"pre-trained": pretrained, "SFT full": full}
+    for r in config.lora_ranks:
+        models[f"SFT LoRA r={r}"], runs[f"SFT LoRA r={r}"] = lora_sft(config, vocab, data, pretrained, seed, r)
+    models["SFT full, k-shot data"], runs["SFT full, k-shot data"] = full_sft(
+        config, vocab, data, pretrained, workdir, seed, mixed=True)
     test, train = by_task(data["test"]), by_task(data["train"])
     start = time.perf_counter()
     acc = {name: {str(k): accuracy(p, gcfg, vocab, test, train, k, config, seed) for k in config.shots}
            for name, p in models.items()}
     results = {"config": dataclasses.asdict(config), "runs": runs, "accuracy": acc,
                "eval_seconds": time.perf_counter() - start}
-    results["plots"] = [plot(results, workdir)]
+    results["plots"] = [sft_plots.plot(results, workdir)]
     write_results(workdir, results)
     for name in models:
         print(name, {k: round(v["mean"], 3) for k, v in acc[name].items()}, runs[name].get("seconds"), flush=True)

@@ -15,6 +15,7 @@ estimate KL(π ‖ π_ref) ≈ (1/S) Σ_s [log π(y_s|x_s) − log π_ref(y_s|x_
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Sequence
 
 import jax
@@ -35,18 +36,25 @@ def pair_batch(vocab: Vocab, triples: Sequence[tuple[str, str, str]], length: in
     return (*chosen, *rejected)
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def _score(model: Module, params: Any, state: Any, x, y, m) -> jax.Array:
+    return sequence_log_probs(model.apply(params, state, x)[0], y, m)  # (B,)
+
+
 def log_probs(model: Module, params: Any, state: Any, x: np.ndarray, y: np.ndarray, m: np.ndarray,
               batch_size: int = 256) -> np.ndarray:
-    """log π(y|x) = Σ_t m_t log softmax(z_t)[y_t] of every row, in batches, on the host.
+    """log π(y|x) = Σ_t m_t log softmax(z_t)[y_t] of every row, in batches of ``batch_size``
+    rows (the last one padded, so one compiled program serves every batch of a model).
 
     Shapes: x, y (N, T) ids, m (N, T) → (N,) float32.
     """
-    @jax.jit
-    def score(params, x, y, m):
-        return sequence_log_probs(model.apply(params, state, x)[0], y, m)
-
-    return np.concatenate([np.asarray(score(params, x[i:i + batch_size], y[i:i + batch_size],
-                                            m[i:i + batch_size])) for i in range(0, len(x), batch_size)])
+    out = []
+    for i in range(0, len(x), batch_size):
+        rows = [a[i:i + batch_size] for a in (x, y, m)]
+        pad = batch_size - len(rows[0]) if len(x) > batch_size else 0
+        rows = [np.concatenate([a, np.repeat(a[-1:], pad, 0)]) for a in rows]
+        out.append(np.asarray(_score(model, params, state, *rows))[:len(rows[0]) - pad])
+    return np.concatenate(out)
 
 
 def dpo_objective(model: Module, beta: float):
