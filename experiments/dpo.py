@@ -100,7 +100,8 @@ def make_pairs(params, gcfg, vocab, data: dict, config: Config, sft_config, seed
                      "right": int(np.sum([c[:config.samples] for c in correct])), "pairs": len(triples)}
 
 
-def run(workdir: str, quick: bool = False, seed: int = 0, sft_workdir: str | None = None) -> dict:
+def run(workdir: str, quick: bool = False, seed: int = 0, sft_workdir: str | None = None,
+        learning_rate: float | None = None) -> dict:
     """Pairs from the SFT model, DPO against it, evaluation before and after; results.json."""
     from experiments import sft
     from experiments.common import write_results
@@ -112,6 +113,8 @@ def run(workdir: str, quick: bool = False, seed: int = 0, sft_workdir: str | Non
 
     config, sft_config = (QUICK, sft.QUICK) if quick else (Config(), sft.Config())
     sft_workdir = sft_workdir or workdir
+    if learning_rate is not None:
+        config = dataclasses.replace(config, learning_rate=learning_rate)
     vocab = pydoc_vocab()
     gcfg = sft.gpt_config(sft_config, vocab.size)
     data = instruction_splits({"train": sft_config.train_per_task, "test": sft_config.test_per_task}, seed,
@@ -143,4 +146,5 @@ if __name__ == "__main__":
 
     flags.DEFINE_string("sft_workdir", None, "The workdir of experiments/sft.py whose pre-trained and SFT "
                         "params to reload (default: this workdir; they are trained there if absent).")
+    flags.DEFINE_float("learning_rate", None, "DPO's Adam learning rate (default: Config's, 3e-4).")
     common.main(run, "dpo")

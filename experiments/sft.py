@@ -84,29 +84,12 @@ def text_config(config: Config, steps: int, learning_rate: float):
                            windows_limit=config.windows_limit)
 
 
-def cached(workdir: str, name: str, meta: dict, params_like, train):
-    """Params from ``workdir/name`` when a checkpoint there was written with the same ``meta``,
-    else ``train() -> (train_state, info)`` saved there; returns (params, info)."""
-    from jdl.train import checkpoint
-
-    path = os.path.join(workdir, name)
-    if os.path.isdir(path) and checkpoint.steps(path):
-        ckpt = checkpoint.restore(path)
-        if ckpt.meta.get("settings") == meta:
-            import jax
-            params = jax.tree.map(lambda a, b: np.asarray(a, b.dtype), ckpt.train_state.params, params_like)
-            return params, {**ckpt.meta.get("info", {}), "loaded_from": path}
-    ts, info = train()
-    checkpoint.save(path, ts, {"settings": meta, "info": info}, replace=True)
-    return ts.params, info
-
-
 def pretrain(config: Config, vocab, workdir: str, seed: int):
     """The GPT trained ``pretrain_steps`` on pydoc_text windows of length ``context``; returns
     (params, {validation_bpc, seconds, steps})."""
     import jax
 
-    from experiments import gpt_text
+    from experiments import common, gpt_text
     from jdl.data.batching import batches
     from jdl.losses import softmax_cross_entropy
     from jdl.models.gpt import gpt
@@ -135,7 +118,7 @@ def pretrain(config: Config, vocab, workdir: str, seed: int):
                     return ts, {"validation_bpc": val, "seconds": seconds, "steps": t}
 
     meta = {k: v for k, v in dataclasses.asdict(tc).items()} | {"steps": config.pretrain_steps, "seed": seed}
-    return cached(workdir, "pretrained", meta, ts.params, train)
+    return common.cached(workdir, "pretrained", meta, ts.params, train)
 
 
 def fine_tune(loss_fn, params, optimizer, data: tuple, steps: int, batch_size: int, seed: int):
@@ -211,6 +194,7 @@ def full_sft(config: Config, vocab, data: dict, pretrained, workdir: str, seed: 
     """Every parameter fine-tuned (cached in ``workdir/sft_full``): (params, info). ``mixed``:
     on the training examples with 0..2 solved examples before each (``with_shots``),
     ``mixed_steps`` of ``mixed_batch`` (cached in ``workdir/sft_mixed``)."""
+    from experiments import common
     from jdl.core import param_count
     from jdl.data.instructions import by_task
     from jdl.models.gpt import gpt
@@ -223,8 +207,9 @@ def full_sft(config: Config, vocab, data: dict, pretrained, workdir: str, seed: 
     if mixed:
         settings["shots"] = list(config.mixed_shots)
     model = gpt(gpt_config(config, vocab.size))
-    params, info = cached(workdir, "sft_mixed" if mixed else "sft_full", settings, pretrained, lambda: fine_tune(
-        sft_objective(model), pretrained, sft_optimizer(config, config.full_lr, steps), arrays, steps, batch, seed))
+    train = lambda: fine_tune(sft_objective(model), pretrained, sft_optimizer(config, config.full_lr, steps),
+                              arrays, steps, batch, seed)
+    params, info = common.cached(workdir, "sft_mixed" if mixed else "sft_full", settings, pretrained, train)
     return params, info | {"trainable": param_count(params), "total": param_count(params)}
 
 
@@ -248,9 +233,31 @@ def lora_sft(config: Config, vocab, data: dict, pretrained, seed: int, rank: int
     return lora.merge(ts.params, lcfg), info | {"trainable": counts.trainable, "total": counts.full + counts.trainable}
 
 
-def run(workdir: str, quick: bool = False, seed: int = 0) -> dict:
+def freeze_probe(config: Config, vocab, data: dict, workdir: str, seed: int, patterns: list[str]) -> dict:
+    """Full SFT with the leaves under ``patterns`` frozen (e.g. what LoRA leaves frozen besides
+    the Dense weights: embeddings and LayerNorms), zero-shot accuracy; ``workdir/freeze/``."""
+    from experiments.common import write_results
+    from jdl import optim
+    from jdl.data.instructions import by_task
+    from jdl.models.gpt import gpt
+    from jdl.train.sft import sft_objective
+
+    pretrained, _ = pretrain(config, vocab, workdir, seed)
+    optimizer = optim.frozen(sft_optimizer(config, config.full_lr, config.sft_steps), patterns)
+    ts, info = fine_tune(sft_objective(gpt(gpt_config(config, vocab.size))), pretrained, optimizer,
+                         sft_arrays(vocab, data["train"]), config.sft_steps, config.sft_batch, seed)
+    test = by_task(data["test"])
+    results = {"frozen": patterns, "run": info,
+               "accuracy": accuracy(ts.params, gpt_config(config, vocab.size), vocab, test, test, 0, config, seed)}
+    write_results(os.path.join(workdir, "freeze"), results)
+    print(results, flush=True)
+    return results
+
+
+def run(workdir: str, quick: bool = False, seed: int = 0, freeze: str = "") -> dict:
     """Pre-train, fine-tune (full and LoRA), evaluate zero- and few-shot; write results.json and
-    sft.png. Returns {'config', 'pretrain', 'runs', 'accuracy': {model: {k: {task: acc}}}, 'plots'}."""
+    sft.png. Returns {'config', 'pretrain', 'runs', 'accuracy': {model: {k: {task: acc}}}, 'plots'}.
+    ``freeze`` (comma-separated path patterns): only ``freeze_probe`` with them."""
     from jdl.core import param_count
     from jdl.data import pydoc_vocab
     from jdl.data.instructions import by_task, instruction_splits
@@ -261,6 +268,8 @@ def run(workdir: str, quick: bool = False, seed: int = 0) -> dict:
     vocab = pydoc_vocab()
     gcfg = gpt_config(config, vocab.size)
     data = instruction_splits({"train": config.train_per_task, "test": config.test_per_task}, seed, config.tasks)
+    if freeze:
+        return freeze_probe(config, vocab, data, workdir, seed, freeze.split(","))
     pretrained, info = pretrain(config, vocab, workdir, seed)
     full, info_full = full_sft(config, vocab, data, pretrained, workdir, seed)
     runs = {"pre-trained": {**info, "trainable": 0, "total": param_count(pretrained)}, "SFT full": info_full}
@@ -283,6 +292,10 @@ def run(workdir: str, quick: bool = False, seed: int = 0) -> dict:
 
 
 if __name__ == "__main__":
+    from absl import flags
+
     from experiments import common
 
+    flags.DEFINE_string("freeze", "", "Only fine-tune fully with these comma-separated path patterns frozen "
+                        "(e.g. 'wte/**,wpe/**,**/gamma,**/beta'); results in <workdir>/freeze.")
     common.main(run, "sft")
