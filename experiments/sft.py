@@ -7,7 +7,9 @@ and zero-shot vs few-shot prompting before and after.
 2. SFT: the pre-trained model is fine-tuned on offline instructions
    (``jdl.data.instructions``: reverse, add, upper, spell) with the next-token loss on the
    response tokens only (``jdl.train.sft``), either every parameter, or LoRA adapters
-   W + (α/r)·A B on the attention and MLP projections with the base frozen (``jdl.nn.lora``).
+   W + (α/r)·A B (r in ``lora_ranks``, α = 2r) on the attention and MLP projections with the
+   base frozen (``jdl.nn.lora``), or every parameter on prompts that carry 0..2 solved examples
+   (``with_shots``).
 3. Evaluation: exact-match accuracy per task on the test questions, greedy decoding with the
    KV cache (``jdl.train.sft.complete``), with k = 0 (zero-shot) or k solved training examples
    of the same task before the question (few-shot prompting, in-context learning).
