@@ -152,6 +152,7 @@ def dpo_loss(policy_chosen: jax.Array, policy_rejected: jax.Array, ref_chosen: j
     h = beta * ((policy_chosen - ref_chosen) - (policy_rejected - ref_rejected))
     return _reduce(jax.nn.softplus(-h), reduction)
 
+
 # --- latent-variable models (issue 16): the Gaussian KL, decoder likelihoods and the VAE's ELBO ---
 
 def _per_example_sum(values: jax.Array) -> jax.Array:
