@@ -3,6 +3,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# two test processes keep both cores busy while the other traces or compiles (one file per process)
+TEST_WORKERS ?= 2
 
 .PHONY: demo test bench install clean
 
@@ -24,7 +26,7 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/jdl train
 
 test: $(VENV)/.installed-test
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 bench: $(VENV)/.installed-test
 	$(PY) -m benchmarks.run

@@ -46,10 +46,9 @@ def block_gradient_norms(model, x: np.ndarray, y: np.ndarray, seed: int) -> list
 
     g = grads(params)
     norms = []
-    for name in sorted((k for k in g if k.endswith("_serial")), key=lambda k: int(k.split("_")[0])):
-        block = g[name]
-        body = block["0_residual"]["0_serial"] if "0_residual" in block else block["0_serial"]
-        norms.append(float(jnp.linalg.norm(body["0_conv2d"]["w"])))
+    for stage in sorted((k for k in g if k.startswith("layer")), key=lambda k: int(k[5:])):
+        for block in sorted(g[stage], key=lambda k: int(k[5:])):  # layer{i}/block{j}/branch/conv1
+            norms.append(float(jnp.linalg.norm(g[stage][block]["branch"]["conv1"]["w"])))
     return norms
 
 

@@ -63,7 +63,9 @@ class Module(NamedTuple):
     combinator is built from, so that ``jdl.summary`` can show them; leaves have none.
     ``accepts`` names the keywords ``apply`` takes beyond ``key`` and ``train`` (``{'mask'}``);
     combinators pass such a keyword only to the children whose ``accepts`` has it. Build a leaf
-    with ``leaf`` to have unknown keywords refused with the layer's name.
+    with ``leaf`` to have unknown keywords refused with the layer's name. ``param_name`` is the name a
+    combinator keys this child's params by in place of ``f"{index}_{name}"`` (``None``: by
+    position); set it with ``jdl.nn.named('layer1', m)``.
 
     >>> import jax, jdl
     >>> layer = jdl.nn.Dense(3)
@@ -77,6 +79,7 @@ class Module(NamedTuple):
     name: str = "module"
     children: tuple["Module", ...] = ()
     accepts: frozenset[str] = frozenset()
+    param_name: str | None = None
 
 
 def check_keywords(layer: str, extra: dict[str, Any], accepts: frozenset[str],

@@ -99,6 +99,60 @@ def softmax_cross_entropy(logits: jax.Array, labels: jax.Array, reduction: str =
     return _reduce(per_example, reduction, where)
 
 
+def distillation(student_logits: jax.Array, teacher_logits: jax.Array, labels: jax.Array,
+                 temperature: float = 4.0, alpha: float = 0.9, reduction: str = "mean") -> jax.Array:
+    """Knowledge distillation (Hinton, Vinyals & Dean 2015): the student s learns the teacher t's
+    temperature-softened distribution and the true labels y,
+
+        p_T = softmax(t/T),  q_T = softmax(s/T)
+        ℓ = α·T²·KL(p_T ‖ q_T) + (1 − α)·CE(s, y),   KL(p ‖ q) = Σ_k p_k (log p_k − log q_k).
+
+    ∂KL/∂s_k = (q_T,k − p_T,k)/T, which for T large is ≈ (s_k − t_k)/(K·T²) (zero-mean logits),
+    so the soft term's gradient shrinks as 1/T²: the factor T² keeps its size roughly constant
+    in T and the balance α between the two terms means the same at any temperature. The
+    teacher's logits get no gradient (``stop_gradient``).
+
+    Shapes: student_logits, teacher_logits (..., K); labels integer (...) or one-hot (..., K).
+    Args: temperature T > 0; alpha α in [0, 1] (1: the soft targets alone); reduction as the
+      other losses.
+    """
+    if jnp.shape(student_logits) != jnp.shape(teacher_logits):
+        raise ValueError(f"distillation: student logits have shape {jnp.shape(student_logits)} but the "
+                         f"teacher's have {jnp.shape(teacher_logits)}; they must match")
+    if not temperature > 0 or not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"distillation: need temperature > 0 and alpha in [0, 1], got "
+                         f"temperature={temperature}, alpha={alpha}")
+    log_p = log_softmax(jax.lax.stop_gradient(teacher_logits) / temperature)
+    log_q = log_softmax(student_logits / temperature)
+    kl = jnp.sum(jnp.exp(log_p) * (log_p - log_q), axis=-1)  # (...)
+    hard = softmax_cross_entropy(student_logits, labels, reduction="none")
+    return _reduce(alpha * temperature ** 2 * kl + (1 - alpha) * hard, reduction)
+
+
+def dpo_loss(policy_chosen: jax.Array, policy_rejected: jax.Array, ref_chosen: jax.Array,
+             ref_rejected: jax.Array, beta: float = 0.1, reduction: str = "mean") -> jax.Array:
+    """Direct preference optimization (Rafailov et al., 2023), from sequence log-probabilities:
+
+        h = β·[(log π(y_w|x) − log π_ref(y_w|x)) − (log π(y_l|x) − log π_ref(y_l|x))]
+        ℓ = −log σ(h) = log(1 + e^{−h})      (softplus(−h): stable for any h)
+
+    y_w the preferred response, y_l the other. The implicit reward of a response is
+    r(x, y) = β log(π(y|x)/π_ref(y|x)); ℓ is the Bradley–Terry loss of r(y_w) − r(y_l). Its
+    gradient ∂ℓ/∂h = −σ(−h) carries the factor β, so at β = 0 nothing moves.
+
+    Shapes: the four log-probabilities (B,) → a scalar ('none': (B,)).
+    """
+    for name, value in (("policy_rejected", policy_rejected), ("ref_chosen", ref_chosen),
+                        ("ref_rejected", ref_rejected)):
+        if jnp.shape(value) != jnp.shape(policy_chosen):
+            raise ValueError(f"dpo_loss: {name} has shape {jnp.shape(value)} but policy_chosen has "
+                             f"{jnp.shape(policy_chosen)}; all four must match")
+    if isinstance(beta, (int, float)) and not beta >= 0:
+        raise ValueError(f"dpo_loss: beta must be >= 0, got {beta!r}")
+    h = beta * ((policy_chosen - ref_chosen) - (policy_rejected - ref_rejected))
+    return _reduce(jax.nn.softplus(-h), reduction)
+
+
 # --- latent-variable models (issue 16): the Gaussian KL, decoder likelihoods and the VAE's ELBO ---
 
 def _per_example_sum(values: jax.Array) -> jax.Array:

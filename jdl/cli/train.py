@@ -83,9 +83,6 @@ def run_fit(config: TrainConfig):
 
     if config.dataset not in data.names():
         raise app.UsageError(f"--dataset={config.dataset!r}: valid choices are {', '.join(data.names())}")
-    if config.dataset in data.DETECTION_LOADERS:
-        raise app.UsageError(f"--dataset={config.dataset}: a detection set (boxes, not class labels); no "
-                             "`jdl train` model reads it yet — see docs/detection.md")
     text = config.dataset in data.SEQUENCE_LOADERS
     if text != (config.model in LM_MODELS):
         raise app.UsageError(f"--model={config.model} does not read --dataset={config.dataset}: the text sets "
@@ -130,9 +127,13 @@ def train_command(config: TrainConfig):
     results are; returns ``(FitResult, workdir)``."""
     from jdl.train import CheckpointError, NonFiniteError
 
+    from jdl.cli.train_detection import detection_command, is_detection
+
     start = time.perf_counter()
     start_processes(config)
     use_compilation_cache(compilation_cache_dir(config.compilation_cache))
+    if is_detection(config):  # boxes, not class labels: jdl/cli/train_detection.py
+        return detection_command(config)
     try:
         result, workdir = run_fit(config)
     except (CheckpointError, NonFiniteError) as e:  # a message, not a traceback

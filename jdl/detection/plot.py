@@ -9,13 +9,14 @@ import numpy as np
 COLOURS = ("#ffdd00", "#00e5ff", "#ff3df2", "#7cff00", "#ff7f0e", "#ffffff")
 
 
-def draw_boxes(ax, image: np.ndarray, boxes: np.ndarray, labels: np.ndarray, class_names: Sequence[str],
+def draw_boxes(ax, image: np.ndarray | None, boxes: np.ndarray, labels: np.ndarray, class_names: Sequence[str],
                scores: np.ndarray | None = None, linestyle: str = "-") -> None:
-    """Show ``image`` (H, W, 3) in [0, 1] on ``ax`` with each xyxy box (n, 4) outlined in its
-    class's colour and labelled with the class name (and score, when given)."""
+    """Show ``image`` (H, W, 3) in [0, 1] on ``ax`` (``None``: draw over what is there) with each
+    xyxy box (n, 4) outlined in its class's colour and labelled with the class name (and score)."""
     from matplotlib.patches import Rectangle
 
-    ax.imshow(np.clip(image, 0, 1), interpolation="nearest", extent=(0, image.shape[1], image.shape[0], 0))
+    if image is not None:
+        ax.imshow(np.clip(image, 0, 1), interpolation="nearest", extent=(0, image.shape[1], image.shape[0], 0))
     for k, (box, label) in enumerate(zip(np.asarray(boxes), np.asarray(labels))):
         x1, y1, x2, y2 = (float(v) for v in box)
         colour = COLOURS[int(label) % len(COLOURS)]
@@ -42,5 +43,32 @@ def sample_grid(images: np.ndarray, targets: np.ndarray, class_names: Sequence[s
             continue
         valid = targets["valid"][i]
         draw_boxes(ax, images[i], targets["boxes"][i][valid], targets["labels"][i][valid], class_names)
+    fig.tight_layout(pad=0.3)
+    return fig
+
+
+def prediction_grid(images: np.ndarray, targets: np.ndarray, detections, class_names: Sequence[str],
+                    n_cols: int = 6, score_threshold: float = 0.3, titles: Sequence[str] | None = None):
+    """Images with their ground truth (dashed) and the detections scoring ≥ ``score_threshold``
+    (solid, labelled with class and score). ``targets``: padded records (``jdl.data.shapes``);
+    ``detections``: one (boxes, scores, labels) per image (``as_metric_input``). Returns a Figure."""
+    from matplotlib.figure import Figure
+
+    n = len(images)
+    n_rows = -(-n // n_cols)
+    fig = Figure(figsize=(2.0 * n_cols, 2.1 * n_rows))
+    axes = fig.subplots(n_rows, n_cols, squeeze=False)
+    for i, ax in enumerate(axes.ravel()):
+        if i >= n:
+            ax.axis("off")
+            continue
+        valid = targets["valid"][i]
+        draw_boxes(ax, images[i], targets["boxes"][i][valid], targets["labels"][i][valid], class_names,
+                   linestyle="--")
+        boxes, scores, labels = (np.asarray(a) for a in detections[i])
+        keep = scores >= score_threshold
+        draw_boxes(ax, None, boxes[keep], labels[keep], class_names, scores[keep])
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=6)
     fig.tight_layout(pad=0.3)
     return fig

@@ -5,8 +5,8 @@ from jdl.models import classic
 from jdl.models.cnn import VGG_CONFIGS, cnn, cnn1d, lenet5, vgg
 from jdl.models.inception import googlenet_small, inception_block
 from jdl.models.resnet import (
-    basic_block, bottleneck_block, cifar_resnet, resnet, resnet18, resnet20, resnet32, resnet34, resnet50,
-    resnet56,
+    basic_block, bottleneck_block, cifar_resnet, named_from_positional, resnet, resnet18, resnet20, resnet32,
+    resnet34, resnet50, resnet56,
 )
 from jdl.models.gpt import GPTConfig, gpt
 from jdl.models.gpt2_weights import from_gpt2, gpt2_config
@@ -21,3 +21,4 @@ from jdl.models import diffusion
 from jdl.models.denoisers import TimeMLP, time_embedding
 from jdl.models.unet import UNet
 from jdl.models import gan
+from jdl.models.torch_weights import from_torch_state_dict, resnet_from_torch, vgg_from_torch

@@ -4,7 +4,7 @@ is a pure array function."""
 from jdl.nn.activations import (
     PReLU, elu, gelu, leaky_relu, log_softmax, prelu, relu, sigmoid, softmax, step, tanh,
 )
-from jdl.nn.combinators import as_module, parallel, repeat, residual, serial
+from jdl.nn.combinators import as_module, named, parallel, repeat, residual, serial
 from jdl.nn.dropout import Dropout, dropout
 from jdl.nn.embedding import Embedding, embed
 from jdl.nn.linear import Dense, Flatten, dense

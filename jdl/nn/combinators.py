@@ -1,7 +1,8 @@
 """Combinators: bigger modules from smaller ones, all plain functions returning a ``Module``.
 
-Each child ``i`` keeps its params and state under the key ``f"{i}_{child.name}"`` and gets its
-own random key ``jax.random.fold_in(key, i)``, so results never depend on call order.
+Each child ``i`` keeps its params and state under the key ``f"{i}_{child.name}"`` (or under its
+own name, given with ``named('layer1', child)``) and gets its own random key
+``jax.random.fold_in(key, i)``, so results never depend on call order — nor on the names.
 
 A combinator accepts the keywords any of its children accepts (``Module.accepts``) and hands
 each child only those in that child's ``accepts``: ``serial(Dense(8), residual(attn))`` passes
@@ -38,9 +39,29 @@ def as_module(layer: Module | Callable[..., Any], name: str | None = None) -> Mo
     return leaf(init, apply, fname.lower().strip("_<>"))
 
 
+def named(name: str, layer: Module | Callable[..., Any]) -> Module:
+    """``layer`` keyed by ``name`` in the combinator that holds it, in place of its position:
+    ``serial(named('conv1', Conv2D(8, 3)), relu)`` has params ``{'conv1': …, '1_relu': {}}``.
+
+    Only the key changes: the child still draws its init key by position (``fold_in(key, i)``),
+    so a named model given the same params computes exactly what the positional one does.
+    Readable keys make checkpoints, ``freeze`` patterns and weight converters read like the
+    paper (``layer1/block0/branch/conv1``).
+    """
+    if not isinstance(name, str) or not name or "/" in name:
+        raise ValueError(f"named: a name is a non-empty string without '/', got {name!r}")
+    return as_module(layer)._replace(param_name=name)
+
+
 def child_names(layers: tuple[Module, ...]) -> list[str]:
-    """The params/state keys of a combinator's children: '{index}_{name}' ('0_dense', '1_relu')."""
-    return [f"{i}_{m.name}" for i, m in enumerate(layers)]
+    """The params/state keys of a combinator's children: a child's ``named`` name, else
+    '{index}_{name}' ('0_dense', '1_relu'). Raises ``ValueError`` for a repeated key."""
+    names = [m.param_name or f"{i}_{m.name}" for i, m in enumerate(layers)]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"combinator: children share the params key(s) {repeated}; give each a "
+                         f"different name with jdl.nn.named")
+    return names
 
 
 def union_accepts(layers: tuple[Module, ...]) -> frozenset[str]:
@@ -116,17 +137,20 @@ def parallel(*layers: Module | Callable[..., Any]) -> Module:
 
 
 def residual(layer: Module | Callable[..., Any],
-             shortcut: Module | Callable[..., Any] | None = None) -> Module:
+             shortcut: Module | Callable[..., Any] | None = None, *,
+             activation: Callable[[Any], Any] | None = None) -> Module:
     """Skip connection: y = F(x) + x, or y = F(x) + S(x) with a shortcut S (a 1×1 projection
-    when shapes change). Its gradient ∂L/∂x = ∂L/∂y·(1 + F'(x)) keeps a path of 1 through
+    when shapes change), or y = σ(F(x) + S(x)) with an ``activation`` σ after the sum (the
+    ResNet block's form). Its gradient ∂L/∂x = ∂L/∂y·(1 + F'(x)) keeps a path of 1 through
     any depth, which is why deep residual networks still train.
 
     Shapes: F(x) and x (or S(x)) must have the same shape; checked at ``init``.
     """
     body = as_module(layer)
     mods = (body,) if shortcut is None else (body, as_module(shortcut))
-    names = ["0_" + body.name] + ([f"1_{mods[1].name}"] if shortcut is not None else [])
+    names = child_names(mods)
     accepts = union_accepts(mods)
+    post = (lambda y: y) if activation is None else activation
 
     def init(key: PRNGKey, x: Any) -> tuple[Params, State]:
         x = jax.tree.map(shape_struct, x)
@@ -155,7 +179,7 @@ def residual(layer: Module | Callable[..., Any],
             sx, new_state[names[1]] = mods[1].apply(params[names[1]], state.get(names[1], {}), x,
                                                     key=fold_in(key, 1), train=train,
                                                     **keywords_for(mods[1], extra))
-        return fx + sx, new_state
+        return post(fx + sx), new_state
 
     return Module(init, apply, "residual", mods, accepts)
 

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jdl.core import path_str
+from jdl.core import Module, path_str
 from jdl.paths import Patterns, as_patterns, matches
 from jdl.train.checkpoint import restore
 
@@ -94,3 +94,30 @@ def load_matching(path: str | os.PathLike, target: Any, *, step: int | None = No
     """
     source = restore(path, step=step).train_state.params
     return restore_matching(target, source, exclude=exclude, prefix=prefix)
+
+
+def starting_from(model: Module, params: Any, state: Any = None) -> Module:
+    """``model`` whose ``init`` returns the given params (and state) instead of drawing fresh
+    ones, so ``fit`` fine-tunes from pre-trained weights (e.g. ``restore_matching``'s output):
+
+        fit(starting_from(model, new_params, state), loss, optimizer, data, ...)
+
+    ``apply`` is the model's own; ``init`` returns copies (``fit`` donates the buffers it
+    trains, the caller's arrays stay valid for the next run). ``init`` checks that the params fit the example input: it
+    compares their shapes with the model's own ``init`` (traced by ``jax.eval_shape``, no
+    FLOPs) and raises ``ValueError`` naming the first path that differs.
+    """
+
+    def init(key, x):
+        want_params, want_state = jax.eval_shape(model.init, key, x)
+        given_state = want_state if state is None else state
+        for name, want, got in (("params", want_params, params), ("state", want_state, given_state)):
+            w, g = _leaves(want), _leaves(got)
+            bad = [p for p in w if p not in g or jnp.shape(g[p]) != w[p].shape] + [p for p in g if p not in w]
+            if bad:
+                raise ValueError(f"starting_from: the given {name} do not fit {model.name}'s init at "
+                                 f"{bad[0]!r} (and {len(bad) - 1} more)")
+        copy = lambda tree: jax.tree.map(jnp.array, tree)  # fit donates its buffers; the caller keeps these
+        return copy(params), (model.init(key, x)[1] if state is None else copy(state))
+
+    return model._replace(init=init)

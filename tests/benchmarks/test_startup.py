@@ -59,12 +59,13 @@ def crc(tree) -> int:
 
 
 # (model, example input, CRC-32 of init(key(0), x)'s (params, state), number of leaves), recorded
-# with the jdl of commit d628c07 (eager init, before any start-up change).
+# with the jdl of commit d628c07 (eager init, before any start-up change). The CRC covers the
+# key paths, so the ResNet is built with the positional keys it had then (keys='positional').
 INITS = {
     "mlp": (lambda: jdl.models.mlp([512, 512, 10]), (4, 784), 3720456417, 6),
     "lenet5": (lambda: jdl.models.lenet5(n_classes=10, input_shape=(28, 28, 1), impl="auto"), (4, 28, 28, 1),
                3641225380, 10),
-    "resnet20": (lambda: jdl.models.resnet20(), (2, 32, 32, 3), 1537392855, 107),
+    "resnet20": (lambda: jdl.models.resnet20(keys="positional"), (2, 32, 32, 3), 1537392855, 107),
 }
 
 

@@ -111,11 +111,14 @@ def test_load_splits(tmp_path_factory):
     assert (small < 10).mean() > 0.1  # plenty of small objects
 
 
-def test_jdl_train_refuses_a_detection_set():
+def test_jdl_train_refuses_a_classifier_on_a_detection_set():
     from absl import app
 
     from jdl.cli.config import TrainConfig
-    from jdl.cli.train import run_fit
+    from jdl.cli.train_detection import detection_command, is_detection
 
-    with pytest.raises(app.UsageError, match="--dataset=shapes: a detection set"):
-        run_fit(TrainConfig(model="mlp", dataset="shapes"))
+    assert is_detection(TrainConfig(model="mlp", dataset="shapes")) and not is_detection(TrainConfig())
+    with pytest.raises(app.UsageError, match="--model=mlp does not read --dataset=shapes"):
+        detection_command(TrainConfig(model="mlp", dataset="shapes"))
+    with pytest.raises(app.UsageError, match="--model=ssd does not read --dataset=digits"):
+        detection_command(TrainConfig(model="ssd", dataset="digits"))

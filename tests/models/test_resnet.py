@@ -1,3 +1,5 @@
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -61,16 +63,13 @@ def test_plain_counterpart_has_no_skip_and_same_depth(key):
     # same convolutions except the two 1x1 projections
     assert jdl.param_count(p_res) - jdl.param_count(p_plain) == conv_params(1, 16, 32, False) + conv_params(1, 32, 64, False)
 
-    def zero_branches(p):  # zero F in every block: blocks are serial(residual(F, S), relu) or serial(F, relu)
-        def f(path, v):
-            keys = [k.key for k in path]
-            is_branch = keys[1:3] == ["0_residual", "0_serial"] or (keys[0].endswith("_serial") and keys[1] == "0_serial")
-            return jnp.zeros_like(v) if is_branch else v
-        return jax.tree_util.tree_map_with_path(f, p)
+    def zero_branches(p):  # zero F in every block: layer{i}/block{j}/branch/… (the shortcut stays)
+        return jax.tree_util.tree_map_with_path(
+            lambda path, v: jnp.zeros_like(v) if "'branch'" in jax.tree_util.keystr(path) else v, p)
 
     y_res, _ = res.apply(zero_branches(p_res), s_res, x)
     y_plain, _ = plain.apply(zero_branches(p_plain), s_plain, x)
-    bias = [v["b"] for k, v in p_plain.items() if k.endswith("_dense")][0]
+    bias = p_plain["fc"]["b"]
     np.testing.assert_allclose(y_plain, np.broadcast_to(bias, (2, 10)), atol=1e-6)  # only the bias is left
     assert float(jnp.std(y_res)) > 1e-3  # the identity and projection paths still carry the input
 
@@ -84,7 +83,7 @@ def test_residual_block_gradient_keeps_the_identity_path(key):
     for m, expected in [(block, jnp.ones_like(x)), (plain, jnp.zeros_like(x))]:
         p, s = numpy_init(m, x.shape)
         p = jax.tree_util.tree_map_with_path(
-            lambda path, v: jnp.zeros_like(v) if "3_conv2d" in jax.tree_util.keystr(path) else v, p)
+            lambda path, v: jnp.zeros_like(v) if "'conv2'" in jax.tree_util.keystr(path) else v, p)
         g = jax.grad(lambda x: jnp.sum(m.apply(p, s, x)[0]))(x)
         np.testing.assert_allclose(g, expected, atol=1e-6)
 
@@ -107,3 +106,42 @@ def test_resnet_bad_arguments():
         models.cifar_resnet(21)
     with pytest.raises(ValueError, match="resnet: block must be 'basic' or 'bottleneck'"):
         models.resnet((1,), (8,), block="wide")
+
+
+def test_resnet_params_are_keyed_by_stage_names():
+    p, s = jax.eval_shape(models.resnet((1, 2), (4, 8), n_classes=3).init, jax.random.key(0),
+                          jax.ShapeDtypeStruct((1, 16, 16, 3), jnp.float32))
+    branch = ["bn1/beta", "bn1/gamma", "bn2/beta", "bn2/gamma", "conv1/w", "conv2/w"]
+    shortcut = ["shortcut/bn/beta", "shortcut/bn/gamma", "shortcut/conv/w"]
+    assert jdl.paths.leaf_paths(p) == (
+        ["bn1/beta", "bn1/gamma", "conv1/w", "fc/b", "fc/w"]
+        + [f"layer1/block0/{k}" for k in [f"branch/{b}" for b in branch] + shortcut]  # 64 → 4 channels
+        + [f"layer2/block0/{k}" for k in [f"branch/{b}" for b in branch] + shortcut]
+        + [f"layer2/block1/branch/{b}" for b in branch])
+    assert s["layer2"]["block0"]["shortcut"]["bn"]["var"].shape == (8,) and p["conv1"]["w"].shape == (7, 7, 3, 64)
+    assert set(p["layer1"]["block0"]["branch"]) == {"conv1", "bn1", "relu1", "conv2", "bn2"}
+
+
+@pytest.mark.parametrize("block, shortcut", [("basic", True), ("bottleneck", False)])
+def test_named_resnet_equals_positional_given_the_same_weights(key, block, shortcut):
+    """The named layout is a rekeying: the positional model's params moved to the named keys by
+    ``named_from_positional`` give the same logits and the same updated BatchNorm state."""
+    sizes, widths = (1, 2), (4, 8)
+    kw = dict(n_classes=3, block=block, stem="cifar", shortcut=shortcut)
+    pos, nam = models.resnet(sizes, widths, keys="positional", **kw), models.resnet(sizes, widths, **kw)
+    x = jax.random.normal(key, (2, 8, 8, 3))
+    p, s = pos.init(jax.random.key(1), x)
+    rng = np.random.default_rng(0)
+    p = jax.tree.map(lambda v: v + 0.1 * rng.normal(size=v.shape).astype(np.float32), p)  # BN γ ≠ 1, β ≠ 0
+    assert "2_relu" in p and any(k.endswith("_serial") for k in p)  # the layout jdl used before
+    pn, sn = models.named_from_positional(p, sizes), models.named_from_positional(s, sizes)
+    assert jax.tree.structure(pn) == jax.tree.structure(jax.eval_shape(nam.init, jax.random.key(1), x)[0])
+    for train in (False, True):
+        y_pos, s_pos = jax.jit(partial(pos.apply, train=train))(p, s, x)
+        y_nam, s_nam = jax.jit(partial(nam.apply, train=train))(pn, sn, x)
+        np.testing.assert_array_equal(y_nam, y_pos)
+        jax.tree.map(np.testing.assert_array_equal, s_nam, models.named_from_positional(s_pos, sizes))
+    with pytest.raises(ValueError, match="named_from_positional: expected a stem, 5 blocks"):
+        models.named_from_positional(p, (2, 3))
+    with pytest.raises(ValueError, match="resnet: keys must be 'named' or 'positional'"):
+        models.resnet(sizes, widths, keys="torch")

@@ -115,3 +115,29 @@ def test_stochastic_key_folding_is_order_independent():
     model.apply({"0_probe": {}, "1_probe": {}}, {"0_probe": {}, "1_probe": {}}, X, key=jax.random.key(7))
     np.testing.assert_array_equal(jax.random.key_data(seen[1]),
                                   jax.random.key_data(jax.random.fold_in(jax.random.key(7), 1)))
+
+
+def test_named_children_key_params_by_name_and_compute_the_same(key):
+    from jdl.nn import named
+    x = jax.random.normal(key, (2, 4))
+    pos = serial(Dense(3), relu, residual(Dense(3), Dense(3)))
+    nam = serial(named("fc1", Dense(3)), relu, named("block", residual(Dense(3), named("proj", Dense(3)))))
+    p, s = pos.init(key, x)
+    q, _ = nam.init(key, x)
+    assert set(q) == {"fc1", "1_relu", "block"} and set(q["block"]) == {"0_dense", "proj"}
+    # the init keys follow the position, not the name: the same numbers under the new keys
+    np.testing.assert_array_equal(q["fc1"]["w"], p["0_dense"]["w"])
+    np.testing.assert_array_equal(q["block"]["proj"]["w"], p["2_residual"]["1_dense"]["w"])
+    np.testing.assert_array_equal(nam.apply(q, {}, x)[0], pos.apply(p, s, x)[0])
+    with pytest.raises(ValueError, match=r"children share the params key\(s\) \['a'\]"):
+        serial(named("a", Dense(2)), named("a", Dense(2)))
+    with pytest.raises(ValueError, match="named: a name is a non-empty string without '/'"):
+        named("a/b", Dense(2))
+
+
+def test_residual_activation_after_the_sum(key):
+    x = jax.random.normal(key, (3, 4))
+    m = residual(Dense(4), activation=relu)
+    p, s = m.init(key, x)
+    np.testing.assert_allclose(m.apply(p, s, x)[0], jax.nn.relu(x @ p["0_dense"]["w"] + p["0_dense"]["b"][None] + x),
+                               rtol=1e-6)

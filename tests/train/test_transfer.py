@@ -6,10 +6,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import jdl
 from jdl import optim
 from jdl.models.mlp import mlp
 from jdl.nn import lora
-from jdl.train import init_train_state, load_matching, restore_matching
+from jdl.train import init_train_state, load_matching, restore_matching, starting_from
 from jdl.train.checkpoint import save
 
 X = jax.ShapeDtypeStruct((1, 6), jnp.float32)
@@ -60,3 +61,17 @@ def test_load_checkpoint_into_lora_params(tmp_path):
 def test_errors():
     with pytest.raises(TypeError, match="restore_matching: expected a glob string"):
         restore_matching({"w": jnp.zeros(2)}, {"w": jnp.ones(2)}, exclude=[1])
+
+
+def test_starting_from_makes_fit_begin_at_the_given_params():
+    model = jdl.models.mlp([4, 3])
+    x = np.random.default_rng(0).normal(size=(8, 5)).astype(np.float32)
+    y = np.arange(8, dtype=np.int32) % 3
+    params, _ = model.init(jax.random.key(7), x)
+    params = jax.tree.map(lambda v: v + 1.0, params)
+    result = jdl.train.fit(starting_from(model, params), jdl.losses.softmax_cross_entropy, jdl.optim.sgd(0.0),
+                           (x, y), epochs=1, batch_size=8, progress=False, tensorboard=False)
+    jax.tree.map(np.testing.assert_array_equal, result.train_state.params, params)  # lr 0: still the given ones
+    with pytest.raises(ValueError, match="starting_from: the given params do not fit serial's init at '1_dense/w'"):
+        starting_from(model, {**params, "1_dense": {"w": jnp.zeros((4, 2)), "b": params["1_dense"]["b"]}}).init(
+            jax.random.key(0), x)
