@@ -132,18 +132,21 @@ def run(workdir: str, quick: bool = False, seed: int = 0, config: Config | None 
             feats["simclr_projection"] = features(model, params, state, splits)
         results["pretraining"][method] = {"seconds": secs, "history": history}
         logging.info("%s: %.0f s, last epoch %s", method, secs, history[-1])
+    shown: dict = {}
     for fraction in cfg.label_fractions:
         idx = label_subset(splits["train"][1], fraction, seed)
         sub = tuple(a[idx] for a in splits["train"])
         params, state, r, secs = supervised(cfg, sub, splits["validation"], splits["test"], seed)
         feats["supervised"] = features(f, params["0_serial"], state["0_serial"], splits)
+        if fraction == cfg.label_fractions[0]:  # the plots show the first fraction's supervised encoder
+            shown = dict(feats)
         results["supervised"][str(fraction)] = {"n_labels": len(idx), "test_accuracy": r.test["accuracy"],
                                                 "seconds": secs, "epochs": len(r.history)}
         results["probes"][str(fraction)] = {name: probe(cfg, fs, splits, idx, seed) for name, fs in feats.items()}
         logging.info("labels %s: %s", fraction, {k: round(v["test_accuracy"], 3)
                                                  for k, v in results["probes"][str(fraction)].items()})
     write_results(workdir, results)
-    plot(results, feats, splits["test"][1], workdir)
+    plot(results, shown, splits["test"][1], workdir)
     return results
 
 
@@ -176,20 +179,25 @@ def label_subset(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
 
 def plot(results: dict, feats: dict, y_test: np.ndarray, workdir: str) -> None:
     """features_pca.png: each feature set's test features on their first two principal
-    components, coloured by class; simclr_curves.png: NT-Xent and positive-pair accuracy."""
+    components, coloured by class (the first label fraction's supervised encoder);
+    simclr_curves.png: NT-Xent and positive-pair accuracy per epoch; probes.png: the probes'
+    test accuracy per feature set and label fraction."""
     import matplotlib.pyplot as plt
 
     from experiments.common import save_figure
 
     names = ["raw_pixels", "random_encoder", "simclr", "rotation", "supervised"]
-    probe = results["probes"][str(results["config"]["label_fractions"][0])]
-    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.3))
+    first = str(results["config"]["label_fractions"][0])
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.5))
     for ax, name in zip(axes, names):
         f = feats[name]["test"] - feats[name]["test"].mean(0)
         pcs = f @ np.linalg.svd(f, full_matrices=False)[2][:2].T  # (N, 2)
-        ax.scatter(pcs[:, 0], pcs[:, 1], c=y_test, cmap="tab10", s=5)
-        ax.set_title(f"{name.replace('_', ' ')} (probe {probe[name]['test_accuracy']:.1%})", fontsize=9)
+        ax.scatter(pcs[:, 0], pcs[:, 1], c=y_test, cmap="tab10", s=5, vmin=0, vmax=9)
+        ax.set_title(f"{name.replace('_', ' ')} (probe {results['probes'][first][name]['test_accuracy']:.1%})",
+                     fontsize=9)
         ax.set_xticks([]), ax.set_yticks([])
+    fig.suptitle("test digits on the first two principal components of each feature set (colour: class)",
+                 fontsize=10)
     save_figure(fig, workdir, "features_pca.png")
     hist = results["pretraining"]["simclr"]["history"]
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.3))
@@ -198,6 +206,18 @@ def plot(results: dict, feats: dict, y_test: np.ndarray, workdir: str) -> None:
     b.plot([h["train_positive_accuracy"] for h in hist])
     b.set(xlabel="epoch", ylabel="share", title="views whose nearest view is their positive")
     save_figure(fig, workdir, "simclr_curves.png")
+    all_names = list(results["probes"][first])
+    fig, ax = plt.subplots(figsize=(9, 3.5))
+    width = 0.8 / len(results["probes"])
+    for i, (fraction, probes) in enumerate(results["probes"].items()):
+        n = results["supervised"][fraction]["n_labels"]
+        ax.bar(np.arange(len(all_names)) + i * width, [probes[k]["test_accuracy"] for k in all_names], width,
+               label=f"{n} labels")
+    ax.set_xticks(np.arange(len(all_names)) + width * (len(results["probes"]) - 1) / 2,
+                  [k.replace("_", " ") for k in all_names], fontsize=8)
+    ax.set(ylim=(0.5, 1.0), ylabel="linear-probe test accuracy")
+    ax.legend(fontsize=8)
+    save_figure(fig, workdir, "probes.png")
 
 
 def main() -> None:

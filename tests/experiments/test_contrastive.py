@@ -25,4 +25,5 @@ def test_quick_run_probes_every_encoder(tmp_path):
     rotation = r["pretraining"]["rotation"]["history"][-1]
     assert 0 <= rotation["train_accuracy"] <= 1 and rotation["train_loss"] > 0
     assert json.loads((tmp_path / "results.json").read_text())["config"]["batch"] == q.batch
-    assert (tmp_path / "features_pca.png").exists() and (tmp_path / "simclr_curves.png").exists()
+    for name in ("features_pca", "simclr_curves", "probes"):
+        assert (tmp_path / f"{name}.png").exists()
