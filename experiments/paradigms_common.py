@@ -34,10 +34,11 @@ def classifier():
 def train_classifier(train: tuple, validation: tuple, test: tuple, *, seed: int, steps: int,
                      loss: Callable | None = None, batch_size: int = 32, learning_rate: float = 3e-3,
                      patience: int | None = None, metric: str = "validation_accuracy",
-                     augment: Callable | None = None) -> Any:
+                     augment: Callable | None = None, test_every_epoch: bool = False) -> Any:
     """``fit`` the classifier on ``train`` for about ``steps`` Adam steps (whole epochs of
     min(batch_size, N) examples), validating every epoch and, with ``patience``, early-stopping
-    on ``metric`` (the best epoch's params come back), ``augment(key, x_b)`` in the step; ``test`` is measured once, at the end.
+    on ``metric`` (the best epoch's params come back), ``augment(key, x_b)`` in the step; ``test`` is measured once, at the end
+    (and every epoch, for curves only, with ``test_every_epoch``).
 
     Returns: ``FitResult(train_state, history, test)``.
     """
@@ -51,7 +52,8 @@ def train_classifier(train: tuple, validation: tuple, test: tuple, *, seed: int,
     return fit(classifier(), loss or softmax_cross_entropy, jdl.optim.adam(learning_rate), train, validation,
                test_data=test, epochs=epochs, batch_size=batch_size, seed=seed, progress=False,
                early_stopping_patience=patience, early_stopping_metric=metric, on_nonfinite=None,
-               tensorboard=False, augment=augment)
+               tensorboard=False, augment=augment,
+               test_every_epoch=test_every_epoch)
 
 
 def repeated(data: tuple, minimum: int) -> tuple:
