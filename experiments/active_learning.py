@@ -79,7 +79,7 @@ def labels_needed(rows: list[dict], key: str = "validation_accuracy") -> int | N
 def run(workdir: str, quick: bool = False, seed: int = 0) -> dict:
     from experiments.common import write_results
 
-    cfg = ({"seeds": 1, "start": 20, "add": 20, "rounds": 2, "steps": 200} if quick else
+    cfg = ({"seeds": 1, "start": 20, "add": 20, "rounds": 1, "steps": 150} if quick else
            {"seeds": 3, "start": 20, "add": 20, "rounds": 9, "steps": 300})
     d = digits_splits()
     curves = {s: [curve(d, s, seed=seed + i, start=cfg["start"], add=cfg["add"], rounds=cfg["rounds"],
