@@ -20,12 +20,28 @@ choice is made on them.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from experiments.paradigms_common import digits_splits, probabilities, train_classifier
 
 STRATEGIES = ("random", "entropy")
 TARGET = 0.9
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Seeds, the first labels, labels added per round, rounds, and Adam steps per fit."""
+
+    seeds: int = 3
+    start: int = 20
+    add: int = 20
+    rounds: int = 9
+    steps: int = 300
+
+
+QUICK = Config(seeds=1, rounds=1, steps=150)
 
 
 def entropy(p: np.ndarray) -> np.ndarray:
@@ -79,11 +95,10 @@ def labels_needed(rows: list[dict], key: str = "validation_accuracy") -> int | N
 def run(workdir: str, quick: bool = False, seed: int = 0) -> dict:
     from experiments.common import write_results
 
-    cfg = ({"seeds": 1, "start": 20, "add": 20, "rounds": 1, "steps": 150} if quick else
-           {"seeds": 3, "start": 20, "add": 20, "rounds": 9, "steps": 300})
+    cfg = QUICK if quick else Config()
     d = digits_splits()
-    curves = {s: [curve(d, s, seed=seed + i, start=cfg["start"], add=cfg["add"], rounds=cfg["rounds"],
-                        steps=cfg["steps"]) for i in range(cfg["seeds"])] for s in STRATEGIES}
+    curves = {s: [curve(d, s, seed=seed + i, start=cfg.start, add=cfg.add, rounds=cfg.rounds,
+                        steps=cfg.steps) for i in range(cfg.seeds)] for s in STRATEGIES}
     summary = {}
     for s, runs in curves.items():
         labels = [r["labels"] for r in runs[0]]
@@ -93,7 +108,7 @@ def run(workdir: str, quick: bool = False, seed: int = 0) -> dict:
         summary[s] = {"labels": labels, **{f"mean_{k}": v for k, v in mean.items()},
                       "labels_needed_per_seed": [labels_needed(rows) for rows in runs],
                       "labels_needed_mean_curve": labels_needed(mean_rows)}
-    results = {"config": cfg, "target": TARGET, "summary": summary, "curves": curves}
+    results = {"config": dataclasses.asdict(cfg), "target": TARGET, "summary": summary, "curves": curves}
     results["plots"] = plot(summary, workdir)
     write_results(workdir, results)
     return results

@@ -20,6 +20,7 @@ test accuracy of the last epoch — training without early stopping.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import numpy as np
@@ -28,6 +29,19 @@ from experiments.paradigms_common import digits_splits, mean_std, train_classifi
 
 K = 10
 Q = 0.7
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Noise rates, seeds, Adam steps per fit, and the validation splits early stopping uses."""
+
+    rates: tuple[float, ...] = (0.0, 0.2, 0.4)
+    seeds: int = 3
+    steps: int = 2400
+    validations: tuple[str, ...] = ("clean", "noisy")
+
+
+QUICK = Config(rates=(0.4,), seeds=1, steps=400, validations=("clean",))
 
 
 def corrupt(y: np.ndarray, rate: float, seed: int) -> np.ndarray:
@@ -66,19 +80,18 @@ def one_fit(d: dict, rate: float, loss: str, validation: str, seed: int, steps: 
 def run(workdir: str, quick: bool = False, seed: int = 0) -> dict:
     from experiments.common import write_results
 
-    cfg = ({"rates": (0.4,), "seeds": 1, "steps": 400, "validations": ("clean",)} if quick else
-           {"rates": (0.0, 0.2, 0.4), "seeds": 3, "steps": 2400, "validations": ("clean", "noisy")})
+    cfg = QUICK if quick else Config()
     d = digits_splits()
     table = {}
-    for rate in cfg["rates"]:
+    for rate in cfg.rates:
         for loss in ("ce", "gce"):
-            for validation in cfg["validations"] if rate else ("clean",):
-                runs = [one_fit(d, rate, loss, validation, seed + s, cfg["steps"]) for s in range(cfg["seeds"])]
+            for validation in cfg.validations if rate else ("clean",):
+                runs = [one_fit(d, rate, loss, validation, seed + s, cfg.steps) for s in range(cfg.seeds)]
                 table[f"noise={rate}/{loss}/{validation}"] = {
                     "rate": rate, "loss": loss, "validation": validation,
                     **{k: mean_std([r[k] for r in runs]) for k in ("early_stopped_test", "last_epoch_test", "best_epoch")},
                     "runs": runs}
-    results = {"config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()}, "q": Q, "table": table}
+    results = {"config": dataclasses.asdict(cfg), "q": Q, "table": table}
     results["plots"] = plot(table, workdir)
     write_results(workdir, results)
     return results

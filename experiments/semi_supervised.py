@@ -19,6 +19,8 @@ pseudo-labels are). Choices (τ, the round, early stopping) are made on the 144 
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from experiments.paradigms_common import digits_splits, mean_std, probabilities, train_classifier
@@ -62,7 +64,7 @@ def best_validation(history: list[dict]) -> float:
     return max(h["validation_accuracy"] for h in history)
 
 
-def one_seed(d: dict, fraction: float, seed: int, cfg: dict) -> dict:
+def one_seed(d: dict, fraction: float, seed: int, cfg: Config) -> dict:
     """Every method on one labelled draw: supervised (± augmentation), pseudo-labelling for each τ
     (τ and round chosen on validation) and consistency."""
     from jdl.data import augment
@@ -70,43 +72,59 @@ def one_seed(d: dict, fraction: float, seed: int, cfg: dict) -> dict:
     from experiments import consistency
 
     labelled, pool = labelled_split(d["train"], fraction, seed)
-    fit_args = {"seed": seed, "steps": cfg["steps"], "patience": cfg["patience"]}
+    fit_args = {"seed": seed, "steps": cfg.steps, "patience": cfg.patience}
     sup = train_classifier(labelled, d["validation"], d["test"], **fit_args)
     sup_aug = (train_classifier(labelled, d["validation"], d["test"], augment=augment.batched(consistency.WEAK),
-                                **fit_args) if cfg["augment_baseline"] else sup)
-    rounds = {str(tau): self_training(labelled, pool, d, sup, tau=tau, rounds=cfg["rounds"], **fit_args)
-              for tau in cfg["taus"]}
+                                **fit_args) if cfg.augment_baseline else sup)
+    rounds = {str(tau): self_training(labelled, pool, d, sup, tau=tau, rounds=cfg.rounds, **fit_args)
+              for tau in cfg.taus}
     chosen = max(((tau, r) for tau, rs in rounds.items() for r in rs), key=lambda c: c[1]["validation_accuracy"])
-    cons = consistency.train(labelled, pool[0], d["validation"], d["test"], seed=seed, steps=cfg["consistency_steps"])
+    cons = consistency.train(labelled, pool[0], d["validation"], d["test"], seed=seed, steps=cfg.consistency_steps)
     return {"n_labels": len(labelled[0]), "supervised": sup.test["accuracy"],
             "supervised_validation": best_validation(sup.history),
-            "supervised_augment": sup_aug.test["accuracy"] if cfg["augment_baseline"] else None,
+            "supervised_augment": sup_aug.test["accuracy"] if cfg.augment_baseline else None,
             "pseudo_label": chosen[1]["test_accuracy"], "chosen": {"tau": float(chosen[0]), **chosen[1]},
             "rounds": rounds, "consistency": cons["test_accuracy"], "consistency_detail": cons}
 
 
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Label fractions, seeds, Adam steps and early-stopping patience (epochs) of every fit, the
+    thresholds τ and rounds of pseudo-labelling, the consistency run's steps, and whether to run
+    the augmented supervised baseline."""
+
+    fractions: tuple[float, ...] = (0.01, 0.1)
+    seeds: int = 3
+    steps: int = 600
+    patience: int = 10
+    taus: tuple[float, ...] = (0.9, 0.99)
+    rounds: int = 2
+    consistency_steps: int = 1500
+    augment_baseline: bool = True
+
+
+QUICK = Config(fractions=(0.1,), seeds=1, steps=250, patience=5, taus=(0.9,), rounds=1, consistency_steps=100,
+               augment_baseline=False)
+
 METHODS = ("supervised", "supervised_augment", "pseudo_label", "consistency")
 
 
-def methods(cfg: dict) -> tuple[str, ...]:
+def methods(cfg: Config) -> tuple[str, ...]:
     """The methods a configuration runs (the quick one skips the augmented baseline)."""
-    return METHODS if cfg["augment_baseline"] else tuple(m for m in METHODS if m != "supervised_augment")
+    return METHODS if cfg.augment_baseline else tuple(m for m in METHODS if m != "supervised_augment")
 
 
 def run(workdir: str, quick: bool = False, seed: int = 0) -> dict:
     from experiments.common import write_results
 
-    cfg = ({"fractions": (0.1,), "seeds": 1, "steps": 250, "patience": 5, "taus": (0.9,), "rounds": 1,
-            "consistency_steps": 100, "augment_baseline": False} if quick else
-           {"fractions": (0.01, 0.1), "seeds": 3, "steps": 600, "patience": 10, "taus": (0.9, 0.99), "rounds": 2,
-            "consistency_steps": 1500, "augment_baseline": True})
+    cfg = QUICK if quick else Config()
     d = digits_splits()
     table = {}
-    for fraction in cfg["fractions"]:
-        runs = [one_seed(d, fraction, seed + s, cfg) for s in range(cfg["seeds"])]
+    for fraction in cfg.fractions:
+        runs = [one_seed(d, fraction, seed + s, cfg) for s in range(cfg.seeds)]
         table[str(fraction)] = {"n_labels": runs[0]["n_labels"], **{m: mean_std([r[m] for r in runs]) for m in methods(cfg)},
                                 "runs": runs}
-    results = {"config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()}, "fractions": table}
+    results = {"config": dataclasses.asdict(cfg), "fractions": table}
     results["plots"] = plot(table, workdir)
     write_results(workdir, results)
     return results
