@@ -26,6 +26,26 @@ import numpy as np
 from experiments.paradigms_common import digits_splits, mean_std, probabilities, train_classifier
 
 
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Label fractions, seeds, Adam steps and early-stopping patience (epochs) of every fit, the
+    thresholds τ and rounds of pseudo-labelling, the consistency run's steps, and whether to run
+    the augmented supervised baseline."""
+
+    fractions: tuple[float, ...] = (0.01, 0.1)
+    seeds: int = 3
+    steps: int = 600
+    patience: int = 10
+    taus: tuple[float, ...] = (0.9, 0.99)
+    rounds: int = 2
+    consistency_steps: int = 1500
+    augment_baseline: bool = True
+
+
+QUICK = Config(fractions=(0.1,), seeds=1, steps=250, patience=5, taus=(0.9,), rounds=1, consistency_steps=100,
+               augment_baseline=False)
+
+
 def labelled_split(train: tuple, fraction: float, seed: int) -> tuple[tuple, tuple]:
     """(labelled, pool): a stratified ``fraction`` of ``train`` with its labels, and the rest."""
     from jdl.data import splits
@@ -86,25 +106,6 @@ def one_seed(d: dict, fraction: float, seed: int, cfg: Config) -> dict:
             "pseudo_label": chosen[1]["test_accuracy"], "chosen": {"tau": float(chosen[0]), **chosen[1]},
             "rounds": rounds, "consistency": cons["test_accuracy"], "consistency_detail": cons}
 
-
-@dataclasses.dataclass(frozen=True)
-class Config:
-    """Label fractions, seeds, Adam steps and early-stopping patience (epochs) of every fit, the
-    thresholds τ and rounds of pseudo-labelling, the consistency run's steps, and whether to run
-    the augmented supervised baseline."""
-
-    fractions: tuple[float, ...] = (0.01, 0.1)
-    seeds: int = 3
-    steps: int = 600
-    patience: int = 10
-    taus: tuple[float, ...] = (0.9, 0.99)
-    rounds: int = 2
-    consistency_steps: int = 1500
-    augment_baseline: bool = True
-
-
-QUICK = Config(fractions=(0.1,), seeds=1, steps=250, patience=5, taus=(0.9,), rounds=1, consistency_steps=100,
-               augment_baseline=False)
 
 METHODS = ("supervised", "supervised_augment", "pseudo_label", "consistency")
 
