@@ -151,6 +151,8 @@ def dpo_loss(policy_chosen: jax.Array, policy_rejected: jax.Array, ref_chosen: j
         raise ValueError(f"dpo_loss: beta must be >= 0, got {beta!r}")
     h = beta * ((policy_chosen - ref_chosen) - (policy_rejected - ref_rejected))
     return _reduce(jax.nn.softplus(-h), reduction)
+
+
 def generalized_cross_entropy(logits: jax.Array, labels: jax.Array, q: float = 0.7,
                               reduction: str = "mean") -> jax.Array:
     """Generalized cross-entropy (Zhang & Sabuncu 2018), a loss robust to noisy labels:
