@@ -1,6 +1,7 @@
 """Dying ReLUs: after a too-large learning rate, many ReLU units have a negative pre-activation
 on every training input, so their gradient is 0 and they never come back; leaky ReLU and ELU
-keep a gradient for z < 0 and keep their units alive.
+keep a gradient for z < 0, so their units cannot die (measured here: at the rates that kill a
+ReLU network they diverge instead; see docs/generalization.md).
 
 A unit of a hidden layer is *dead* when z = a·w + b ≤ 0 for all training inputs (ReLU outputs 0
 and ReLU′(z) = 0 there for every example). The same MLP 2 → 64 → 64 → 2 (He init) is trained
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import os
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -43,7 +45,9 @@ def dead_fraction(zs: list[np.ndarray]) -> float:
 
 
 def train_one(activation, lr: float, epochs: int, seed: int, train, test) -> dict:
-    """SGD(lr) on the MLP with ``activation``; returns dead fraction before and after, and accuracy."""
+    """SGD(lr) on the MLP with ``activation``; returns the dead fraction before and after, the
+    test accuracy and ``diverged`` (1.0 when a parameter went NaN/±∞: NaN ≤ 0 is false, so such a
+    run counts no dead units and its dead fraction means nothing)."""
     model = jdl.models.mlp([64, 64, 2], activation=activation, w_init=jdl.init.he_normal)
     before = jdl.train.init_train_state(model, jdl.optim.sgd(lr), train[0][:1], seed=seed).params
     result = jdl.train.fit(model, jdl.losses.softmax_cross_entropy, jdl.optim.sgd(lr), train, test_data=test,
@@ -52,7 +56,8 @@ def train_one(activation, lr: float, epochs: int, seed: int, train, test) -> dic
     after = result.train_state.params
     return {"dead_before": dead_fraction(pre_activations(before, train[0], activation)),
             "dead_after": dead_fraction(pre_activations(after, train[0], activation)),
-            "test_accuracy": float(result.test["accuracy"])}
+            "test_accuracy": float(result.test["accuracy"]),
+            "diverged": float(not all(np.isfinite(np.asarray(v)).all() for v in jax.tree.leaves(after)))}
 
 
 def run(workdir: str, quick: bool = False, seed: int = 0) -> dict:

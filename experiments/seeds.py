@@ -75,13 +75,13 @@ def compare(model, states, train, test) -> dict:
 
 
 def run(workdir: str, quick: bool = False, seed: int = 0, seeds: int | None = None) -> dict:
-    """``seeds`` runs (8; 3 with ``quick``) for 60 epochs (5 with ``quick``); writes results.json,
+    """``seeds`` runs (8; 3 with ``quick``) for 60 epochs (3 with ``quick``); writes results.json,
     seeds_boundaries.png and seeds_interpolation.png."""
     from experiments import seeds_plots
     from experiments.common import write_results
 
     n = seeds or (3 if quick else 8)
-    model, states = train_seeds(range(seed, seed + n), epochs=5 if quick else 60)
+    model, states = train_seeds(range(seed, seed + n), epochs=3 if quick else 60)
     train, test = jdl.data.load("moons", "train"), jdl.data.load("moons", "test")
     out = compare(model, states, train, test)
     pairs = out["pairs"].values()
