@@ -70,3 +70,22 @@ def save_figure(fig, workdir: str, filename: str, dpi: int = 80) -> str:
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
+
+
+def cached(workdir: str, name: str, meta: dict, params_like, train):
+    """Params from ``workdir/name`` when a checkpoint there was written with the same ``meta``,
+    else ``train() -> (train_state, info)`` saved there; returns (params, info)."""
+    import jax
+    import numpy as np
+
+    from jdl.train import checkpoint
+
+    path = os.path.join(workdir, name)
+    if os.path.isdir(path) and checkpoint.steps(path):
+        ckpt = checkpoint.restore(path)
+        if ckpt.meta.get("settings") == meta:
+            params = jax.tree.map(lambda a, b: np.asarray(a, b.dtype), ckpt.train_state.params, params_like)
+            return params, {**ckpt.meta.get("info", {}), "loaded_from": path}
+    ts, info = train()
+    checkpoint.save(path, ts, {"settings": meta, "info": info}, replace=True)
+    return ts.params, info

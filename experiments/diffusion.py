@@ -58,8 +58,10 @@ def load(name: str):
     return (train - mu) / sd, test, lambda z: np.asarray(z) * sd + mu
 
 
-def train_ddpm(cfg: Config, name: str, schedule_name: str, x, seed: int):
-    """Train the ε-MLP on x (N, D); returns (model, params, schedule, losses, seconds)."""
+def train_ddpm(cfg: Config, name: str, schedule_name: str, x, seed: int, model=None):
+    """Train a noise predictor on x (N, ...) with the DDPM loss: ``model`` (any ε-network taking
+    x_t of x's shape and ``t=``), by default the ε-MLP on flat points (N, D); returns
+    (model, params, schedule, losses, seconds)."""
     import jax
     import jax.numpy as jnp
 
@@ -71,10 +73,11 @@ def train_ddpm(cfg: Config, name: str, schedule_name: str, x, seed: int):
     s = (diffusion.linear_schedule(cfg.T, 1e-4, cfg.beta_T) if schedule_name == "linear"
          else diffusion.cosine_schedule(cfg.T))
     digits = name == "digits"
-    model = TimeMLP(x.shape[1], cfg.T, hidden=cfg.hidden_digits if digits else cfg.hidden, n_layers=cfg.n_layers)
+    if model is None:
+        model = TimeMLP(x.shape[1], cfg.T, hidden=cfg.hidden_digits if digits else cfg.hidden, n_layers=cfg.n_layers)
     steps = cfg.steps_digits if digits else cfg.steps
     opt = optim.adam(optim.cosine_decay_schedule(cfg.lr, steps))
-    ts = init_train_state(model, opt, jnp.zeros((1, x.shape[1])), seed=seed)
+    ts = init_train_state(model, opt, jnp.zeros((1, *x.shape[1:])), seed=seed)
     step = make_step(lambda p, st, b, k: (diffusion.ddpm_loss(eps_fn(model, p), s, b, k), (st, {})), opt)
     xs, rng, losses = jnp.asarray(x), np.random.default_rng(seed), []
     start = time.perf_counter()

@@ -131,6 +131,55 @@ def distillation(student_logits: jax.Array, teacher_logits: jax.Array, labels: j
     return _reduce(alpha * temperature ** 2 * kl + (1 - alpha) * hard, reduction)
 
 
+def dpo_loss(policy_chosen: jax.Array, policy_rejected: jax.Array, ref_chosen: jax.Array,
+             ref_rejected: jax.Array, beta: float = 0.1, reduction: str = "mean") -> jax.Array:
+    """Direct preference optimization (Rafailov et al., 2023), from sequence log-probabilities:
+
+        h = β·[(log π(y_w|x) − log π_ref(y_w|x)) − (log π(y_l|x) − log π_ref(y_l|x))]
+        ℓ = −log σ(h) = log(1 + e^{−h})      (softplus(−h): stable for any h)
+
+    y_w the preferred response, y_l the other. The implicit reward of a response is
+    r(x, y) = β log(π(y|x)/π_ref(y|x)); ℓ is the Bradley–Terry loss of r(y_w) − r(y_l). Its
+    gradient ∂ℓ/∂h = −σ(−h) carries the factor β, so at β = 0 nothing moves.
+
+    Shapes: the four log-probabilities (B,) → a scalar ('none': (B,)).
+    """
+    for name, value in (("policy_rejected", policy_rejected), ("ref_chosen", ref_chosen),
+                        ("ref_rejected", ref_rejected)):
+        if jnp.shape(value) != jnp.shape(policy_chosen):
+            raise ValueError(f"dpo_loss: {name} has shape {jnp.shape(value)} but policy_chosen has "
+                             f"{jnp.shape(policy_chosen)}; all four must match")
+    if isinstance(beta, (int, float)) and not beta >= 0:
+        raise ValueError(f"dpo_loss: beta must be >= 0, got {beta!r}")
+    h = beta * ((policy_chosen - ref_chosen) - (policy_rejected - ref_rejected))
+    return _reduce(jax.nn.softplus(-h), reduction)
+
+
+def generalized_cross_entropy(logits: jax.Array, labels: jax.Array, q: float = 0.7,
+                              reduction: str = "mean") -> jax.Array:
+    """Generalized cross-entropy (Zhang & Sabuncu 2018), a loss robust to noisy labels:
+
+        p = softmax(z),   ℓ_q = (1 − p_y^q) / q,   q ∈ [0, 1],
+
+    computed as −expm1(q·log p_y)/q (log-softmax, stable). Its limits are the two losses it
+    interpolates: q → 0 gives −log p_y, the cross-entropy (``q=0`` is exactly that), and q = 1
+    gives 1 − p_y, the mean absolute error between p and the one-hot y divided by 2, which is
+    robust to symmetric label noise but slow to fit. The gradient ∂ℓ_q/∂z = p_y^q·∂(−log p_y)/∂z
+    is the cross-entropy's weighted by p_y^q: examples the model finds unlikely (often the
+    mislabelled ones) pull less.
+
+    Shapes: logits (..., K); labels integer class indices (...).
+    """
+    if not 0.0 <= q <= 1.0:
+        raise ValueError(f"generalized_cross_entropy: q must be in [0, 1], got {q}")
+    if not jnp.issubdtype(labels.dtype, jnp.integer) or labels.shape != logits.shape[:-1]:
+        raise ValueError(f"generalized_cross_entropy: labels must be integer class indices of shape "
+                         f"{logits.shape[:-1]}, got {labels.dtype} {labels.shape}")
+    log_p = jnp.take_along_axis(log_softmax(logits), labels[..., None], axis=-1)[..., 0]  # (...)
+    per_example = -log_p if q == 0 else -jnp.expm1(q * log_p) / q
+    return _reduce(per_example, reduction)
+
+
 # --- latent-variable models (issue 16): the Gaussian KL, decoder likelihoods and the VAE's ELBO ---
 
 def _per_example_sum(values: jax.Array) -> jax.Array:

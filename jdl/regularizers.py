@@ -8,7 +8,9 @@ norm layers, as in the course's PyTorch loop (``if 'weight' in name``); ``select
 otherwise.
 
 The lecture's form (1/n)·Σ_l L(…) + λ/n·Σ_l ‖W_l‖_F² (a sum of squared Frobenius norms over the
-layers, gradient 2λ/n·w) is ``l2`` with coefficient 2λ/n.
+layers, gradient 2λ/n·w) is ``l2`` with coefficient 2λ/n. Other course sheets add λ‖w‖² with no ½
+(gradient 2λ·w; so does the regularized least squares of ``classic.normal_equation``): that is
+``penalty(l2_coef=2λ)``. jdl's λ₂ always multiplies ½‖w‖², as the cheat sheet and optax do.
 
 **L2 in the loss and weight decay.** With plain SGD, adding λ/2·‖w‖² to the loss gives
 w ← w − η(∇L + λw) = (1 − ηλ)·w − η∇L: exactly "weight decay" with factor ηλ (PyTorch's

@@ -13,7 +13,8 @@ CNN_MODELS = ("lenet5", "cnn", "vgg", "googlenet", "resnet20", "resnet32", "resn
 LM_MODELS = ("lstm_lm", "gru_lm", "rnn_lm", "gpt")
 # detectors (jdl.detection.zoo), for the detection data sets (shapes): see jdl/cli/train_detection.py
 DETECTION_MODELS = ("yolo", "ssd")
-MODELS = ("mlp",) + CNN_MODELS + LM_MODELS + DETECTION_MODELS
+GENERATIVE_MODELS = ("vae", "gan", "ddpm")  # image generators: jdl/cli/train_generative.py
+MODELS = ("mlp",) + CNN_MODELS + LM_MODELS + DETECTION_MODELS + GENERATIVE_MODELS
 OPTIMIZERS = ("sgd", "momentum_ema", "adagrad", "rmsprop", "adam", "adamw", "adam_l2")
 # the learning rate each optimizer gets when --learning_rate is not given
 DEFAULT_LEARNING_RATES = {"sgd": 0.1, "momentum_ema": 0.1, "adagrad": 0.05, "rmsprop": 1e-3, "adam": 1e-3,

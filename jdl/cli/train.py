@@ -14,7 +14,7 @@ from jdl.cli.builders import build_model, build_optimizer, build_schedule, regul
 from jdl.cli.cache import compilation_cache_dir, use_compilation_cache
 from jdl.cli.config import TrainConfig
 from jdl.cli.data import load_splits
-from jdl.cli.flags import LM_MODELS
+from jdl.cli.flags import GENERATIVE_MODELS, LM_MODELS
 
 
 def start_processes(config: TrainConfig) -> None:
@@ -73,6 +73,9 @@ def build_optimizer_for(config: TrainConfig, n_train: int):
 def run_fit(config: TrainConfig):
     """Train as ``config`` says; returns ``fit``'s ``FitResult(train_state, history, test)``
     and the workdir its files are in."""
+    if config.model in GENERATIVE_MODELS:  # vae, gan, ddpm: their own loop on jdl.train's pieces
+        from jdl.cli.train_generative import run_generative
+        return run_generative(config)
     import numpy as np
 
     from jdl import data, losses
@@ -106,6 +109,9 @@ def run_fit(config: TrainConfig):
 def report(config: TrainConfig, result, workdir: str, wall_time_s: float) -> str:
     """The line ``jdl train`` prints: the last epoch's validation accuracy, the test metrics
     (measured once, at the end), the wall time and where the results are."""
+    if config.model in GENERATIVE_MODELS:
+        from jdl.cli.train_generative import report as generative_report
+        return generative_report(config, result, workdir, wall_time_s)
     nan = float("nan")
     last = result.history[-1] if result.history else {}
     test = result.test or {}

@@ -133,6 +133,53 @@ def random_affine(max_degrees: float = 10.0, max_shift: float = 0.0) -> Augmenta
     return warp
 
 
+def crop_resize(x: jax.Array, top: jax.Array, left: jax.Array, height: jax.Array, width: jax.Array) -> jax.Array:
+    """Cut the window of ``height`` × ``width`` pixels at (``top``, ``left``) (real numbers, the
+    window inside the image) and resize it to the image's H × W by bilinear interpolation:
+    output pixel (i, j) reads the input at
+
+        (top + (i + ½)·height/H − ½,  left + (j + ½)·width/W − ½)
+
+    so the whole image (0, 0, H, W) is the identity, and a window half the size is a 2× zoom.
+
+    Shapes: x (H, W, C), the window's numbers () → (H, W, C).
+    """
+    _check_image("crop_resize", x)
+    h, w, _ = x.shape
+    rows = top + (jnp.arange(h, dtype=x.dtype) + 0.5) * height / h - 0.5  # (H,)
+    cols = left + (jnp.arange(w, dtype=x.dtype) + 0.5) * width / w - 0.5  # (W,)
+    src_r, src_c = jnp.meshgrid(rows, cols, indexing="ij")  # (H, W)
+    sample = lambda channel: map_coordinates(channel, [src_r, src_c], order=1, mode="nearest")
+    return jax.vmap(sample, in_axes=2, out_axes=2)(x)
+
+
+def random_resized_crop(min_scale: float = 0.5, max_ratio: float = 4 / 3) -> Augmentation:
+    """SimCLR's crop-and-resize (Inception's "random resized crop"): a window covering a share
+    s ~ U[min_scale, 1] of the image's area, with aspect ratio r (height / width) log-uniform in
+    [1/max_ratio, max_ratio], at a uniformly random position inside the image, resized back to
+    H × W (``crop_resize``): a random zoom, stretch and shift in one.
+
+        height = H·√(s·r),  width = W·√(s/r)   (each capped at the image's size)
+
+    Shapes: (H, W, C) → (H, W, C).
+    """
+    if not 0 < min_scale <= 1 or not max_ratio >= 1:
+        raise ValueError(f"random_resized_crop: need 0 < min_scale <= 1 and max_ratio >= 1, got "
+                         f"{min_scale!r}, {max_ratio!r}")
+
+    def crop(key: PRNGKey, x: jax.Array) -> jax.Array:
+        _check_image("random_resized_crop", x)
+        h, w, _ = x.shape
+        k_s, k_r, k_pos = jax.random.split(key, 3)
+        s = jax.random.uniform(k_s, (), x.dtype, min_scale, 1.0)
+        r = jnp.exp(jax.random.uniform(k_r, (), x.dtype, -math.log(max_ratio), math.log(max_ratio)))
+        height, width = jnp.minimum(h * jnp.sqrt(s * r), h), jnp.minimum(w * jnp.sqrt(s / r), w)
+        u = jax.random.uniform(k_pos, (2,), x.dtype)
+        return crop_resize(x, u[0] * (h - height), u[1] * (w - width), height, width)
+
+    return crop
+
+
 def gaussian_noise(sigma: float) -> Augmentation:
     """x' = x + σ·ε, ε ~ N(0, I). Works on any shape (images or feature vectors)."""
     if sigma < 0:

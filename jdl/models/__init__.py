@@ -19,5 +19,6 @@ from jdl.models.seq2seq import Seq2SeqConfig, lstm_encoder_decoder, lstm_greedy_
 from jdl.models import autoencoder, latent, vae  # issue 16: linear latent models, autoencoders, VAE
 from jdl.models import diffusion
 from jdl.models.denoisers import TimeMLP, time_embedding
+from jdl.models.unet import UNet
 from jdl.models import gan
 from jdl.models.torch_weights import from_torch_state_dict, resnet_from_torch, vgg_from_torch

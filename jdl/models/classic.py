@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jdl.losses import sigmoid_binary_cross_entropy, softmax_cross_entropy
-from jdl.nn.activations import sigmoid, softmax
+from jdl.nn.activations import sigmoid, softmax, step
 
 Params = dict[str, jax.Array]
 
@@ -69,18 +69,21 @@ def _check_labels(name: str, labels: str) -> None:
 def perceptron_predict(params: Params, x: jax.Array, labels: str = "01") -> jax.Array:
     """ŷ = 1 if xᵀw + b > 0 else 0 (``labels='01'``), or +1 / −1 (``labels='pm1'``).
 
+    At xᵀw + b = 0 the course's perceptron says 0 (−1): ŷ = ``step(z, value_at_zero=0)``, not
+    ``jdl.nn.step``'s default 1; ``perceptron_update`` uses the same strict z > 0.
     Shapes: x (N, d), w (d,), b () → ŷ (N,) int32.
     """
     _check_labels("perceptron_predict", labels)
     z = x @ params["w"] + params["b"]
-    return jnp.where(z > 0, 1, _LABELS[labels][0]).astype(jnp.int32)
+    lo = _LABELS[labels][0]
+    return (lo + (1 - lo) * step(z, value_at_zero=0.0)).astype(jnp.int32)
 
 
 def perceptron_update(params: Params, x: jax.Array, y: jax.Array, lr: float = 1.0,
                       labels: str = "01") -> tuple[Params, jax.Array]:
     """One step of Rosenblatt's rule on one example; returns (params, 1 if it was a mistake).
 
-    labels '01':  ŷ = 1[xᵀw + b > 0];  w ← w + η(y − ŷ)x,  b ← b + η(y − ŷ)  (err ∈ {−1, 0, 1})
+    labels '01':  ŷ = step(xᵀw + b, value_at_zero=0);  w ← w + η(y − ŷ)x,  b ← b + η(y − ŷ)  (err ∈ {−1, 0, 1})
     labels 'pm1': if y(xᵀw + b) ≤ 0:  w ← w + η·y·x,  b ← b + η·y
 
     Shapes: x (d,), y () → params of the same shapes.
@@ -140,16 +143,24 @@ def _check_xy(name: str, x: jax.Array, y: jax.Array) -> None:
         raise ValueError(f"{name}: expected x (N, d_in) and y with N first, got {jnp.shape(x)} and {jnp.shape(y)}")
 
 
-def normal_equation(x: jax.Array, y: jax.Array, method: str = "inverse", ridge: float = 0.0) -> Params:
+def normal_equation(x: jax.Array, y: jax.Array, method: str = "inverse", ridge: float = 0.0,
+                    data_term: str = "sum") -> Params:
     """Least squares in closed form, min ‖Xw + b − Y‖², with X̃ = [X, 1] and θ = [w; b]:
 
         'inverse':  θ = (X̃ᵀX̃)⁻¹X̃ᵀY   (the course's normal equation; refuses a singular X̃ᵀX̃)
         'ridge':    θ = (X̃ᵀX̃ + λI₀)⁻¹X̃ᵀY, I₀ the identity without the bias entry (λ = ``ridge``)
         'pinv':     θ = X̃⁺Y  (Moore–Penrose: the minimum-norm solution, always defined)
 
+    Ridge minimizes ‖X̃θ − Y‖² + λ‖w‖² (``data_term='sum'``, scikit-learn's ``Ridge(alpha=λ)``;
+    the bias is not penalized). The course writes 1/n Σ_i (θ₀ + x_iᵀθ − y_i)² + λ‖θ‖², a mean
+    over the n examples: ``data_term='mean'``, which solves (X̃ᵀX̃ + nλI₀)θ = X̃ᵀY, so
+    λ_course = λ_sum / n. Both use λ‖w‖², not λ/2·‖w‖².
+
     Shapes: x (N, d), y (N,) or (N, K) → {'w': (d,) or (d, K), 'b': () or (K,)}.
     """
     _check_xy("normal_equation", x, y)
+    if data_term not in ("sum", "mean"):
+        raise ValueError(f"normal_equation: data_term must be 'sum' or 'mean', got {data_term!r}")
     x, y = jnp.asarray(x), jnp.asarray(y)
     xt = jnp.concatenate([x, jnp.ones((x.shape[0], 1), x.dtype)], axis=1)  # (N, d+1)
     p = xt.shape[1]
@@ -160,7 +171,8 @@ def normal_equation(x: jax.Array, y: jax.Array, method: str = "inverse", ridge: 
             raise ValueError(f"normal_equation: method='ridge' needs ridge=λ > 0, got {ridge}")
         gram = xt.T @ xt  # (d+1, d+1)
         if method == "ridge":
-            gram = gram + ridge * jnp.diag(jnp.ones(p, x.dtype).at[-1].set(0))
+            lam = ridge * x.shape[0] if data_term == "mean" else ridge
+            gram = gram + lam * jnp.diag(jnp.ones(p, x.dtype).at[-1].set(0))
         else:
             rank = int(np.linalg.matrix_rank(np.asarray(xt, np.float64)))
             if rank < p:

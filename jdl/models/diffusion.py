@@ -6,6 +6,7 @@ noise in T small steps, and a network trained to predict that noise, run backwar
     training loss        E_{t, x_0, ε} ‖ε − ε_θ(√ᾱ_t·x_0 + √(1−ᾱ_t)·ε, t)‖²
     ancestral sampling   x_{t−1} = (x_t − β_t/√(1−ᾱ_t)·ε_θ(x_t, t))/√α_t + σ_t·z
     DDIM (Song et al.)   x_{t'} = √ᾱ_{t'}·x̂_0 + √(1−ᾱ_{t'}−σ²)·ε_θ + σ·z on a subsequence of steps
+    predicted x_0        x̂_0 = (x_t − √(1−ᾱ_t)·ε_θ)/√ᾱ_t, optionally clipped to the data range
 
 Time steps are t = 1 … T; the schedule's arrays hold them at index t − 1, and ᾱ_0 = 1. The
 generative-models part of the course (autoencoders, VAEs, GANs, diffusion) is the reference.
@@ -22,6 +23,7 @@ import jax
 import jax.numpy as jnp
 
 EpsFn = Callable[[jax.Array, jax.Array], jax.Array]
+Clip = tuple[float, float] | None  # (lo, hi): the data range predicted x_0 is clipped to
 
 
 class Schedule(NamedTuple):
@@ -126,8 +128,33 @@ def ddpm_loss(eps_fn: EpsFn, schedule: Schedule, x0: jax.Array, key: jax.Array) 
     return jnp.mean((eps - eps_fn(q_sample(schedule, x0, t, eps), t)) ** 2)
 
 
+def predict_x0(x_t: jax.Array, eps: jax.Array, abar_t: jax.Array, clip_x0: Clip = None) -> tuple[jax.Array, jax.Array]:
+    """The clean sample the noise prediction implies, and the noise the (clipped) x̂_0 implies:
+
+        x̂_0 = clip((x_t − √(1 − ᾱ_t)·ε̂)/√ᾱ_t, lo, hi),   ε' = (x_t − √ᾱ_t·x̂_0)/√(1 − ᾱ_t)
+
+    ε' = ε̂ wherever nothing was clipped (``clip_x0=None``: no clip, ε' is ε̂ itself). Dividing
+    by √ᾱ_t magnifies a network error δ in ε̂ into δ·√((1 − ᾱ_t)/ᾱ_t) in x̂_0 — ×4,000 at
+    the cosine schedule's last step (ᾱ_T ≈ 6e-8 for T = 200) — so samplers that form x̂_0 clip
+    it to the data's range (Ho et al.'s ``clip_denoised``; [−1, 1] for images scaled so).
+
+    Shapes: x_t, eps (B, ...), abar_t broadcasting against them → (x̂_0, ε') of x_t's shape.
+    """
+    x0 = (x_t - jnp.sqrt(1 - abar_t) * eps) / jnp.sqrt(abar_t)
+    if clip_x0 is None:
+        return x0, eps
+    x0 = jnp.clip(x0, clip_x0[0], clip_x0[1])
+    return x0, (x_t - jnp.sqrt(abar_t) * x0) / jnp.sqrt(1 - abar_t)
+
+
+def _check_clip(name: str, clip_x0: Clip) -> None:
+    if clip_x0 is not None and (len(clip_x0) != 2 or not clip_x0[0] < clip_x0[1]):
+        raise ValueError(f"{name}: clip_x0 must be None or (lo, hi) with lo < hi, e.g. (-1.0, 1.0) for "
+                         f"images in [−1, 1]; got {clip_x0!r}")
+
+
 def ancestral_sample(eps_fn: EpsFn, schedule: Schedule, shape: tuple[int, ...], key: jax.Array, *,
-                     variance: str = "beta", x_T: jax.Array | None = None) -> jax.Array:
+                     variance: str = "beta", x_T: jax.Array | None = None, clip_x0: Clip = None) -> jax.Array:
     """DDPM's sampler: x_T ~ N(0, I), then for t = T … 1
 
         x_{t−1} = (x_t − β_t/√(1 − ᾱ_t) · ε_θ(x_t, t)) / √α_t + σ_t·z,   z ~ N(0, I), z = 0 at t = 1
@@ -136,10 +163,18 @@ def ancestral_sample(eps_fn: EpsFn, schedule: Schedule, shape: tuple[int, ...], 
     (``'posterior'``); Ho et al. found both give similar samples. z of step t is drawn from
     ``fold_in(key, t)``, x_T from ``fold_in(key, 0)`` unless given.
 
+    With ``clip_x0=(lo, hi)`` the mean is the posterior's, written through a clipped x̂_0
+    (``predict_x0``; Ho et al.'s sampler for images):
+
+        mean = √ᾱ_{t−1}·β_t/(1 − ᾱ_t)·x̂_0 + √α_t·(1 − ᾱ_{t−1})/(1 − ᾱ_t)·x_t
+
+    which equals the update above when nothing is clipped.
+
     Shapes: → x_0 of ``shape`` (B, ...).
     """
     if variance not in ("beta", "posterior"):
         raise ValueError(f"ancestral_sample: variance must be 'beta' or 'posterior', got {variance!r}")
+    _check_clip("ancestral_sample", clip_x0)
     s = schedule
     abar_prev = jnp.concatenate([jnp.ones((1,), s.alpha_bars.dtype), s.alpha_bars[:-1]])
     sigma2 = s.betas if variance == "beta" else (1 - abar_prev) / (1 - s.alpha_bars) * s.betas
@@ -148,7 +183,12 @@ def ancestral_sample(eps_fn: EpsFn, schedule: Schedule, shape: tuple[int, ...], 
     def body(x, t):
         i = t - 1
         eps = eps_fn(x, jnp.full(shape[:1], t))
-        mean = (x - s.betas[i] / jnp.sqrt(1 - s.alpha_bars[i]) * eps) / jnp.sqrt(s.alphas[i])
+        if clip_x0 is None:
+            mean = (x - s.betas[i] / jnp.sqrt(1 - s.alpha_bars[i]) * eps) / jnp.sqrt(s.alphas[i])
+        else:
+            x0, _ = predict_x0(x, eps, s.alpha_bars[i], clip_x0)
+            mean = (jnp.sqrt(abar_prev[i]) * s.betas[i] * x0
+                    + jnp.sqrt(s.alphas[i]) * (1 - abar_prev[i]) * x) / (1 - s.alpha_bars[i])
         z = jax.random.normal(jax.random.fold_in(key, t), shape)
         return mean + jnp.where(t > 1, jnp.sqrt(sigma2[i]), 0.0) * z, None
 
@@ -169,7 +209,7 @@ def ddim_timesteps(T: int, steps: int) -> jax.Array:
 
 
 def ddim_sample(eps_fn: EpsFn, schedule: Schedule, shape: tuple[int, ...], key: jax.Array, *,
-                steps: int, eta: float = 0.0, x_T: jax.Array | None = None) -> jax.Array:
+                steps: int, eta: float = 0.0, x_T: jax.Array | None = None, clip_x0: Clip = None) -> jax.Array:
     """DDIM's sampler (Song et al. 2021) on S = ``steps`` steps τ_S = T > … > τ_1, τ_0 = 0:
 
         x̂_0 = (x_t − √(1 − ᾱ_t)·ε̂)/√ᾱ_t,   ε̂ = ε_θ(x_t, t),   t = τ_i, t' = τ_{i−1}
@@ -181,8 +221,15 @@ def ddim_sample(eps_fn: EpsFn, schedule: Schedule, shape: tuple[int, ...], key: 
     posterior variance (the same x_0 for the same noise, tested). z of step t is drawn from
     ``fold_in(key, t)``, x_T from ``fold_in(key, 0)`` unless given.
 
+    ``clip_x0=(lo, hi)`` clips x̂_0 to the data range and uses the noise ε' it implies in place
+    of ε̂ (``predict_x0``). Pass it for images (``(-1.0, 1.0)`` for pixels scaled to [−1, 1]):
+    with the cosine schedule's ᾱ_T ≈ 6e-8 the first step amplifies the network's error in ε̂
+    several thousand times in x̂_0, and without the clip DDIM's samples are noise
+    (docs/diffusion.md). Clipping changes nothing where x̂_0 is already in range.
+
     Shapes: → x_0 of ``shape`` (B, ...).
     """
+    _check_clip("ddim_sample", clip_x0)
     T = schedule.betas.shape[0]
     taus = ddim_timesteps(T, steps)
     abar = jnp.concatenate([jnp.ones((1,), schedule.alpha_bars.dtype), schedule.alpha_bars])  # ᾱ_0 … ᾱ_T
@@ -192,8 +239,7 @@ def ddim_sample(eps_fn: EpsFn, schedule: Schedule, shape: tuple[int, ...], key: 
     def body(x, pair):
         t, t_prev = pair[0], pair[1]
         a_t, a_prev = abar[t], abar[t_prev]
-        eps = eps_fn(x, jnp.full(shape[:1], t))
-        x0_hat = (x - jnp.sqrt(1 - a_t) * eps) / jnp.sqrt(a_t)
+        x0_hat, eps = predict_x0(x, eps_fn(x, jnp.full(shape[:1], t)), a_t, clip_x0)
         sigma = eta * jnp.sqrt((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev))
         z = jax.random.normal(jax.random.fold_in(key, t), shape)
         direction = jnp.sqrt(jnp.maximum(1 - a_prev - sigma ** 2, 0.0)) * eps

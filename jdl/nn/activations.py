@@ -13,12 +13,20 @@ import jax.numpy as jnp
 from jdl.core import Module, Params, PRNGKey, State, check_features, leaf, shape_struct
 
 
-def step(z: jax.Array) -> jax.Array:
-    """Heaviside step (the McCulloch–Pitts / perceptron threshold): φ(z) = 1 if z ≥ 0 else 0.
+def step(z: jax.Array, value_at_zero: float = 1.0) -> jax.Array:
+    """Heaviside step (the McCulloch–Pitts / perceptron threshold):
 
-    φ'(z) = 0 almost everywhere, which is why it cannot be trained by gradient descent.
+        φ(z) = 1 if z > 0,   0 if z < 0,   ``value_at_zero`` if z = 0       (``np.heaviside(z, h0)``)
+
+    The default 1 at z = 0 is the McCulloch–Pitts unit's ``Σ w_i x_i ≥ θ``. The course's
+    perceptron outputs 0 there (ŷ = 1 if wᵀx > 0, 0 if wᵀx ≤ 0), which is ``value_at_zero=0``,
+    as ``jdl.models.classic.perceptron_predict`` uses. φ'(z) = 0 almost everywhere, which is why
+    it cannot be trained by gradient descent.
+
+    Shapes: z (...) → φ(z) (...), z's float dtype (at least float32).
     """
-    return jnp.where(z >= 0, 1.0, 0.0).astype(jnp.result_type(z, jnp.float32))
+    dtype = jnp.result_type(z, jnp.float32)
+    return jnp.where(z > 0, 1.0, jnp.where(z == 0, value_at_zero, 0.0)).astype(dtype)  # NaN → 0
 
 
 def sigmoid(z: jax.Array) -> jax.Array:

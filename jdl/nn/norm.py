@@ -50,13 +50,14 @@ def _check_rank(layer: str, x: Any, layouts: dict[int, str] | int) -> None:
 
 
 def normalize(x: jax.Array, mean: jax.Array, var: jax.Array, gamma: jax.Array | None,
-              beta: jax.Array | None, eps: float) -> jax.Array:
-    """y = γ·(x − μ)/√(σ² + ε) + β (γ, β skipped when None).
+              beta: jax.Array | None, eps: float, eps_in_sqrt: bool = True) -> jax.Array:
+    """y = γ·(x − μ)/√(σ² + ε) + β (γ, β skipped when None); y = γ·(x − μ)/(σ + ε) + β with
+    ``eps_in_sqrt=False``.
 
     Shapes: x (...); mean, var broadcastable to x with x's rank; gamma, beta (C,) for the last
     axis. Returns y of x's shape, in float32 or wider (the caller casts back).
     """
-    y = (x - mean) * jax.lax.rsqrt(var + eps)
+    y = (x - mean) * jax.lax.rsqrt(var + eps) if eps_in_sqrt else (x - mean) / (jnp.sqrt(var) + eps)
     lead = (1,) * (x.ndim - 1)
     if gamma is not None:
         y = y * gamma.reshape(*lead, -1)
@@ -109,7 +110,8 @@ _BN_LAYOUTS = {2: "B, D", 3: "B, T, C", 4: "B, H, W, C"}
 
 
 def BatchNorm(momentum: float = 0.99, eps: float = 1e-5, axis_name: str | None = None,
-              gamma_init: Initializer = initializers.ones, unbiased_running_var: bool = False) -> Module:
+              gamma_init: Initializer = initializers.ones, unbiased_running_var: bool = False,
+              eps_in_sqrt: bool = True) -> Module:
     """Batch normalization (Ioffe & Szegedy, 2015): normalize each feature over the batch.
 
     Training (``train=True``), with A every axis but the last (the batch, and H, W for images):
@@ -130,6 +132,11 @@ def BatchNorm(momentum: float = 0.99, eps: float = 1e-5, axis_name: str | None =
     PyTorch also keeps the unbiased variance N/(N − 1)·σ² in its running ``var`` (the output
     in training uses the biased σ² in both); pass ``unbiased_running_var=True`` to do the same.
 
+    ε goes under the root, √(σ² + ε), as in the paper, PyTorch and flax. One course sheet writes
+    γ ⊙ (x − μ̂_B)/(σ̂_B + ε) + β instead: ``eps_in_sqrt=False`` (in evaluation too, with the
+    running σ = √var). For σ ≫ √ε the two agree to about ε/σ relative; for a nearly constant
+    channel (σ → 0) the sheet's form divides by ε instead of √ε, amplifying by up to 1/ε.
+
     Which axes are normalized (μ, σ have the shape on the right):
 
         x : B × D          →  μ, σ : 1 × D           (fully connected, BatchNorm1d)
@@ -147,6 +154,7 @@ def BatchNorm(momentum: float = 0.99, eps: float = 1e-5, axis_name: str | None =
         statistics are also averaged, so that shards of a batch normalize with the whole batch's.
       gamma_init: initializer of γ (``jdl.init.zeros`` for the last BN of a residual branch).
       unbiased_running_var: keep N/(N − 1)·σ² in the running ``var``, as PyTorch does.
+      eps_in_sqrt: divide by √(σ² + ε) (True) or by σ + ε (False, the course sheet's form).
     """
     _check_eps_momentum("BatchNorm", eps, momentum)
 
@@ -166,7 +174,7 @@ def BatchNorm(momentum: float = 0.99, eps: float = 1e-5, axis_name: str | None =
         if not train:
             lead = (1,) * (x.ndim - 1)
             mean, var = state["mean"].reshape(*lead, -1), state["var"].reshape(*lead, -1)  # (1, …, C)
-            y = normalize(xf, mean, var, params["gamma"], params["beta"], eps)
+            y = normalize(xf, mean, var, params["gamma"], params["beta"], eps, eps_in_sqrt)
             return y.astype(x.dtype), state
         n = x.size // x.shape[-1]  # values per channel in this shard
         if n == 1 and axis_name is None:
@@ -176,7 +184,7 @@ def BatchNorm(momentum: float = 0.99, eps: float = 1e-5, axis_name: str | None =
                 f"is 0; train with a batch of at least 2, or call apply(..., train=False) to use "
                 f"the running statistics")
         mean, var = moments(xf, axes, axis_name)  # (1, …, 1, C)
-        y = normalize(xf, mean, var, params["gamma"], params["beta"], eps)
+        y = normalize(xf, mean, var, params["gamma"], params["beta"], eps, eps_in_sqrt)
         mu, sigma2 = mean.reshape(-1), var.reshape(-1)  # (C,)
         if unbiased_running_var:
             total = n if axis_name is None else jax.lax.psum(n, axis_name)

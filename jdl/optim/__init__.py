@@ -2,7 +2,7 @@
 
 from jdl.optim.adagrad import AdagradState, scale_by_rss
 from jdl.optim.adam import AdamState, scale_by_adam
-from jdl.optim.aliases import adagrad, adam, adam_l2, adamw, momentum_ema, rmsprop, rprop, sgd
+from jdl.optim.aliases import adagrad, adam, adam_l2, adamw, adamw_paper, momentum_ema, rmsprop, rprop, sgd
 from jdl.optim.base import (
     EmptyState, GradientTransformation, ScaleByScheduleState, apply_updates, chain, identity,
     scale, scale_by_learning_rate, scale_by_schedule, with_extra_args_support,

@@ -3,7 +3,10 @@
     v_{t+1} = v_t + |g_t|²        u = g_t / √(v_{t+1} + ε)     (ε inside the root, as the course
                                                                  and optax write it)
 
-followed by u ← −α·u in ``jdl.optim.adagrad``. Because v only grows, the step only shrinks: the
+followed by u ← −α·u in ``jdl.optim.adagrad``. The course starts the sum at v₀ = 0
+(``initial_accumulator_value=0.0``: the first step is then α·g/√(g² + ε) ≈ α·sign(g)); optax and
+jdl default to v₀ = 0.1 (PyTorch's ``initial_accumulator_value`` defaults to 0 with ε = 1e-10
+outside the root). Because v only grows, the step only shrinks: the
 method stalls on long problems (visible on Rosenbrock in experiments/optimizers.py). Duchi et al. 2011.
 """
 
@@ -30,7 +33,7 @@ def scale_by_rss(initial_accumulator_value: float = 0.1, eps: float = 1e-7) -> G
     v = 0 only where every g so far was 0, and there u = 0 too).
 
     Shapes: v and u have the shapes of the gradient's leaves.
-    Args: initial_accumulator_value: v₀ ≥ 0 (optax's default 0.1); eps: ε > 0.
+    Args: initial_accumulator_value: v₀ ≥ 0 (optax's default 0.1; the course's 0); eps: ε > 0.
     """
     check_nonnegative("scale_by_rss", "initial_accumulator_value", initial_accumulator_value)
     check_positive("scale_by_rss", "eps", eps)

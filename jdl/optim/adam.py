@@ -4,6 +4,7 @@
     m̂ = m_{t+1} / (1 − β₁^{t+1})             v̂ = v_{t+1} / (1 − β₂^{t+1})
     u = m̂ / (√v̂ + ε)        (cheat sheet, AdamW paper, optax: the default)
     u = m̂ / √(v̂ + ε)        (the course's review slides: ``eps_in_sqrt=True``)
+    u = m / (√v + ε)         (one of the course's slides, no bias correction: ``bias_correction=False``)
 
 followed by u ← −η·u in ``jdl.optim.adam``. Kingma & Ba 2015.
 """
@@ -16,7 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from jdl.optim.base import (
-    GradientTransformation, abs_sq, bias_correction, check_decay, check_positive, map_moment, map_updates,
+    GradientTransformation, abs_sq, bias_correction as correction, check_decay, check_positive, map_moment, map_updates,
 )
 
 
@@ -29,13 +30,18 @@ class AdamState(NamedTuple):
 
 
 def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
-                  eps_in_sqrt: bool = False, mu_dtype: Any = None) -> GradientTransformation:
+                  eps_in_sqrt: bool = False, mu_dtype: Any = None,
+                  bias_correction: bool = True) -> GradientTransformation:
     """u = m̂ / (√v̂ + ε) with bias-corrected moments m̂, v̂ (see the module docstring).
 
     Shapes: m, v and u have the shapes of the gradient's leaves; count is a scalar int32.
     Args: b1: β₁ in [0, 1); b2: β₂ in [0, 1); eps: ε > 0; eps_in_sqrt: put ε under the root;
       mu_dtype: the dtype m is stored in (e.g. ``jnp.bfloat16`` halves its memory; the step is
-      computed in the gradient's dtype and m rounded when stored, as optax does), None: the params'.
+      computed in the gradient's dtype and m rounded when stored, as optax does), None: the params';
+      bias_correction: m̂ = m/(1 − β₁^t), v̂ = v/(1 − β₂^t) (Kingma & Ba, optax, PyTorch); False
+      uses m and v as they are (the slide's "ADAM update" w ← w − η·m/(√r + ε)): m and v start
+      at 0, so the first step is (1 − β₁)/√(1 − β₂) ≈ 3.2 times the bias-corrected one at the
+      defaults, and the two agree once β₁^t, β₂^t are ≈ 0.
     """
     for arg, value in (("b1", b1), ("b2", b2)):
         check_decay("scale_by_adam", arg, value)
@@ -53,7 +59,8 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
         m = map_moment(lambda g, m: (1 - b1) * g + b1 * m, grads, state.m)
         v = map_moment(lambda g, v: ((1 - b2) * abs_sq(g) + b2 * v).astype(v.dtype), grads, state.v)
         count = state.count + 1
-        c1, c2 = bias_correction(b1, count), bias_correction(b2, count)
+        one = jnp.ones([], jnp.float32)
+        c1, c2 = (correction(b1, count), correction(b2, count)) if bias_correction else (one, one)
 
         def step(m, v):
             m_hat, v_hat = m / c1.astype(m.dtype), v / c2.astype(v.dtype)

@@ -6,12 +6,12 @@ schedule t ↦ η_t (t counts the updates made so far, see ``jdl.optim.schedules
 
 from __future__ import annotations
 
-from jdl.optim.adagrad import scale_by_rss
-from jdl.optim.adam import scale_by_adam
 from typing import Any
 
+from jdl.optim.adagrad import scale_by_rss
+from jdl.optim.adam import scale_by_adam
 from jdl.optim.base import (
-    GradientTransformation, ScalarOrSchedule, chain, check_learning_rate, identity, scale_by_learning_rate,
+    GradientTransformation, ScalarOrSchedule, chain, check_learning_rate, identity, scale, scale_by_learning_rate,
 )
 from jdl.optim.masking import Mask
 from jdl.optim.momentum import scale_by_ema, trace
@@ -49,7 +49,8 @@ def momentum_ema(learning_rate: ScalarOrSchedule, beta: float = 0.9) -> Gradient
 
 def adagrad(learning_rate: ScalarOrSchedule, initial_accumulator_value: float = 0.1,
             eps: float = 1e-7) -> GradientTransformation:
-    """Adagrad: v ← v + g²; θ ← θ − η·g/√(v + ε) (see ``jdl.optim.adagrad``)."""
+    """Adagrad: v ← v + g²; θ ← θ − η·g/√(v + ε) (see ``jdl.optim.adagrad``). v starts at
+    ``initial_accumulator_value``: optax's 0.1 by default, the course's v₀ = 0 with 0.0."""
     check_learning_rate("adagrad", learning_rate)
     return chain(scale_by_rss(initial_accumulator_value, eps), scale_by_learning_rate(learning_rate))
 
@@ -68,21 +69,51 @@ def rmsprop(learning_rate: ScalarOrSchedule, decay: float = 0.9, eps: float = 1e
 
 
 def adam(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
-         eps_in_sqrt: bool = False, mu_dtype: Any = None) -> GradientTransformation:
+         eps_in_sqrt: bool = False, mu_dtype: Any = None, bias_correction: bool = True) -> GradientTransformation:
     """Adam: θ ← θ − η·m̂/(√v̂ + ε) with bias-corrected moments (see ``jdl.optim.adam``);
-    ``mu_dtype`` stores m in another dtype (``jnp.bfloat16``: half the memory of m)."""
+    ``mu_dtype`` stores m in another dtype (``jnp.bfloat16``: half the memory of m);
+    ``bias_correction=False`` steps with m/(√v + ε), as one of the course's slides writes it."""
     check_learning_rate("adam", learning_rate)
-    return chain(scale_by_adam(b1, b2, eps, eps_in_sqrt, mu_dtype), scale_by_learning_rate(learning_rate))
+    return chain(scale_by_adam(b1, b2, eps, eps_in_sqrt, mu_dtype, bias_correction),
+                 scale_by_learning_rate(learning_rate))
 
 
 def adamw(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
           weight_decay: float = 1e-4, mask: Mask | None = None, mu_dtype: Any = None) -> GradientTransformation:
     """AdamW, decoupled weight decay (Loshchilov & Hutter 2019):
     θ ← θ − η·(m̂/(√v̂ + ε) + λ·θ); the decay never enters the moments. ``update`` needs params;
-    ``mu_dtype`` as in ``adam``."""
+    ``mu_dtype`` as in ``adam``. This is optax's and PyTorch's form, the decay multiplied by the
+    learning rate η; the paper's Algorithm 2 multiplies it by the schedule η_t only
+    (``adamw_paper``): λ_paper = α·λ here."""
     check_learning_rate("adamw", learning_rate)
     return chain(scale_by_adam(b1, b2, eps, mu_dtype=mu_dtype), add_decayed_weights(weight_decay, mask),
                  scale_by_learning_rate(learning_rate))
+
+
+def adamw_paper(learning_rate: float, weight_decay: float, b1: float = 0.9, b2: float = 0.999,
+                eps: float = 1e-8, schedule_multiplier: ScalarOrSchedule = 1.0,
+                mask: Mask | None = None) -> GradientTransformation:
+    """AdamW as Loshchilov & Hutter's Algorithm 2 writes it (the course's slide):
+
+        θ_t = θ_{t−1} − η_t·(α·m̂_t/(√v̂_t + ε) + λ·θ_{t−1})
+
+    with α = ``learning_rate`` (the paper's 0.001), λ = ``weight_decay`` and the schedule
+    multiplier η_t = ``schedule_multiplier`` (a float or a schedule t ↦ η_t): the decay is
+    multiplied by η_t but not by α. ``adamw`` (optax, PyTorch) multiplies it by the learning rate,
+    θ ← θ − lr_t·(m̂/(√v̂ + ε) + λ'·θ), so the two are equal when
+
+        lr_t = α·η_t   and   λ' = λ/α      (``adamw(α·η_t, weight_decay=λ/α)``).
+
+    PyTorch's ``AdamW(lr, weight_decay=λ')`` is the ``adamw`` form. ``update`` needs params.
+    Shapes: every state leaf has its param's shape.
+    """
+    if callable(learning_rate):
+        raise ValueError("adamw_paper: learning_rate is the constant α of Algorithm 2; pass the schedule as "
+                         "schedule_multiplier=η_t, e.g. adamw_paper(1e-3, 1e-4, schedule_multiplier=schedule)")
+    check_learning_rate("adamw_paper", learning_rate)
+    check_learning_rate("adamw_paper", schedule_multiplier)
+    return chain(scale_by_adam(b1, b2, eps), scale(learning_rate), add_decayed_weights(weight_decay, mask),
+                 scale_by_learning_rate(schedule_multiplier))
 
 
 def adam_l2(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,

@@ -2,6 +2,7 @@
 
     L2, R = λ/2·‖θ‖²:   ∇R = λ·θ           ("weight decay" for SGD: θ ← (1 − ηλ)·θ − η·g)
     the lecture's L2, R = λ/n·Σ_l ‖W_l‖_F²: ∇R = 2λ/n·θ, i.e. ``add_l2_penalty(2λ/n)``
+    the sheets' L2 without ½, R = λ·‖θ‖²:   ∇R = 2λ·θ, i.e. ``add_l2_penalty(2λ)``
     L1, R = λ·‖θ‖₁:     ∇R = λ·sign(θ)     (the subgradient 0 at θ = 0)
 
 Penalize weights, not biases: pass ``mask=jdl.optim.weights_only``.

@@ -12,3 +12,4 @@ from jdl.train.supervised import apply_in, supervised
 from jdl.train.checkpoint import Checkpoint, CheckpointError, CheckpointMismatch, CheckpointNotFound, restore
 from jdl.train.nonfinite import NonFiniteError
 from jdl.train.transfer import TransferReport, load_matching, restore_matching, starting_from
+from jdl.train import probe, selfsupervised  # issue 16: SimCLR, rotation prediction, linear probes

@@ -30,3 +30,36 @@ def plot_history(history: Sequence[dict], path: str | os.PathLike, title: str = 
         fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+
+
+def image_grid(images, n_cols: int = 10, pad: int = 1):
+    """Tile images (N, H, W), (N, H, W, 1) or (N, H, W, 3) into one (rows·(H + pad) − pad,
+    n_cols·(W + pad) − pad[, 3]) array, row by row, clipped to [0, 1]; gaps and empty cells
+    are 0 (white under ``cmap='gray_r'``, where ink 1 is black)."""
+    import numpy as np
+
+    x = np.clip(np.asarray(images, np.float32), 0, 1)
+    x = x[..., 0] if x.ndim == 4 and x.shape[-1] == 1 else x  # (N, H, W) or (N, H, W, 3)
+    n, h, w = x.shape[:3]
+    rows = -(-n // n_cols)
+    grid = np.zeros((rows * (h + pad) - pad, n_cols * (w + pad) - pad, *x.shape[3:]), np.float32)
+    for i in range(n):
+        r, c = divmod(i, n_cols)
+        grid[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w] = x[i]
+    return grid
+
+
+def save_image_grid(path: str | os.PathLike, images, n_cols: int = 10, scale: int = 4) -> None:
+    """Write ``image_grid(images)`` as a PNG, each pixel a ``scale``×``scale`` block: grey
+    images ink dark on white (0 white, 1 black), colour images as they are.
+
+    Shapes: images (N, H, W[, C]) with values in [0, 1], C = 1 or 3.
+    """
+    import numpy as np
+    from matplotlib.image import imsave
+
+    grid = np.repeat(np.repeat(image_grid(images, n_cols), scale, axis=0), scale, axis=1)
+    if grid.ndim == 2:
+        imsave(path, 1.0 - grid, cmap="gray", vmin=0.0, vmax=1.0)
+    else:
+        imsave(path, grid)

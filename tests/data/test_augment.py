@@ -39,6 +39,26 @@ def test_affine_rotates_like_rot90_and_shifts_by_whole_pixels():
     assert small.shape == IMAGE.shape and not np.allclose(small, IMAGE)
 
 
+def test_crop_resize_is_the_identity_on_the_whole_image_and_exact_on_a_ramp():
+    np.testing.assert_allclose(augment.crop_resize(IMAGE, 0.0, 0.0, 5.0, 5.0), IMAGE, atol=1e-5)
+    # IMAGE[r, c, ch] = 10r + 2c + ch + 1 is linear, so bilinear resampling of any window is exact:
+    # out[i, j] = IMAGE at (1 + (i + ½)·2.5/5 − ½, 0.5 + (j + ½)·3/5 − ½)
+    i, j, ch = np.meshgrid(np.arange(5), np.arange(5), np.arange(2), indexing="ij")
+    expected = 10 * (1 + (i + 0.5) * 0.5 - 0.5) + 2 * (0.5 + (j + 0.5) * 0.6 - 0.5) + ch + 1
+    np.testing.assert_allclose(augment.crop_resize(IMAGE, 1.0, 0.5, 2.5, 3.0), expected, atol=1e-4)
+
+
+def test_random_resized_crop_zooms_inside_the_image():
+    np.testing.assert_allclose(augment.random_resized_crop(1.0, 1.0)(KEYS[0], IMAGE), IMAGE, atol=1e-5)
+    outs = np.asarray(jax.jit(jax.vmap(augment.random_resized_crop(0.3), in_axes=(0, None)))(KEYS, IMAGE))
+    assert outs.min() >= float(IMAGE.min()) - 1e-4 and outs.max() <= float(IMAGE.max()) + 1e-4
+    # a window of a share s < 1 of the area spans less than the image: the ramp's range shrinks
+    spans = outs[:, -1, :, 0].mean(1) - outs[:, 0, :, 0].mean(1)  # row ramp seen top to bottom
+    assert np.all(spans <= 40 + 1e-3) and np.mean(spans) < 36 and len(np.unique(spans.round(3))) > 30
+    with pytest.raises(ValueError, match="random_resized_crop: need 0 < min_scale <= 1"):
+        augment.random_resized_crop(0.0)
+
+
 def test_gaussian_noise_statistics():
     x = jnp.zeros((100, 100))
     out = augment.gaussian_noise(0.5)(KEYS[0], x)

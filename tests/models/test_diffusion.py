@@ -202,3 +202,49 @@ def test_a_tiny_ddpm_learns_moons():
     model = float(mmd2(samples, test, bw))
     noise = float(mmd2(rng.normal(size=(200, 2)) * sd + mu, test, bw))
     assert np.sqrt(model / ref) < 3.0 and model < noise / 4, (model, ref, noise)
+
+
+def test_clipped_ddim_with_eta_1_is_the_clipped_ancestral_sampler():
+    """With x̂_0 clipped, DDIM (η = 1, every step) and the ancestral sampler through the posterior
+    mean √ᾱ_{t−1}β_t/(1−ᾱ_t)·x̂_0 + √α_t(1−ᾱ_{t−1})/(1−ᾱ_t)·x_t still agree; a clip wide enough
+    to hold every x̂_0 changes nothing."""
+    with jax.enable_x64(True):
+        s = diffusion.cosine_schedule(60)
+        f = _gaussian_eps(s, 0.7, 0.3)
+        kw = {"variance": "posterior"}
+        a = diffusion.ancestral_sample(f, s, (16, 2), jax.random.key(3), clip_x0=(-0.2, 0.8), **kw)
+        b = diffusion.ddim_sample(f, s, (16, 2), jax.random.key(3), steps=60, eta=1.0, clip_x0=(-0.2, 0.8))
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+        plain = diffusion.ancestral_sample(f, s, (16, 2), jax.random.key(3), **kw)
+        assert np.max(np.abs(np.asarray(a) - np.asarray(plain))) > 1e-2  # the clip was active
+        wide = diffusion.ancestral_sample(f, s, (16, 2), jax.random.key(3), clip_x0=(-1e6, 1e6), **kw)
+        np.testing.assert_allclose(wide, plain, rtol=1e-9, atol=1e-9)
+    x0, eps = diffusion.predict_x0(jnp.array([[0.5, 3.0]]), jnp.array([[0.1, -0.2]]), jnp.float32(0.25), (-1.0, 1.0))
+    want = np.clip((np.array([0.5, 3.0]) - np.sqrt(0.75) * np.array([0.1, -0.2])) / 0.5, -1, 1)
+    np.testing.assert_allclose(x0[0], want, rtol=1e-6)
+    np.testing.assert_allclose(eps[0], (np.array([0.5, 3.0]) - 0.5 * want) / np.sqrt(0.75), rtol=1e-6)
+    with pytest.raises(ValueError, match=r"ddim_sample: clip_x0 must be None or \(lo, hi\) with lo < hi"):
+        diffusion.ddim_sample(f, s, (2, 2), jax.random.key(0), steps=5, clip_x0=(1.0, -1.0))
+
+
+@pytest.mark.parametrize("name", ["linear", "cosine"])
+def test_ddim_recovers_gaussian_moments_and_the_clip_stops_the_cosine_blow_up(name):
+    """Data N(μ, 0.3²·I) inside [−1, 1] and its exact ε-predictor, in float32: DDIM on every step
+    returns μ and σ (to DDIM's discretization error, 1-3%) with and without the x̂_0 clip, on
+    both schedules. Then a network error, a
+    constant δ = 0.05 added to ε̂: the cosine schedule's ᾱ_T ≈ 6e-8 turns it into an error of
+    δ·√((1−ᾱ_T)/ᾱ_T) ≈ 200 in the first x̂_0, and unclipped DDIM on 10 steps lands several units
+    from μ; clipped to [−1, 1], its mean is off by about 2δ, as on the linear schedule."""
+    mu, sd, n = jnp.array([0.3, -0.2]), 0.3, 20_000
+    s = diffusion.linear_schedule(200, 1e-4, 0.1) if name == "linear" else diffusion.cosine_schedule(200)
+    exact = _gaussian_eps(s, mu, sd)
+    for clip in (None, (-1.0, 1.0)):
+        x = diffusion.ddim_sample(exact, s, (n, 2), jax.random.key(5), steps=200, clip_x0=clip)
+        np.testing.assert_allclose(np.mean(x, 0), mu, atol=0.01)
+        np.testing.assert_allclose(np.std(x, 0), sd, rtol=0.04)  # DDIM's own discretization: 1-3% low
+    biased = lambda x, t: exact(x, t) + 0.05  # noqa: E731
+    clipped = diffusion.ddim_sample(biased, s, (n, 2), jax.random.key(5), steps=10, clip_x0=(-1.0, 1.0))
+    assert np.max(np.abs(np.mean(clipped, 0) - mu)) < 0.13, np.mean(clipped, 0)
+    unclipped = diffusion.ddim_sample(biased, s, (n, 2), jax.random.key(5), steps=10)
+    error = np.max(np.abs(np.mean(unclipped, 0) - mu))
+    assert (error > 5.0) if name == "cosine" else (error < 0.13), (name, error)

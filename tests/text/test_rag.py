@@ -1,0 +1,31 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jdl.data.text import char_vocab
+from jdl.models.gpt import GPTConfig, gpt
+from jdl.models.gpt_generate import generate
+from jdl.text.rag import greedy_continue, pad_right
+
+
+def test_ragged_greedy_continuation_equals_the_kv_cached_generate_row_by_row():
+    config = GPTConfig(vocab_size=9, context=12, num_layers=1, d_model=8, num_heads=2)
+    params, _ = gpt(config).init(jax.random.key(0), jnp.zeros((1, 12), jnp.int32))
+    params["wte"]["w"] = params["wte"]["w"] * 40  # sharp logits: no near-ties in the argmax
+    prompts = [np.array([1, 2, 3, 4, 5]), np.array([7, 3]), np.array([8, 8, 1, 0, 2, 6, 4])]
+    ids = np.zeros((3, 12), np.int32)
+    for i, p in enumerate(prompts):
+        ids[i, :len(p)] = p
+    new = np.asarray(greedy_continue(params, config, ids, np.array([5, 2, 7]), 4))
+    for i, p in enumerate(prompts):
+        want = np.asarray(generate(params, config, p[None], 4, None, temperature=0.0))[0, len(p):]
+        np.testing.assert_array_equal(new[i], want)
+    with pytest.raises(ValueError, match="length \\+ n <= T=12"):
+        greedy_continue(params, config, ids, np.array([5, 2, 9]), 4)
+
+
+def test_pad_right_keeps_the_end():
+    vocab = char_vocab("abc")
+    ids, lengths = pad_right(vocab, ["abcabc", "b"], 4)
+    assert ids.tolist() == [[2, 0, 1, 2], [1, 0, 0, 0]]  # "cabc", "b" and lengths.tolist() == [4, 1]
