@@ -9,7 +9,9 @@ params and optimizer state (as benchmarks/repeat_probe.py). Compile time: wall a
 seconds of lower+compile. Step: each round runs every configuration for ``--steps`` steps in
 turn (blocks, not call by call: XLA's threads spin after a call) and keeps the block's median;
 the figure is the median over rounds, and the ratio to the loop is taken per round, then its
-median. Process-wide XLA_FLAGS (while-loop flags) are tried by setting them before the run.
+median; the same for the process CPU time per step (less moved by other processes' load).
+``--options='{"xla_cpu_...": value}'`` compiles extra rows of the scan kinds with XLA compiler
+options (per compile, so with and without run side by side in one process). Process-wide XLA_FLAGS (while-loop flags) are tried by setting them before the run.
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--width", type=int, default=256)
+    p.add_argument("--options", default="", help="JSON dict of XLA compiler options: adds "
+                   "'<kind>+opts' rows compiled with them (same process, same inputs)")
     p.add_argument("--out", default="")
     args = p.parse_args(argv)
 
@@ -70,39 +74,47 @@ def main(argv: list[str] | None = None) -> dict:
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.standard_normal((128, args.width), dtype=np.float32))
     y = jnp.asarray(rng.integers(0, args.width, 128).astype(np.int32))
-    configs = [(k, int(n)) for n in args.layers.split(",") for k in args.kinds.split(",")]
+    options = json.loads(args.options) if args.options else {}
+    kinds = args.kinds.split(",")
+    kinds += [f"{k}+opts" for k in kinds if k != "loop"] if options else []
+    configs = [(k, int(n)) for n in args.layers.split(",") for k in kinds]
     steps, carries, compile_s = {}, {}, {}
     for c in configs:
-        fn, carry = build_step(*c, args.width, x, y)
+        fn, carry = build_step(c[0].removesuffix("+opts"), c[1], args.width, x, y)
         wall, cpu = time.perf_counter(), time.process_time()
-        steps[c] = fn.lower(*carry, x, y).compile()
+        steps[c] = fn.lower(*carry, x, y).compile(options if c[0].endswith("+opts") else None)
         compile_s[c] = (time.perf_counter() - wall, time.process_time() - cpu)
         *carries[c], value = steps[c](*carry, x, y)
         value.block_until_ready()
-    rounds = {c: [] for c in configs}
+    rounds, cpu_rounds = {c: [] for c in configs}, {c: [] for c in configs}
     for _ in range(args.rounds):
         for c in configs:
-            times = []
+            times, cpu = [], time.process_time()
             for _ in range(args.steps):
                 start = time.perf_counter()
                 *carries[c], value = steps[c](*carries[c], x, y)
                 value.block_until_ready()
                 times.append((time.perf_counter() - start) * 1e3)
             rounds[c].append(statistics.median(times))
+            cpu_rounds[c].append((time.process_time() - cpu) * 1e3 / args.steps)
     rows = []
     for kind, n in configs:
         ratio = [a / b for a, b in zip(rounds[(kind, n)], rounds[("loop", n)])] if ("loop", n) in rounds else []
+        cpu_ratio = [a / b for a, b in zip(cpu_rounds[(kind, n)], cpu_rounds[("loop", n)])] if ratio else []
         rows.append({"layers": n, "kind": kind, "step_ms": statistics.median(rounds[(kind, n)]),
+                     "step_cpu_ms": statistics.median(cpu_rounds[(kind, n)]),
+                     "cpu_ratio_to_loop": statistics.median(cpu_ratio) if cpu_ratio else None,
                      "ratio_to_loop": statistics.median(ratio) if ratio else None,
                      "ratio_range": [min(ratio), max(ratio)] if ratio else None,
                      "compile_wall_s": compile_s[(kind, n)][0], "compile_cpu_s": compile_s[(kind, n)][1]})
         r = rows[-1]
         print(f"{n:3d} {kind:18s} step {r['step_ms']:7.2f} ms  ratio {r['ratio_to_loop'] or 0:.3f} "
               f"[{(r['ratio_range'] or [0, 0])[0]:.2f}–{(r['ratio_range'] or [0, 0])[1]:.2f}]  "
+              f"CPU {r['step_cpu_ms']:7.2f} ms ratio {r['cpu_ratio_to_loop'] or 0:.3f}  "
               f"compile {r['compile_wall_s']:.2f} s wall / {r['compile_cpu_s']:.2f} s CPU")
     result = {"rows": rows, "xla_flags": os.environ.get("XLA_FLAGS", ""), "load": os.getloadavg(),
               **vars(args)}
-    print(f"XLA_FLAGS={result['xla_flags']!r} load average {result['load']}")
+    print(f"options={options} XLA_FLAGS={result['xla_flags']!r} load average {result['load']}")
     if args.out:
         with open(args.out, "w") as fh:
             json.dump(result, fh, indent=1)
