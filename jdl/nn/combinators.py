@@ -206,6 +206,8 @@ def repeat(layer: Module | Callable[..., Any], n: int, unroll: int | bool = 1,
     the same values and gradients from ``jdl.kernels.repeat``'s hand-written reverse rule (all
     layers' weight gradients as one batched computation after the backward scan). 'custom_vjp'
     is reverse-mode only (``jax.jvp`` raises) and takes stateless layers only (no BatchNorm).
+    On XLA:CPU it measured slower than 'scan', not faster (benchmarks/NOTES.md, "A custom VJP
+    for repeat"): it is there to be measured on other backends, not a recommended default.
     """
     body = as_module(layer)
     if not isinstance(n, int) or n < 1:
