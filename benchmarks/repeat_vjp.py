@@ -1,6 +1,7 @@
 """Adam steps of a deep residual stack built four ways, timed in ONE process in interleaved
 blocks: the Python loop (``serial``), ``repeat`` (scan), ``repeat(impl='custom_vjp')`` and the
-custom VJP saving only the layer inputs (``jdl.kernels.repeat.stack_custom_vjp(save='inputs')``).
+custom VJP saving only the layer inputs or splitting the layer's pullback
+(``jdl.kernels.repeat.stack_custom_vjp(save='inputs' | 'split')``).
 
     python -m benchmarks.repeat_vjp [--layers=12,24] [--rounds=7] [--steps=10] [--out=FILE.json]
 
@@ -22,7 +23,7 @@ import os
 import statistics
 import time
 
-KINDS = ("loop", "repeat", "custom_vjp", "custom_vjp_inputs")
+KINDS = ("loop", "repeat", "custom_vjp", "custom_vjp_inputs", "custom_vjp_split")
 
 
 def build_step(kind: str, layers: int, d: int, x, y):
@@ -41,9 +42,9 @@ def build_step(kind: str, layers: int, d: int, x, y):
     else:
         model = jdl.nn.repeat(block, layers, impl="scan" if kind == "repeat" else "custom_vjp")
     params, state = model.init(jax.random.key(0), x)
-    if kind == "custom_vjp_inputs":
+    if kind in ("custom_vjp_inputs", "custom_vjp_split"):
         f = lambda p, h, k: block.apply(p, {}, h)[0]
-        forward = lambda p: stack_custom_vjp(f, p, x, None, save="inputs")
+        forward = lambda p: stack_custom_vjp(f, p, x, None, save=kind.split("_")[-1])
     else:
         forward = lambda p: model.apply(p, state, x)[0]
     opt = jdl.optim.adam(1e-3)

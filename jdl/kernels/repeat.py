@@ -17,6 +17,10 @@ the stacked (n, …) gradient buffer; here the loop does only the first line and
   over the layers); nothing is recomputed. Memory as the plain scan, plus the δ's.
 - 'inputs': only the layer inputs h_0 … h_{n−1} (n, B, …); the backward scan recomputes each
   layer's forward to get δ_i, and the batched weight gradient recomputes it again (batched).
+- 'split': the residuals, and the layer's pullback cut in two at the jaxpr level
+  (``jdl.kernels.repeat_split``): the backward scan runs the equations that δ_i needs and
+  stores the values that the weight-only equations read from them (the cotangents inside the
+  layer, e.g. tanh′ ⊙ δW₂ᵀ), so the batched pass does only the weight-gradient equations.
 
 Reverse mode only: ``jax.custom_vjp`` defines no JVP, so ``jax.jvp`` through it raises JAX's
 "can't apply forward-mode autodiff (jvp) to a custom_vjp function"; use the plain ``repeat``
@@ -31,7 +35,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-SAVES = ("residuals", "inputs")
+SAVES = ("residuals", "inputs", "split")
 
 
 def _split(extra: dict[str, Any]) -> tuple[dict, dict]:
@@ -82,6 +86,10 @@ def _build(f: Callable[..., Any], unroll: int | bool, save: str) -> Callable[...
 
     def bwd(res, ct_y):
         saved, params, keys, diff, rest = res
+        if save == "split":
+            from jdl.kernels.repeat_split import split_backward
+            ct_p, ct_x, ct_e = split_backward(saved, ct_y, scan)
+            return ct_p, ct_x, None, ct_e, jax.tree.map(lambda _: None, rest)
         if save == "residuals":
             input_ct = lambda pullback, p, k, ct: pullback(ct)[1]
             weight_ct = lambda pullback, p, k, ct: _pick(pullback(ct))

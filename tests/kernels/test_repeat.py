@@ -74,7 +74,19 @@ def test_stack_gradient_matches_finite_differences(case, save="inputs"):
     assert max(errors.values()) < 1e-7, errors
 
 
-@pytest.mark.parametrize("save", ["residuals", "inputs"])
+def test_split_pullback_equals_scan(case):
+    """save='split' (the pullback cut at the jaxpr level) against the plain scan, with dropout."""
+    block, x, params, state, _ = case
+    with jax.enable_x64(True):
+        keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(7), i))(jnp.arange(N))
+        f = lambda p, h, k: block.apply(p, {}, h, key=k, train=True)[0]
+        split = lambda p, x: jnp.sum(jnp.sin(stack_custom_vjp(f, p, x, keys, save="split")))
+        g_split = jax.value_and_grad(split, (0, 1))(params, x)
+        g_plain = jax.value_and_grad(loss_of(jdl.nn.repeat(block, N), state), (0, 1))(params, x)
+    assert_close(g_split, g_plain, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("save", ["residuals", "inputs", "split"])
 def test_keyword_inputs_get_their_gradient(save):
     with jax.enable_x64(True):
         x = jax.random.normal(jax.random.key(2), (2, 3), jnp.float64)
