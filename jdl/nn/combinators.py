@@ -204,7 +204,8 @@ def repeat(layer: Module | Callable[..., Any], n: int, unroll: int | bool = 1,
 
     ``impl``: 'scan' (default, the definition above, JAX transposes the scan) or 'custom_vjp',
     the same values and gradients from ``jdl.kernels.repeat``'s hand-written reverse rule (all
-    layers' weight gradients as one batched computation after the backward scan). 'custom_vjp'
+    layers' weight gradients as one batched computation after the backward scan, the layer's
+    pullback split at the jaxpr level: ``save='split'``). 'custom_vjp'
     is reverse-mode only (``jax.jvp`` raises) and takes stateless layers only (no BatchNorm).
     On XLA:CPU it measured slower than 'scan', not faster (benchmarks/NOTES.md, "A custom VJP
     for repeat"): it is there to be measured on other backends, not a recommended default.
@@ -255,4 +256,4 @@ def _repeat_custom_vjp(body: Module, n: int, params: Params, state: State, x: An
                          f"repeat(..., impl='scan')")
     keys = None if key is None else jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(n))
     f = lambda p, h, k, **kw: body.apply(p, {}, h, key=k, train=train, **kw)[0]
-    return stack_custom_vjp(f, params, x, keys, extra, unroll=unroll), state
+    return stack_custom_vjp(f, params, x, keys, extra, unroll=unroll, save="split"), state

@@ -63,8 +63,8 @@ def test_custom_vjp_equals_scan_and_loop(case, unroll):
 
 
 def test_stack_gradient_matches_finite_differences(case, save="inputs"):
-    """save='inputs' against finite differences ('residuals' is repeat's default, checked
-    against the scan and the loop above)."""
+    """save='inputs' against finite differences ('split' is repeat's, checked against the scan
+    and the loop above)."""
     block, x, params, _, _ = case
     with jax.enable_x64(True):
         keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(7), i))(jnp.arange(N))
@@ -74,13 +74,14 @@ def test_stack_gradient_matches_finite_differences(case, save="inputs"):
     assert max(errors.values()) < 1e-7, errors
 
 
-def test_split_pullback_equals_scan(case):
-    """save='split' (the pullback cut at the jaxpr level) against the plain scan, with dropout."""
+def test_residuals_pullback_equals_scan(case):
+    """save='residuals' (whole pullback in the batched pass) against the plain scan, with
+    dropout; 'split' is repeat's, checked above."""
     block, x, params, state, _ = case
     with jax.enable_x64(True):
         keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(7), i))(jnp.arange(N))
         f = lambda p, h, k: block.apply(p, {}, h, key=k, train=True)[0]
-        split = lambda p, x: jnp.sum(jnp.sin(stack_custom_vjp(f, p, x, keys, save="split")))
+        split = lambda p, x: jnp.sum(jnp.sin(stack_custom_vjp(f, p, x, keys, save="residuals")))
         g_split = jax.value_and_grad(split, (0, 1))(params, x)
         g_plain = jax.value_and_grad(loss_of(jdl.nn.repeat(block, N), state), (0, 1))(params, x)
     assert_close(g_split, g_plain, rtol=1e-12, atol=1e-12)
