@@ -1,7 +1,7 @@
 """Adam steps of a deep residual stack built four ways, timed in ONE process in interleaved
-blocks: the Python loop (``serial``), ``repeat`` (scan), ``repeat(impl='custom_vjp')`` and the
-custom VJP saving only the layer inputs or splitting the layer's pullback
-(``jdl.kernels.repeat.stack_custom_vjp(save='inputs' | 'split')``).
+blocks: the Python loop (``serial``), ``repeat`` (scan), ``repeat(impl='custom_vjp')`` (the
+split pullback) and the custom VJP's other variants, the whole pullback in the batched pass or
+only the layer inputs saved (``jdl.kernels.repeat.stack_custom_vjp(save='residuals' | 'inputs')``).
 
     python -m benchmarks.repeat_vjp [--layers=12,24] [--rounds=7] [--steps=10] [--out=FILE.json]
 
@@ -23,7 +23,7 @@ import os
 import statistics
 import time
 
-KINDS = ("loop", "repeat", "custom_vjp", "custom_vjp_inputs", "custom_vjp_split")
+KINDS = ("loop", "repeat", "custom_vjp", "custom_vjp_residuals", "custom_vjp_inputs")
 
 
 def build_step(kind: str, layers: int, d: int, x, y):
@@ -42,7 +42,7 @@ def build_step(kind: str, layers: int, d: int, x, y):
     else:
         model = jdl.nn.repeat(block, layers, impl="scan" if kind == "repeat" else "custom_vjp")
     params, state = model.init(jax.random.key(0), x)
-    if kind in ("custom_vjp_inputs", "custom_vjp_split"):
+    if kind in ("custom_vjp_inputs", "custom_vjp_residuals"):
         f = lambda p, h, k: block.apply(p, {}, h)[0]
         forward = lambda p: stack_custom_vjp(f, p, x, None, save=kind.split("_")[-1])
     else:
