@@ -1,4 +1,4 @@
-"""Adam steps of a deep residual stack built four ways, timed in ONE process in interleaved
+"""Adam steps of a deep residual stack built five ways, timed in ONE process in interleaved
 blocks: the Python loop (``serial``), ``repeat`` (scan), ``repeat(impl='custom_vjp')`` (the
 split pullback) and the custom VJP's other variants, the whole pullback in the batched pass or
 only the layer inputs saved (``jdl.kernels.repeat.stack_custom_vjp(save='residuals' | 'inputs')``).
