@@ -195,17 +195,18 @@ def write_docs(results: dict, docs: str) -> str:
 
 
 def kept_sections(page: str) -> str:
-    """The sections of an existing ``page`` that other scripts write and this page keeps: the
-    startup table of ``benchmarks/startup.py`` (between its markers); '' when there is none."""
+    """The sections of an existing ``page`` that other scripts write and this page keeps, each
+    between its markers: the startup table of ``benchmarks/startup.py`` and the ``repeat``
+    custom-VJP table (``benchmarks/repeat_vjp.py``); '' when there is none."""
     from benchmarks.startup import BEGIN, END
 
     if not os.path.exists(page):
         return ""
     with open(page) as f:
         text = f.read()
-    if BEGIN not in text or END not in text:
-        return ""
-    return text[text.index(BEGIN):text.index(END) + len(END)]
+    markers = [(BEGIN, END), ("<!-- repeat_vjp: begin -->", "<!-- repeat_vjp: end -->")]
+    return "\n\n".join(text[text.index(b):text.index(e) + len(e)] for b, e in markers
+                        if b in text and e in text)
 
 
 if __name__ == "__main__":

@@ -184,7 +184,8 @@ def residual(layer: Module | Callable[..., Any],
     return Module(init, apply, "residual", mods, accepts)
 
 
-def repeat(layer: Module | Callable[..., Any], n: int, unroll: int | bool = 1) -> Module:
+def repeat(layer: Module | Callable[..., Any], n: int, unroll: int | bool = 1,
+           impl: str = "scan") -> Module:
     """n copies of ``layer`` with independent params: y = f_{θ_n}(… f_{θ_1}(x)).
 
     The params of the copies are stacked on a new leading axis (a leaf of shape S becomes
@@ -200,10 +201,20 @@ def repeat(layer: Module | Callable[..., Any], n: int, unroll: int | bool = 1) -
     XLA:CPU (2 cores, 24 Dense+tanh blocks, batch 128, benchmarks/NOTES.md): the rolled loop
     compiles in constant time but its training step took 1.3–1.8× a Python loop's, while
     ``unroll=True`` stepped within ~7% of the Python loop once page faults were out of the way.
+
+    ``impl``: 'scan' (default, the definition above, JAX transposes the scan) or 'custom_vjp',
+    the same values and gradients from ``jdl.kernels.repeat``'s hand-written reverse rule (all
+    layers' weight gradients as one batched computation after the backward scan, the layer's
+    pullback split at the jaxpr level: ``save='split'``). 'custom_vjp'
+    is reverse-mode only (``jax.jvp`` raises) and takes stateless layers only (no BatchNorm).
+    On XLA:CPU it measured about as fast as 'scan', a little faster at 24 layers, still well
+    behind the unrolled loop (benchmarks/NOTES.md, "A custom VJP for repeat").
     """
     body = as_module(layer)
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"repeat: n must be a positive int, got {n!r}")
+    if impl not in ("scan", "custom_vjp"):
+        raise ValueError(f"repeat: impl must be 'scan' or 'custom_vjp', got {impl!r}")
 
     def init(key: PRNGKey, x: Any) -> tuple[Params, State]:
         x = jax.tree.map(shape_struct, x)
@@ -219,6 +230,8 @@ def repeat(layer: Module | Callable[..., Any], n: int, unroll: int | bool = 1) -
 
     def apply(params: Params, state: State, x: Any, *, key=None, train=False, **extra):
         check_keywords("repeat", extra, body.accepts, combinator=True)
+        if impl == "custom_vjp":
+            return _repeat_custom_vjp(body, n, params, state, x, key, train, unroll, extra)
 
         def one_layer(h, inputs):
             i, p, s = inputs
@@ -230,3 +243,17 @@ def repeat(layer: Module | Callable[..., Any], n: int, unroll: int | bool = 1) -
         return y, new_state
 
     return Module(init, apply, "repeat", (body,), body.accepts)
+
+
+def _repeat_custom_vjp(body: Module, n: int, params: Params, state: State, x: Any, key, train: bool,
+                       unroll: int | bool, extra: dict[str, Any]) -> tuple[Any, State]:
+    """``repeat``'s apply through ``jdl.kernels.repeat.stack_custom_vjp`` (stateless layers)."""
+    from jdl.kernels.repeat import stack_custom_vjp  # jdl.kernels builds on jdl.nn
+
+    if jax.tree.leaves(state):
+        raise ValueError(f"repeat(impl='custom_vjp'): {body.name} has state (e.g. BatchNorm's "
+                         f"running statistics), which the custom VJP does not carry; use "
+                         f"repeat(..., impl='scan')")
+    keys = None if key is None else jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(n))
+    f = lambda p, h, k, **kw: body.apply(p, {}, h, key=k, train=train, **kw)[0]
+    return stack_custom_vjp(f, params, x, keys, extra, unroll=unroll, save="split"), state
