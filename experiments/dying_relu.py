@@ -18,8 +18,6 @@ units are stuck rather than dead.
 
 from __future__ import annotations
 
-import os
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -126,6 +124,8 @@ def plot(results: dict, workdir: str) -> None:
     accuracy (rows) for each activation; diverged runs are left out of the top row."""
     from matplotlib.figure import Figure
 
+    from experiments.common import save_figure
+
     fig = Figure(figsize=(12, 6))
     axes = fig.subplots(2, 3)
     xlabels = {"plain": "SGD learning rate", "clipped": "SGD learning rate (‖g‖ clipped to 1)",
@@ -141,9 +141,7 @@ def plot(results: dict, workdir: str) -> None:
             ax.set_xlabel(xlabels[sweep], fontsize=8)
             ax.set_ylabel(label, fontsize=8)
             ax.legend(fontsize=7)
-    os.makedirs(workdir, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(os.path.join(workdir, "dying_relu.png"), dpi=80)
+    save_figure(fig, workdir, "dying_relu.png")
 
 
 if __name__ == "__main__":

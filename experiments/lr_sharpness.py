@@ -21,8 +21,6 @@ training loss fell below a common threshold: sharpness at equal loss.
 
 from __future__ import annotations
 
-import os
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -109,7 +107,7 @@ def run(workdir: str, quick: bool = False, seed: int = 0) -> dict:
     (1 with ``quick``); writes results.json and lr_sharpness.png."""
     from matplotlib.figure import Figure
 
-    from experiments.common import write_results
+    from experiments.common import save_figure, write_results
 
     train, test = jdl.data.load("digits", "train"), jdl.data.load("digits", "test")
     lrs = (0.01, 0.2) if quick else (0.01, 0.05, 0.2)
@@ -134,9 +132,7 @@ def run(workdir: str, quick: bool = False, seed: int = 0) -> dict:
         ax.set_xscale("log")
         ax.set_xlabel("SGD learning rate α")
         ax.set_title(k.replace("_", " "), fontsize=9)
-    os.makedirs(workdir, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(os.path.join(workdir, "lr_sharpness.png"), dpi=80)
+    save_figure(fig, workdir, "lr_sharpness.png")
     write_results(workdir, results)
     return results
 
