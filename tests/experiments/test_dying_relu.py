@@ -25,6 +25,24 @@ def test_a_high_learning_rate_kills_relu_units(tmp_path):
     assert high["dead_after"] > low["dead_after"] + 0.1
 
 
+def test_bias_shift_lowers_only_hidden_biases():
+    model = jdl.models.mlp([4, 3, 2])
+    x = np.ones((1, 2), np.float32)
+    plain, _ = model.init(jax.random.key(0), x)
+    shifted, _ = dying_relu.shift_hidden_biases(model, 2.5).init(jax.random.key(0), x)
+    keys = [k for k in plain if "w" in plain[k]]
+    for k in keys[:-1]:
+        np.testing.assert_allclose(shifted[k]["b"], np.asarray(plain[k]["b"]) - 2.5)
+    np.testing.assert_array_equal(shifted[keys[-1]]["b"], plain[keys[-1]]["b"])
+
+
+def test_clipping_keeps_elu_finite_where_plain_sgd_diverges():
+    train, test = jdl.data.load("moons", "train"), jdl.data.load("moons", "test")
+    plain = dying_relu.train_one(jdl.nn.elu, 3.0, 1, 0, train, test)
+    clipped = dying_relu.train_one(jdl.nn.elu, 3.0, 1, 0, train, test, clip_norm=1.0)
+    assert plain["diverged"] == 1.0 and clipped["diverged"] == 0.0
+
+
 def test_noisy_moons_jitter_has_the_stated_spread():
     (x, y), val, test = regularized_boundaries.noisy_moons(0, n_train=60, jitter=0.25)
     assert x.shape == (60, 2) and val[0].shape == (80, 2) and test[0].shape == (200, 2)
