@@ -109,6 +109,16 @@ def torch_momentum(momentum: float) -> float:
 _BN_LAYOUTS = {2: "B, D", 3: "B, T, C", 4: "B, H, W, C"}
 
 
+def _check_batch_variance(x: Any, n: int, axis_name: str | None) -> None:
+    """Refuse training on one value per channel (its batch variance is 0)."""
+    if n == 1 and axis_name is None:
+        raise ValueError(
+            f"BatchNorm: in training the variance of each channel is taken over the batch, and "
+            f"an input of shape {tuple(x.shape)} gives one value per channel, whose variance "
+            f"is 0; train with a batch of at least 2, or call apply(..., train=False) to use "
+            f"the running statistics")
+
+
 def BatchNorm(momentum: float = 0.99, eps: float = 1e-5, axis_name: str | None = None,
               gamma_init: Initializer = initializers.ones, unbiased_running_var: bool = False,
               eps_in_sqrt: bool = True) -> Module:
@@ -177,12 +187,7 @@ def BatchNorm(momentum: float = 0.99, eps: float = 1e-5, axis_name: str | None =
             y = normalize(xf, mean, var, params["gamma"], params["beta"], eps, eps_in_sqrt)
             return y.astype(x.dtype), state
         n = x.size // x.shape[-1]  # values per channel in this shard
-        if n == 1 and axis_name is None:
-            raise ValueError(
-                f"BatchNorm: in training the variance of each channel is taken over the batch, and "
-                f"an input of shape {tuple(x.shape)} gives one value per channel, whose variance "
-                f"is 0; train with a batch of at least 2, or call apply(..., train=False) to use "
-                f"the running statistics")
+        _check_batch_variance(x, n, axis_name)
         mean, var = moments(xf, axes, axis_name)  # (1, …, 1, C)
         y = normalize(xf, mean, var, params["gamma"], params["beta"], eps, eps_in_sqrt)
         mu, sigma2 = mean.reshape(-1), var.reshape(-1)  # (C,)
