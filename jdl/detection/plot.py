@@ -28,23 +28,30 @@ def draw_boxes(ax, image: np.ndarray | None, boxes: np.ndarray, labels: np.ndarr
     ax.set_yticks([])
 
 
+def _grid(n: int, n_cols: int, cell: tuple[float, float], draw) -> "Figure":
+    """A Figure of ⌈n / n_cols⌉ × n_cols axes; ``draw(i, ax)`` fills cell i < n, the rest are off."""
+    from matplotlib.figure import Figure
+
+    n_rows = -(-n // n_cols)
+    fig = Figure(figsize=(cell[0] * n_cols, cell[1] * n_rows))
+    for i, ax in enumerate(fig.subplots(n_rows, n_cols, squeeze=False).ravel()):
+        if i < n:
+            draw(i, ax)
+        else:
+            ax.axis("off")
+    fig.tight_layout(pad=0.3)
+    return fig
+
+
 def sample_grid(images: np.ndarray, targets: np.ndarray, class_names: Sequence[str], n_cols: int = 6):
     """A grid of images with their ground-truth boxes: ``targets`` is a record array of padded
     boxes, labels and valid mask (``jdl.data.shapes``). Returns a matplotlib Figure."""
-    from matplotlib.figure import Figure
 
-    n = len(images)
-    n_rows = -(-n // n_cols)
-    fig = Figure(figsize=(1.6 * n_cols, 1.6 * n_rows))
-    axes = fig.subplots(n_rows, n_cols, squeeze=False)
-    for i, ax in enumerate(axes.ravel()):
-        if i >= n:
-            ax.axis("off")
-            continue
+    def draw(i, ax):
         valid = targets["valid"][i]
         draw_boxes(ax, images[i], targets["boxes"][i][valid], targets["labels"][i][valid], class_names)
-    fig.tight_layout(pad=0.3)
-    return fig
+
+    return _grid(len(images), n_cols, (1.6, 1.6), draw)
 
 
 def prediction_grid(images: np.ndarray, targets: np.ndarray, detections, class_names: Sequence[str],
@@ -52,16 +59,8 @@ def prediction_grid(images: np.ndarray, targets: np.ndarray, detections, class_n
     """Images with their ground truth (dashed) and the detections scoring ≥ ``score_threshold``
     (solid, labelled with class and score). ``targets``: padded records (``jdl.data.shapes``);
     ``detections``: one (boxes, scores, labels) per image (``as_metric_input``). Returns a Figure."""
-    from matplotlib.figure import Figure
 
-    n = len(images)
-    n_rows = -(-n // n_cols)
-    fig = Figure(figsize=(2.0 * n_cols, 2.1 * n_rows))
-    axes = fig.subplots(n_rows, n_cols, squeeze=False)
-    for i, ax in enumerate(axes.ravel()):
-        if i >= n:
-            ax.axis("off")
-            continue
+    def draw(i, ax):
         valid = targets["valid"][i]
         draw_boxes(ax, images[i], targets["boxes"][i][valid], targets["labels"][i][valid], class_names,
                    linestyle="--")
@@ -70,5 +69,5 @@ def prediction_grid(images: np.ndarray, targets: np.ndarray, detections, class_n
         draw_boxes(ax, None, boxes[keep], labels[keep], class_names, scores[keep])
         if titles is not None:
             ax.set_title(titles[i], fontsize=6)
-    fig.tight_layout(pad=0.3)
-    return fig
+
+    return _grid(len(images), n_cols, (2.0, 2.1), draw)
