@@ -3,7 +3,8 @@
 workload's flax and PyTorch implementations.
 
 A variant is ``jdl`` (the defaults of ``jdl.models.gpt``), ``jdl:<field>=<value>[,...]`` (fields
-of ``GPTConfig``, e.g. ``jdl:attention=jax``), ``flax`` or ``torch``.
+of ``GPTConfig``, e.g. ``jdl:attention=jax``), ``flax`` or ``torch``; a ``+keep`` suffix (``flax+keep``) runs
+``jdl.runtime.keep_host_memory`` in that variant's process first.
 
 ``python -m benchmarks.gpt_variants [--variants=jdl,jdl:attention=jax,flax,torch] [--rounds=2]
 [--threads=1]`` runs each variant in its own process (alternating over rounds), with XLA and
@@ -40,6 +41,11 @@ def measure_one(variant: str, options: dict, threads: int, steps: tuple[int, int
     from benchmarks.workloads import gpt
 
     torch.set_num_threads(threads)
+    if variant.endswith("+keep"):
+        from jdl.runtime import keep_host_memory
+
+        keep_host_memory()
+        variant = variant[:-len("+keep")]
     impl, kw = parse_variant(variant)
     return measure(gpt.build(impl, options, **kw), *steps)
 

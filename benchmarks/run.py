@@ -63,6 +63,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--hugepages", action="store_true",
                    help="start every worker with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (large "
                         "allocations as transparent huge pages; see benchmarks/NOTES.md)")
+    p.add_argument("--keep-host-memory", default="jdl",
+                   help="comma-separated implementations whose workers call jdl.runtime.keep_host_memory "
+                        "on the workloads with large temporaries (synchronous dispatch, XLA's "
+                        "per-step temporaries kept in the heap; '' for none)")
     args = p.parse_args(argv)
     from benchmarks.workloads.common import DTYPES
 
@@ -80,6 +84,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args.impls = names(args.impls, "implementation", IMPLS)
     args.extras = names(args.extras, "extra benchmark", EXTRAS)
     args.dtypes = names(args.dtypes, "dtype", DTYPES)
+    args.keep_host_memory = names(args.keep_host_memory, "implementation", IMPLS)
+    if args.isolation != "process":  # process-wide: in one process it would reach every implementation
+        args.keep_host_memory = []
     if args.hugepages and args.isolation != "process":
         p.error("--hugepages sets the workers' environment, so it needs --isolation=process")
     args.rounds = args.rounds or (1 if args.quick else 3)
@@ -208,7 +215,8 @@ def main(argv: list[str] | None = None) -> dict:
             for impl in order:
                 result = call({"kind": "workload", "workload": configs[w]["spec"]["workload"], "impl": impl,
                                "options": configs[w]["options"], "n_steps": steps[0], "n_blocks": steps[1],
-                               "n_warmup": steps[2], "device": args.device}, args.isolation, args.device,
+                               "n_warmup": steps[2], "device": args.device,
+                               "keep_host_memory": impl in args.keep_host_memory}, args.isolation, args.device,
                               args.hugepages)
                 print(f"round {r + 1}/{args.rounds} {w:11s} {impl:6s} " + (
                     f"{result['step_ms']:8.3f} ms/step, first call {result['first_call_s']:.2f} s"
@@ -218,7 +226,7 @@ def main(argv: list[str] | None = None) -> dict:
         "command": "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:]),
         "quick": args.quick, "rounds": args.rounds, "isolation": args.isolation, "device": args.device,
         "dtypes": args.dtypes,
-        "malloc_hugepages": args.hugepages,
+        "malloc_hugepages": args.hugepages, "keep_host_memory": args.keep_host_memory,
         "steps_per_block": steps[0], "blocks": steps[1],
         "machine": machine["info"], "ceilings": machine["ceilings"],
         "workloads": {w: (aggregate(c, runs[w], machine["ceilings"]) if w in runs else c)

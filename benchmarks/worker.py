@@ -5,7 +5,7 @@ keep spinning for a while after a call and would steal the cores of the next one
 
 The config is {'kind': 'machine', 'quick'}, {'kind': 'optim_jax' or 'optim_torch', 'args'} (benchmarks.optim),
 {'kind': 'workload', 'workload', 'impl', 'options', 'n_steps', 'n_blocks',
-'n_warmup', 'device'} or {'kind': 'extra', 'extra': name, 'quick': bool, ...}.
+'n_warmup', 'device', 'keep_host_memory'} or {'kind': 'extra', 'extra': name, 'quick': bool, ...}.
 """
 
 from __future__ import annotations
@@ -31,6 +31,11 @@ def measure(config: dict) -> dict:
     from benchmarks.timing import measure as time_runner
     from benchmarks.workloads import WORKLOADS
 
+    workload = WORKLOADS[config["workload"]]
+    if config.get("keep_host_memory") and getattr(workload, "LARGE_TEMPORARIES", False):
+        from jdl.runtime import keep_host_memory  # before the first step
+
+        keep_host_memory()
     runner = WORKLOADS[config["workload"]].build(config["impl"], config["options"], config.get("device", "cpu"))
     return time_runner(runner, config["n_steps"], config["n_blocks"], config["n_warmup"])
 

@@ -1,0 +1,73 @@
+"""Process-wide settings of the CPU runtime that change speed, never values.
+
+XLA:CPU allocates each compiled step's temporaries (the activations a backward pass keeps: for
+the 4-layer GPT benchmark, 252 MB) as one block per call. glibc's ``malloc`` serves a block that
+large with a fresh ``mmap`` and returns it with ``munmap`` — and a block asked for from one of
+XLA's worker threads always goes to ``mmap``, whatever ``M_MMAP_MAX`` says — so every step
+touches every 4 KiB page of it anew: ~62,000 page faults a step, a sixth of the GPT step on two
+cores (benchmarks/NOTES.md, "GPT"). PyTorch never meets this: its activations are many small
+blocks that come back from the heap.
+
+``keep_host_memory`` is the explicit, opt-in fix: dispatch synchronously (each call runs on the
+calling Python thread, whose allocations come from the main heap) and tell glibc never to
+``mmap`` and never to trim the heap, so the block of the first step is reused by every later
+one. Blocks that XLA's worker threads allocate for themselves (Eigen's packing buffers for large
+matmuls) can still fault. It is process-wide (it changes ``malloc`` for every library in the process and keeps the
+peak heap mapped until exit) and so is never done on import: ``jdl train`` and the benchmark
+harness call it; a user of ``fit`` may.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import dataclasses
+
+import jax
+
+M_TRIM_THRESHOLD = -1  # glibc's mallopt parameter numbers (malloc.h)
+M_MMAP_MAX = -4
+_NEVER_TRIM = 2**31 - 1
+
+
+@dataclasses.dataclass(frozen=True)
+class HostMemory:
+    """What ``keep_host_memory`` did: ``synchronous`` dispatch set, ``malloc_tuned`` (glibc
+    accepted both mallopt calls), and ``reason`` when the allocator part was skipped."""
+
+    synchronous: bool
+    malloc_tuned: bool
+    reason: str = ""
+
+
+def _glibc():
+    """glibc's C library, or None where the process does not run on glibc (macOS, musl)."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    libc = ctypes.CDLL(name)
+    try:
+        libc.gnu_get_libc_version.restype = ctypes.c_char_p
+        libc.gnu_get_libc_version()
+    except AttributeError:
+        return None
+    return libc
+
+
+def keep_host_memory(synchronous: bool = True) -> HostMemory:
+    """Keep XLA:CPU's per-step temporaries mapped from one step to the next.
+
+    Sets ``jax_cpu_enable_async_dispatch`` to ``not synchronous`` and calls
+    ``mallopt(M_MMAP_MAX, 0)`` and ``mallopt(M_TRIM_THRESHOLD, 2³¹ − 1)``: blocks of any size come
+    from the heap, and freed memory stays in it. Values are unchanged (only where memory comes
+    from changes); with ``synchronous=False`` blocks allocated on XLA's threads still ``mmap``.
+    Call it once, before the first step; the setting lasts until the process exits.
+    Returns a ``HostMemory`` saying what was applied.
+    """
+    if synchronous:
+        jax.config.update("jax_cpu_enable_async_dispatch", False)
+    libc = _glibc()
+    if libc is None:
+        return HostMemory(synchronous, False, "not glibc: the allocator is left as it is")
+    tuned = bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, _NEVER_TRIM))
+    return HostMemory(synchronous, tuned, "" if tuned else "glibc refused mallopt")
