@@ -61,13 +61,26 @@ def keep_host_memory(synchronous: bool = True) -> HostMemory:
     ``mallopt(M_MMAP_MAX, 0)`` and ``mallopt(M_TRIM_THRESHOLD, 2³¹ − 1)``: blocks of any size come
     from the heap, and freed memory stays in it. Values are unchanged (only where memory comes
     from changes); with ``synchronous=False`` blocks allocated on XLA's threads still ``mmap``.
-    Call it once, before the first step; the setting lasts until the process exits.
+    Call it once, before JAX starts its backend (the first array made or function run): the
+    dispatch mode is fixed when the CPU client is created, so a later call changes only the
+    allocator (and says so in ``reason``). The setting lasts until the process exits.
     Returns a ``HostMemory`` saying what was applied.
     """
+    reasons = []
+    if synchronous and _backend_started():
+        synchronous = False
+        reasons.append("JAX's backend had started: dispatch stays asynchronous")
     if synchronous:
         jax.config.update("jax_cpu_enable_async_dispatch", False)
     libc = _glibc()
-    if libc is None:
-        return HostMemory(synchronous, False, "not glibc: the allocator is left as it is")
-    tuned = bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, _NEVER_TRIM))
-    return HostMemory(synchronous, tuned, "" if tuned else "glibc refused mallopt")
+    tuned = libc is not None and bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD,
+                                                                                         _NEVER_TRIM))
+    if not tuned:
+        reasons.append("not glibc: the allocator is left as it is" if libc is None else "glibc refused mallopt")
+    return HostMemory(synchronous, tuned, "; ".join(reasons))
+
+
+def _backend_started() -> bool:
+    from jax._src import xla_bridge  # no public way to ask; absent → assume not started
+
+    return bool(getattr(xla_bridge, "backends_are_initialized", lambda: False)())

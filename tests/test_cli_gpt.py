@@ -50,3 +50,12 @@ def test_gpt_flag_combinations_are_usage_errors(overrides, message):
     config = {"model": "gpt", "dataset": "pydoc_text", "hidden": (16,), **overrides}
     with pytest.raises(app.UsageError, match=message):
         run_fit(TrainConfig(**config, epochs=0, progress=False))
+
+
+@pytest.mark.parametrize("model, setting, wanted", [("gpt", "auto", True), ("mlp", "auto", False),
+                                                     ("gpt", "off", False), ("lstm_lm", "on", True)])
+def test_keep_host_memory_is_on_for_the_gpt_unless_told(model, setting, wanted):
+    from jdl.cli.train import wants_kept_host_memory
+
+    dataset = "digits" if model == "mlp" else "pydoc_text"
+    assert wants_kept_host_memory(TrainConfig(model=model, dataset=dataset, keep_host_memory=setting)) is wanted

@@ -24,11 +24,14 @@ grad = jax.jit(jax.grad(loss))
 w = jax.random.normal(jax.random.key(0), (256, 256)) / 16
 x = jax.random.normal(jax.random.key(1), (2048, 256))
 temp = grad.lower(w, x).compile().memory_analysis().temp_size_in_bytes
-g = grad(w, x).block_until_ready()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(5):
+for _ in range(3):
     g = grad(w, x).block_until_ready()
-faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 5
+faults = []
+for _ in range(7):  # per call; the median, as the heap may still move a block once
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    g = grad(w, x).block_until_ready()
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+faults = sorted(faults)[3]
 print("RESULT", json.dumps({"temp": temp, "faults": faults, "g": [float(g.sum()), float(abs(g).max())]}))
 """
 
@@ -50,3 +53,12 @@ def test_keep_host_memory_removes_the_page_faults_and_changes_no_value():
     assert plain["faults"] > 0.5 * pages  # each call faults its temporaries in anew
     assert kept["faults"] < 0.05 * pages  # kept in the heap: the first call's pages are reused
     assert kept["g"] == plain["g"]  # bit for bit: only where memory comes from changed
+
+
+def test_keep_host_memory_after_the_backend_started_says_dispatch_stayed_asynchronous():
+    code = ("import jax, jax.numpy as jnp; jnp.ones(2).block_until_ready(); "
+            "from jdl.runtime import keep_host_memory; r = keep_host_memory(); "
+            "print('RESULT', r.synchronous, 'asynchronous' in r.reason, jax.config.read('jax_cpu_enable_async_dispatch'))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={"JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin", "PYTHONPATH": ":".join(sys.path)})
+    assert "RESULT False True True" in proc.stdout, proc.stderr[-2000:]

@@ -59,6 +59,7 @@ class TrainConfig:
     compute_dtype: str = "float32"
     on_nonfinite: str = "stop"
     compilation_cache: str | None = None
+    keep_host_memory: str = "auto"
     # devices and processes
     devices: int | None = None
     fsdp: bool = False

@@ -93,6 +93,10 @@ flags.DEFINE_string("compilation_cache", None, "Folder of JAX's persistent compi
                     "train and jdl experiment: a second run of the same model and shapes skips XLA "
                     "compilation (ResNet-20, one epoch on digits: 8.4 s → 3.4 s). Default $JDL_CACHE, "
                     "else $JAX_COMPILATION_CACHE_DIR, else ~/.cache/jdl/xla; 'none' turns it off.")
+flags.DEFINE_enum("keep_host_memory", "auto", ["auto", "on", "off"], "On CPU, keep XLA's per-step "
+                  "temporaries in the heap (jdl.runtime.keep_host_memory: synchronous dispatch, no mmap): "
+                  "saves a page fault per 4 KiB of them every step. auto: on for gpt, whose temporaries are "
+                  "largest.")
 # --- data ---
 flags.DEFINE_string("data_dir", None, "Data root of file-based data sets (mnist, fashion_mnist, "
                     "cifar10, the mnist1d cache); default $JDL_DATA, else ~/.cache/jdl. See docs/data.md.")

@@ -122,6 +122,15 @@ def report(config: TrainConfig, result, workdir: str, wall_time_s: float) -> str
             f"test loss {test.get('loss', nan):.4f}, {bpc}{wall_time_s:.1f} s; results in {workdir}")
 
 
+def wants_kept_host_memory(config: TrainConfig) -> bool:
+    """--keep_host_memory: 'on', 'off', or 'auto' = on for the GPT (its step's temporaries are
+    hundreds of MB; small models' steps would only lose async dispatch). Decided before JAX's
+    backend starts, which is when the dispatch mode is fixed; on GPU it changes nothing."""
+    if config.keep_host_memory != "auto":
+        return config.keep_host_memory == "on"
+    return config.model == "gpt"
+
+
 def train_command(config: TrainConfig):
     """``jdl train``: join the processes, set up the compilation cache, train, print where the
     results are; returns ``(FitResult, workdir)``."""
@@ -132,6 +141,10 @@ def train_command(config: TrainConfig):
     start = time.perf_counter()
     start_processes(config)
     use_compilation_cache(compilation_cache_dir(config.compilation_cache))
+    if wants_kept_host_memory(config):
+        from jdl.runtime import keep_host_memory
+
+        keep_host_memory()
     if is_detection(config):  # boxes, not class labels: jdl/cli/train_detection.py
         return detection_command(config)
     try:
