@@ -204,15 +204,59 @@ def kept_sections(page: str) -> str:
         return ""
     with open(page) as f:
         text = f.read()
-    markers = [(BEGIN, END), ("<!-- repeat_vjp: begin -->", "<!-- repeat_vjp: end -->")]
+    markers = [(BEGIN, END), ("<!-- repeat_vjp: begin -->", "<!-- repeat_vjp: end -->"), PARTIAL]
     return "\n\n".join(text[text.index(b):text.index(e) + len(e)] for b, e in markers
                         if b in text and e in text)
+
+
+PARTIAL = ("<!-- partial runs: begin -->", "<!-- partial runs: end -->")
+
+
+def partial_section(results: dict) -> str:
+    """One run of some workloads only (e.g. ``--workloads=gpt`` on an idle machine), as a
+    subsection headed by its workloads: command, machine, ceilings and the workload table."""
+    m, c = results["machine"], results["ceilings"]
+    return "\n".join([
+        f"### Workloads: {', '.join(results['workloads'])}",
+        "",
+        f"Command: `{results['command']}` ({results['rounds']} rounds; {results['wall_s'] / 60:.1f} min); "
+        f"jdl workers with `keep_host_memory`: {results.get('keep_host_memory', [])}. Machine: {m['cpu']}, "
+        f"{m['cores']} cores, load average at start {', '.join(f'{x:.1f}' for x in m['load_average'])}; "
+        f"ceilings {ceilings_text(c)}.",
+        "",
+        _format(workload_rows(results), HEADER, True),
+    ])
+
+
+def add_partial(results: dict, docs: str) -> str:
+    """Put ``partial_section(results)`` into ``<docs>/benchmarks.md``'s partial-runs block,
+    replacing the subsection of the same workloads; the rest of the page is left as it is."""
+    page = os.path.join(docs, "benchmarks.md")
+    with open(page) as f:
+        text = f.read()
+    begin, end = PARTIAL
+    heading = "## Runs of some workloads"
+    if begin not in text:
+        text = text.rstrip("\n") + f"\n\n{begin}\n{end}\n"
+    head, rest = text.split(begin, 1)
+    body, tail = rest.split(end, 1)
+    new = partial_section(results)
+    title = new.split("\n", 1)[0]
+    chunks = body.replace(heading, "").split("\n### ")
+    kept = ["### " + c.strip().removeprefix("### ") for c in chunks if c.strip()]
+    sections = [c for c in kept if not c.startswith(title + "\n")] + [new]
+    with open(page, "w") as f:
+        f.write(head + begin + f"\n{heading}\n\n" + "\n\n".join(sections) + "\n" + end + tail)
+    return page
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Regenerate the benchmark page from results.json")
     parser.add_argument("results")
     parser.add_argument("--docs", default="docs")
+    parser.add_argument("--partial", action="store_true",
+                        help="add the run as a subsection of some workloads, leaving the rest of the page")
     a = parser.parse_args()
     with open(a.results) as f:
-        print(write_docs(json.load(f), a.docs))
+        results = json.load(f)
+    print(add_partial(results, a.docs) if a.partial else write_docs(results, a.docs))
