@@ -14,7 +14,8 @@ non-finite guard), with a grid of samples at fixed noise written every epoch.
 
 Files in the workdir: metrics.jsonl (one record per epoch: ``train_*`` means over the epoch's
 steps, ``validation_*``), samples_epoch<E>.png, summary.json (with ``test_*`` measured once at
-the end), curves.png, checkpoints/.
+the end), curves.png (``CURVES``: the VAE's loss and its two terms, the GAN's two losses and D's
+means, the DDPM loss), checkpoints/.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from absl import app
 # TrainConfig fields the classifier path uses and these models do not (their defaults are required)
 UNUSED = ("activation", "norm", "dropout", "augment", "label_smoothing", "l1", "l2", "restore", "devices",
           "fsdp", "coordinator", "early_stopping_patience", "test_every_epoch")
+# the panels of curves.png: the metrics each model records per epoch (``<split>_<metric>``)
+CURVES = {"vae": (("loss",), ("reconstruction", "kl")), "gan": (("d_loss", "g_loss"), ("d_real", "d_fake")),
+          "ddpm": (("loss",),)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,7 +158,8 @@ def run_generative(config, settings: Settings = Settings()):
                           steps=run.t, config=record, git_commit=commit,
                           checkpoint=saver.last_good if saver else None, test=test_metrics)
     if history:
-        plot_history(history, os.path.join(workdir, "curves.png"), title=f"{config.model} on {config.dataset}")
+        plot_history(history, os.path.join(workdir, "curves.png"), title=f"{config.model} on {config.dataset}",
+                     panels=CURVES[config.model])
     return FitResult(run.ts, history, test_metrics), workdir
 
 
