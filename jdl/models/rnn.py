@@ -115,7 +115,7 @@ def lstm_lm(vocab_size: int, *, embed: int = 64, hidden: int = 256, num_layers: 
         check_rank(name, x, (2,), "B, T")
         _check_carry(name, carry, num_layers)
         table = kind == "lstm" and vocab_size < x.shape[0] * x.shape[1]  # E W_x: fewer FLOPs than B·T rows
-        h = x if table else layers[0].apply(params[names[0]], {}, x)[0]  # (B, T, embed)
+        h = x if table else layers[0].apply(params[names[0]], {}, x)[0]  # the ids, or (B, T, embed)
         final = []
         for i in range(1, num_layers + 1):
             c_in = None if carry is None else carry[i - 1]
