@@ -106,15 +106,13 @@ def table(results: dict) -> str:
 
 def bar_chart(results: dict, path: str) -> str:
     """A PNG of the step-time ratios jdl/flax and jdl/PyTorch per workload (1 = a tie)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     names = [n for n, w in results["workloads"].items() if w.get("ratios")]
     others = sorted(k for k in {k for n in names for k in results["workloads"][n]["ratios"]}
                     if not k.endswith(" CPU"))
-    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
+    fig = Figure(figsize=(6, 3.2), dpi=100)
+    ax = fig.subplots()
     width = 0.8 / max(len(others), 1)
     for j, key in enumerate(others):
         meds, errs = [], [[], []]
@@ -131,7 +129,6 @@ def bar_chart(results: dict, path: str) -> str:
     fig.tight_layout()
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     fig.savefig(path)
-    plt.close(fig)
     return path
 
 

@@ -175,11 +175,12 @@ def train_reversal(cfg: ReversalConfig, seed: int) -> dict:
 
 def plot_saturation(sat: dict, d_ks, n_keys: int, workdir: str) -> None:
     """Three panels against d_k: the logits' variance, the entropy, ‖∂p/∂s‖_F."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from experiments import common
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig = Figure(figsize=(15, 4.2))
+    axes = fig.subplots(1, 3)
     for name, style, c in (("unscaled", "o-", "C0"), ("scaled", "s-", "C1")):
         label = "⟨q, k⟩" if name == "unscaled" else "⟨q, k⟩/√d_k"
         axes[0].loglog(d_ks, sat[name]["logit_var"], style, color=c, label=label)
@@ -201,11 +202,12 @@ def plot_saturation(sat: dict, d_ks, n_keys: int, workdir: str) -> None:
 def plot_maps(rev: dict, workdir: str) -> None:
     """Heatmaps (head 0): one test string before and after training, the mean map after, and
     the target mass during training."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from experiments import common
 
-    fig, axes = plt.subplots(1, 4, figsize=(17, 4.2))
+    fig = Figure(figsize=(17, 4.2))
+    axes = fig.subplots(1, 4)
     ticks = [str(v) for v in rev["example"]]
     for ax, w, title in ((axes[0], rev["weights_before"][0], "before training"),
                          (axes[1], rev["weights_after"][0], "after training"),
@@ -228,9 +230,6 @@ def plot_maps(rev: dict, workdir: str) -> None:
 def run(workdir: str, quick: bool = False, seed: int = 0) -> dict:
     """The saturation sweep and the reversal maps; writes results.json,
     attention_saturation.png and attention_maps.png."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     from experiments import common
 
     d_ks = tuple(2 ** i for i in range(2, 11))  # 4 … 1024

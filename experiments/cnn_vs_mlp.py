@@ -78,13 +78,11 @@ def train_one(name: str, dataset: str, seed: int, epochs: int) -> dict:
 
 
 def plot(results: dict, filters: np.ndarray | None, workdir: str) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     paths = []
-    fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 3.4), squeeze=False)
+    fig = Figure(figsize=(5 * len(results), 3.4))
+    axes = fig.subplots(1, len(results), squeeze=False)
     for ax, (dataset, runs) in zip(axes[0], results.items()):
         for name, r in runs.items():
             ax.plot(np.arange(1, len(r["curve"]) + 1), r["curve"], label=f"{name} ({r['test_accuracy']:.3f})")
@@ -99,10 +97,10 @@ def plot(results: dict, filters: np.ndarray | None, workdir: str) -> list[str]:
     fig.tight_layout()
     paths.append(os.path.join(workdir, "cnn_vs_mlp.png"))
     fig.savefig(paths[-1], dpi=90)
-    plt.close(fig)
     if filters is not None:  # (k, k, 1, C) first-layer kernels
         n = filters.shape[-1]
-        fig, axes = plt.subplots(1, n, figsize=(1.3 * n, 1.6))
+        fig = Figure(figsize=(1.3 * n, 1.6))
+        axes = fig.subplots(1, n)
         for i, ax in enumerate(np.atleast_1d(axes)):
             w = filters[:, :, 0, i]
             lim = np.abs(w).max()
@@ -114,7 +112,6 @@ def plot(results: dict, filters: np.ndarray | None, workdir: str) -> list[str]:
         fig.tight_layout()
         paths.append(os.path.join(workdir, "cnn_filters.png"))
         fig.savefig(paths[-1], dpi=90)
-        plt.close(fig)
     return paths
 
 

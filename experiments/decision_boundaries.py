@@ -66,15 +66,13 @@ def train_logistic(x: np.ndarray, y: np.ndarray, steps: int, lr: float):
 def run(workdir: str, quick: bool = False, seed: int = 0, widths: tuple[int, ...] = (2, 8, 32, 128)) -> dict:
     """Train logistic regression and MLPs of each width on every data set; write results.json
     (test accuracy per data set and model) and decision_boundaries.png."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     steps = 300 if quick else 10000
     widths = tuple(widths[:3]) if quick else tuple(widths)
     names = ["logistic"] + [f"mlp_{w}" for w in widths]
-    fig, axes = plt.subplots(len(DATASETS), len(names), figsize=(2.4 * len(names), 2.4 * len(DATASETS)))
+    fig = Figure(figsize=(2.4 * len(names), 2.4 * len(DATASETS)))
+    axes = fig.subplots(len(DATASETS), len(names))
     results: dict = {"steps": steps, "widths": list(widths), "test_accuracy": {}, "train_loss": {}}
     for r, data in enumerate(DATASETS):
         # all 800 published training points (fixed models, nothing chosen on the test set)

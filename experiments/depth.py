@@ -71,13 +71,11 @@ def train_one(depth: int, shortcut: bool, seed: int, epochs: int, learning_rate:
 
 
 def plot(results: dict, depths: list[int], workdir: str) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     paths = []
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    fig = Figure(figsize=(14, 3.8))
+    axes = fig.subplots(1, 3)
     for kind, ls in (("plain", "--"), ("residual", "-")):
         runs = [results[kind][str(d)] for d in depths]
         axes[0].plot(depths, [r["train_loss"] for r in runs], ls, marker="o", label=kind)
@@ -94,9 +92,9 @@ def plot(results: dict, depths: list[int], workdir: str) -> list[str]:
     fig.tight_layout()
     paths.append(os.path.join(workdir, "depth_degradation.png"))
     fig.savefig(paths[-1], dpi=90)
-    plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(6, 3.8))
+    fig = Figure(figsize=(6, 3.8))
+    ax = fig.subplots()
     for kind, ls in (("plain", "--"), ("residual", "-")):
         r = results[kind][str(depths[-1])]
         ax.plot(np.arange(1, len(r["grad_norms"]) + 1), r["grad_norms"], ls, marker=".", label=f"{kind}-{depths[-1]}")
@@ -106,7 +104,6 @@ def plot(results: dict, depths: list[int], workdir: str) -> list[str]:
     fig.tight_layout()
     paths.append(os.path.join(workdir, "depth_gradients.png"))
     fig.savefig(paths[-1], dpi=90)
-    plt.close(fig)
     return paths
 
 

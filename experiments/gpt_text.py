@@ -110,8 +110,9 @@ def sampler(gpt_config, vocab, config: Config, seed: int):
 def train(config: Config, windows: dict, vocab, seed: int) -> dict:
     """Train the GPT with ``make_step`` over seeded epochs of minibatches, scoring validation
     every ``eval_every`` steps and at each epoch's end (with the mean training bpc of the last
-    ``eval_every`` steps); returns the curves (bpc), samples per
-    epoch, the test bpc (once, at the end) and the trained params."""
+    ``eval_every`` steps). Returns what results.json holds (JSON-able: the params are counted,
+    not returned): {'curve': {step, validation_bpc, train_bpc}, 'epochs', 'samples' (per epoch),
+    'test_bpc', 'test_accuracy' (once, at the end), 'params_count', 'steps', 'steps_per_epoch'}."""
     import jax
 
     import jdl

@@ -194,14 +194,12 @@ def train_one(task: str, name: str, seq_len: int, cfg: Config, seed: int) -> dic
 def plot(runs: dict, cfg: Config, seq_lens: tuple[int, ...], workdir: str) -> str:
     """Test MSE (adding, log scale) and recall (copy) against training step, one panel per
     (task, T), with chance and the 'solved' bar."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from experiments import common
 
-    fig, axes = plt.subplots(2, len(seq_lens), figsize=(4.6 * len(seq_lens), 7), squeeze=False)
+    fig = Figure(figsize=(4.6 * len(seq_lens), 7))
+    axes = fig.subplots(2, len(seq_lens), squeeze=False)
     for row, task in enumerate(TASKS):
         chance, bar = (1 / 6, cfg.adding_solved) if task == "adding" else (1 / cfg.n_symbols, cfg.copy_solved)
         for col, T in enumerate(seq_lens):

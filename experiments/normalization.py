@@ -103,16 +103,14 @@ def train_run(model_name: str, norm: str, lr: float, train, test, *, epochs: int
 
 
 def plot(results: dict, learning_rates: list[float], workdir: str) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from experiments.common import save_figure
 
     paths = []
     for model_name, by_norm in results.items():
-        fig, axes = plt.subplots(1, len(learning_rates), figsize=(4 * len(learning_rates), 3.4), squeeze=False)
+        fig = Figure(figsize=(4 * len(learning_rates), 3.4))
+        axes = fig.subplots(1, len(learning_rates), squeeze=False)
         for ax, lr in zip(axes[0], learning_rates):
             for norm in NORMS:
                 run = by_norm.get(norm, {}).get(str(lr))
@@ -126,7 +124,8 @@ def plot(results: dict, learning_rates: list[float], workdir: str) -> list[str]:
             ax.legend(fontsize=8)
         paths.append(save_figure(fig, workdir, f"normalization_{model_name}.png", dpi=100))
 
-    fig, axes = plt.subplots(1, len(results), figsize=(4.5 * len(results), 3.4), squeeze=False)
+    fig = Figure(figsize=(4.5 * len(results), 3.4))
+    axes = fig.subplots(1, len(results), squeeze=False)
     for ax, (model_name, by_norm) in zip(axes[0], results.items()):
         for lr in learning_rates:
             run = by_norm.get("batch", {}).get(str(lr))

@@ -103,13 +103,12 @@ def run_surfaces(quick: bool) -> tuple[dict, dict]:
 
 def plot_surfaces(paths: dict, path: str) -> None:
     """Contours with each optimizer's trajectory (top) and f − f* per step (bottom), one column a surface."""
-    import matplotlib
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, 3, figsize=(12, 7), gridspec_kw={"height_ratios": [3, 2]})
-    colors = dict(zip(OPTIMIZERS_2D, plt.cm.tab10.colors))
+    fig = Figure(figsize=(12, 7))
+    axes = fig.subplots(2, 3, gridspec_kw={"height_ratios": [3, 2]})
+    colors = dict(zip(OPTIMIZERS_2D, colormaps["tab10"].colors))
     for col, (name, (f, start, minimum, _, box, _)) in enumerate(SURFACES.items()):
         ax = axes[0, col]
         xs, ys = np.meshgrid(np.linspace(box[0], box[1], 150), np.linspace(box[2], box[3], 150))
@@ -131,7 +130,6 @@ def plot_surfaces(paths: dict, path: str) -> None:
     axes[0, 0].legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=60)
-    plt.close(fig)
 
 
 # ---------------------------------------------------------------- (b) digits MLP
@@ -208,16 +206,14 @@ def run_digits(quick: bool, seed: int) -> dict:
 
 def plot_digits(results: dict, key: str, path: str, title: str) -> None:
     """Test loss and accuracy per epoch, mean ± std band (and η_t for the schedules)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     runs = results[key]
     panels = [("test_loss", "test loss"), ("test_accuracy", "test accuracy")]
     if key == "schedules":
         panels.append(("lr_curve", "learning rate"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.6))
+    fig = Figure(figsize=(4.5 * len(panels), 3.6))
+    axes = fig.subplots(1, len(panels))
     for ax, (metric, label) in zip(axes, panels):
         for name, r in runs.items():
             if metric == "lr_curve":
@@ -234,7 +230,6 @@ def plot_digits(results: dict, key: str, path: str, title: str) -> None:
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=72)
-    plt.close(fig)
 
 
 def run(workdir: str, quick: bool = False, seed: int = 0) -> dict:

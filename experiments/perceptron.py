@@ -34,10 +34,7 @@ def _perceptron(x: np.ndarray, y: np.ndarray, epochs: int) -> dict:
 def run(workdir: str, quick: bool = False, seed: int = 0) -> dict:
     """Perceptron on AND, OR, XOR (and noisy XOR); MLP on XOR; writes results.json,
     perceptron_boundaries.png and perceptron_mistakes.png."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     epochs = 20 if quick else 100
     results: dict = {"epochs": epochs, "perceptron": {}, "mlp": {}}
@@ -55,7 +52,8 @@ def run(workdir: str, quick: bool = False, seed: int = 0) -> dict:
         "noisy_xor": {"accuracy": float(np.mean(np.asarray(mlp_noisy(xn)) == yn)), "train_loss": loss_noisy},
         "steps": mlp_steps, "hidden": 8}
 
-    fig, axes = plt.subplots(2, 4, figsize=(11, 5.6))
+    fig = Figure(figsize=(11, 5.6))
+    axes = fig.subplots(2, 4)
     for ax, name in zip(axes[0], ["and", "or", "xor"]):
         p = runs[name]["params"]
         predict = lambda g, p=p: classic.perceptron_predict(p, jnp.asarray(g))

@@ -92,16 +92,14 @@ def near_zero_fraction(w: np.ndarray, tol: float = 1e-2) -> float:
 
 
 def plot(results: dict, weights: dict, curves: dict, workdir: str) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from experiments.common import save_figure
 
     names = list(results)
     paths = []
-    fig, ax = plt.subplots(figsize=(8, 3.6))
+    fig = Figure(figsize=(8, 3.6))
+    ax = fig.subplots()
     pos = np.arange(len(names))
     for shift, key, label in ((-0.2, "train_accuracy", "train"), (0.2, "val_accuracy", "validation")):
         means = [results[n][key]["mean"] for n in names]
@@ -116,7 +114,8 @@ def plot(results: dict, weights: dict, curves: dict, workdir: str) -> list[str]:
     ax.legend(loc="lower right")
     paths.append(save_figure(fig, workdir, "regularization_gap.png", dpi=100))
 
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig = Figure(figsize=(6, 3.6))
+    ax = fig.subplots()
     bins = np.linspace(-0.3, 0.3, 121)
     for n in ("none", "l2", "l1"):
         if n in weights:
@@ -127,7 +126,8 @@ def plot(results: dict, weights: dict, curves: dict, workdir: str) -> list[str]:
     ax.legend(fontsize=8)
     paths.append(save_figure(fig, workdir, "regularization_weights.png", dpi=100))
 
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig = Figure(figsize=(6, 3.6))
+    ax = fig.subplots()
     for n, curve in curves.items():
         ax.plot(np.arange(1, len(curve) + 1), curve, label=n)
     ax.set_xlabel("epoch")

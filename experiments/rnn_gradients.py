@@ -132,16 +132,14 @@ def measure(cfg: Config, seed: int) -> dict:
 def plot(curves: dict, cfg: Config, workdir: str) -> str:
     """Three log-scale panels: the linear regime with ρ^T, the tanh regime beside the LSTM, and
     the loss gradient before and after clipping."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from experiments import common
 
     t = np.arange(1, cfg.seq_len + 1)
     colors = dict(zip(map(str, RHOS), ("tab:blue", "tab:green", "tab:red")))
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
+    fig = Figure(figsize=(16, 4.6))
+    axes = fig.subplots(1, 3)
     for rho, c in colors.items():
         orth, gauss = curves["rnn"]["orthogonal"], curves["rnn"]["gaussian"]
         axes[0].semilogy(t, orth["linear"][rho]["jacobian"], color=c, label=f"ρ = {rho}, W_hh = ρ·Q")

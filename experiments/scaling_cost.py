@@ -189,12 +189,13 @@ def crossovers(rows: list[dict], ns: list[int], d: int) -> dict:
 
 def plot(results: dict, workdir: str) -> None:
     """Log-log CPU ms, FLOPs and temp bytes against n, one row of panels per d."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from experiments import common
 
     ds, ns, rows = results["d"], results["n"], results["rows"]
-    fig, axes = plt.subplots(len(ds), 3, figsize=(16, 4.3 * len(ds)), squeeze=False)
+    fig = Figure(figsize=(16, 4.3 * len(ds)))
+    axes = fig.subplots(len(ds), 3, squeeze=False)
     for row, d in zip(axes, ds):
         for i, layer in enumerate(LAYERS):
             c = f"C{i}"
@@ -218,9 +219,6 @@ def plot(results: dict, workdir: str) -> None:
 def run(workdir: str, quick: bool = False, seed: int = 0) -> dict:
     """Measure every layer over n at each d (in a pinned child), find the crossings; writes
     results.json and scaling_cost.png. ``seed`` is unused: the inputs' values do not matter."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     from experiments import common
 
     if quick:

@@ -86,10 +86,7 @@ def _train(model, x, y, steps: int, lr: float, every: int, seed: int) -> dict:
 def run(workdir: str, quick: bool = False, seed: int = 0, depth: int = 20, width: int = 32) -> dict:
     """Per-layer gradient norms and training curves for every variant; writes results.json,
     vanishing_gradients.png."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     steps, every, lr = (30, 15, 0.1) if quick else (2000, 100, 0.05)
     x, y = (jnp.asarray(a) for a in jdl.data.load("moons", "train", validation_fraction=0))
@@ -101,7 +98,8 @@ def run(workdir: str, quick: bool = False, seed: int = 0, depth: int = 20, width
         r["final_loss"], r["final_accuracy"] = r["loss"][-1], r["accuracy"][-1]
         results["variants"][name] = r
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig = Figure(figsize=(15, 4.2))
+    axes = fig.subplots(1, 3)
     layers = np.arange(1, depth + 1)
     for name, r in results["variants"].items():
         axes[0].semilogy(layers, r["grad_norms"][0], marker=".", label=name)

@@ -20,3 +20,31 @@ def test_train_ssd_on_shapes_writes_detection_metrics(tmp_path):
     assert 0 <= test["map"] <= test["map50"] <= 1 and set(test["ap50"]) == {"square", "circle", "triangle", "cross"}
     assert summary["config"]["model"] == "ssd" and summary["config"]["detection"]["epochs"] == 1
     assert summary["best_epoch"] == 1 and (tmp_path / "predictions.png").stat().st_size > 0
+
+
+def test_detectors_refuse_the_flags_they_do_not_read_and_take_the_rest():
+    """--optimizer/--schedule (and every other classifier flag a detector does not read) are
+    refused, named, before any data is loaded; --learning_rate and --weight_decay reach the
+    detection TrainConfig; every TrainConfig field is either read or refused."""
+    import dataclasses
+
+    import pytest
+    from absl import app
+
+    from jdl.cli.config import TrainConfig
+    from jdl.cli.train_detection import UNREAD, detection_command, detection_settings
+
+    with pytest.raises(app.UsageError, match=r"--model=ssd does not take --optimizer=sgd, --schedule=cosine; "
+                                             r"detectors train with AdamW"):
+        detection_command(TrainConfig(model="ssd", dataset="shapes", optimizer="sgd", schedule="cosine"))
+    with pytest.raises(app.UsageError, match=r"--model=yolo does not take --warmup_steps=5, --checkpoint_every=7;"):
+        detection_command(TrainConfig(model="yolo", dataset="shapes", warmup_steps=5, checkpoint_every=7))
+    settings = detection_settings(TrainConfig(model="ssd", dataset="shapes", learning_rate=0.01, weight_decay=0.2,
+                                              epochs=3, batch_size=16, seed=4, early_stopping_patience=2))
+    assert (settings.learning_rate, settings.weight_decay, settings.epochs, settings.batch_size, settings.seed,
+            settings.patience) == (0.01, 0.2, 3, 16, 4, 2)
+    read = {"model", "dataset", "hidden", "data_dir", "validation_fraction", "batch_size", "epochs", "seed", "workdir",
+            "progress", "learning_rate", "weight_decay", "early_stopping_patience", "compilation_cache", "coordinator",
+            "num_processes", "process_id", "keep_host_memory"}  # progress: detectors show no bar, so
+    # --progress=false holds; keep_host_memory (when TrainConfig has it) is applied before the dispatch
+    assert read.isdisjoint(UNREAD) and {f.name for f in dataclasses.fields(TrainConfig)} <= read | set(UNREAD)

@@ -6,12 +6,14 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from absl import app
+from matplotlib.image import imread
 
 from jdl.cli.config import TrainConfig
 from jdl.cli.train import train_command
-from jdl.cli.train_generative import Settings, build, check_config, load_images, run_generative
+from jdl.cli.train_generative import CURVES, Settings, build, check_config, load_images, run_generative
 
 JDL = [sys.executable, "-m", "jdl.cli"]
 
@@ -72,6 +74,14 @@ def test_gan_trains_both_players_in_one_state(tmp_path):
     assert set(result.train_state.params) == {"generator", "discriminator"}
     assert int(result.train_state.step) == 2 * (1293 // 64)
     assert (tmp_path / "samples_epoch001.png").exists() and (tmp_path / "summary.json").exists()
+    assert {m for panel in CURVES["gan"] for m in panel} == {"d_loss", "g_loss", "d_real", "d_fake"}
+    assert coloured_pixels(tmp_path / "curves.png") > 500  # the lines (axes and text are grey)
+
+
+def coloured_pixels(path) -> int:
+    """How many pixels of a PNG are saturated colour (max − min channel > 0.3): curves, not axes."""
+    rgb = imread(path)[..., :3]
+    return int(np.sum(rgb.max(-1) - rgb.min(-1) > 0.3))
 
 
 def test_generative_models_refuse_what_they_do_not_read():

@@ -89,6 +89,16 @@ class TrainConfig:
         return {**dataclasses.asdict(self), "hidden": list(self.hidden), "learning_rate": self.resolved_learning_rate}
 
 
+def refuse_unread(config: TrainConfig, names: tuple[str, ...], reads: str) -> None:
+    """Raise ``app.UsageError`` naming each flag of ``names`` set away from its default: a path of
+    ``jdl train`` that does not read a flag refuses it rather than ignore it silently; ``reads``
+    says what the path does read."""
+    default = TrainConfig()
+    given = [f"--{name}={getattr(config, name)}" for name in names if getattr(config, name) != getattr(default, name)]
+    if given:
+        raise app.UsageError(f"--model={config.model} does not take {', '.join(given)}; {reads}")
+
+
 def parse_hidden(hidden: Any) -> tuple[int, ...]:
     """``--hidden=128,64`` (a list of strings) as positive ints."""
     text = ",".join(str(h) for h in hidden)

@@ -7,7 +7,9 @@ Detectors train with AdamW under a warmup-cosine schedule and left–right flips
 (``jdl.detection.train.TrainConfig``; ``zoo.SETTINGS`` gives each one's defaults); the flags
 ``--epochs``, ``--batch_size``, ``--seed``, ``--learning_rate``, ``--weight_decay``,
 ``--early_stopping_patience`` (on validation mAP@0.5) and ``--validation_fraction`` apply;
-``--hidden`` sets the backbone's widths (stem, then one stage each) when given.
+``--hidden`` sets the backbone's widths (stem, then one stage each) when given. The flags of the
+classifier path that detectors do not read (``UNREAD``: the optimizer and schedule flags,
+regularization, checkpoints, precision, devices) are refused, naming them, when set.
 """
 
 from __future__ import annotations
@@ -18,7 +20,12 @@ import time
 
 from absl import app
 
-from jdl.cli.config import TrainConfig
+from jdl.cli.config import TrainConfig, refuse_unread
+
+# TrainConfig fields no detector reads: set away from their defaults, they are refused, not ignored
+UNREAD = ("activation", "embed", "heads", "seq_len", "accumulate_steps", "test_every_epoch", "optimizer", "momentum",
+          "nesterov", "schedule", "decay_rate", "decay_steps", "warmup_steps", "dropout", "l1", "l2", "norm", "augment",
+          "label_smoothing", "checkpoint_every", "keep", "restore", "compute_dtype", "on_nonfinite", "devices", "fsdp")
 
 
 def is_detection(config: TrainConfig) -> bool:
@@ -82,6 +89,9 @@ def detection_command(config: TrainConfig):
         raise app.UsageError(f"--model={config.model} does not read --dataset={config.dataset}: the detection "
                              f"sets ({', '.join(data.DETECTION_LOADERS)}) go with the detectors "
                              f"({', '.join(DETECTION_MODELS)}), and only with them")
+    refuse_unread(config, UNREAD, "detectors train with AdamW under a warmup-cosine schedule (jdl.detection.train) "
+                  "and read --learning_rate, --weight_decay, --epochs, --batch_size, --seed, --hidden, "
+                  "--early_stopping_patience and --validation_fraction")
     start = time.perf_counter()
     train_data, validation_data, test = load_detection_splits(config)
     widths = None if config.hidden == TrainConfig.hidden else config.hidden

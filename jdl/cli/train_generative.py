@@ -14,7 +14,8 @@ non-finite guard), with a grid of samples at fixed noise written every epoch.
 
 Files in the workdir: metrics.jsonl (one record per epoch: ``train_*`` means over the epoch's
 steps, ``validation_*``), samples_epoch<E>.png, summary.json (with ``test_*`` measured once at
-the end), curves.png, checkpoints/.
+the end), curves.png (``CURVES``: the VAE's loss and its two terms, the GAN's two losses and D's
+means, the DDPM loss), checkpoints/.
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ from absl import app
 
 # TrainConfig fields the classifier path uses and these models do not (their defaults are required)
 UNUSED = ("activation", "norm", "dropout", "augment", "label_smoothing", "l1", "l2", "restore", "devices",
-          "fsdp", "coordinator", "early_stopping_patience", "test_every_epoch")
+          "fsdp", "coordinator", "early_stopping_patience", "test_every_epoch", "accumulate_steps", "compute_dtype")
+# the panels of curves.png: the metrics each model records per epoch (``<split>_<metric>``)
+CURVES = {"vae": (("loss",), ("reconstruction", "kl")), "gan": (("d_loss", "g_loss"), ("d_real", "d_fake")),
+          "ddpm": (("loss",),)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,15 +60,9 @@ class Generative(NamedTuple):
 
 def check_config(config) -> None:
     """Refuse flags of the classifier path that these models do not read, naming them."""
-    from jdl.cli.config import TrainConfig
+    from jdl.cli.config import refuse_unread
 
-    default = TrainConfig()
-    used = [f"--{name}={getattr(config, name)}" for name in UNUSED if getattr(config, name) != getattr(default, name)]
-    if config.accumulate_steps != 1 or config.compute_dtype != "float32":
-        used.append("--accumulate_steps/--compute_dtype")
-    if used:
-        raise app.UsageError(f"--model={config.model} does not take {', '.join(used)}; the generative models "
-                             "read --hidden, the optimizer, loop and checkpoint flags")
+    refuse_unread(config, UNUSED, "the generative models read --hidden, the optimizer, loop and checkpoint flags")
 
 
 def load_images(config) -> tuple:
@@ -154,7 +152,8 @@ def run_generative(config, settings: Settings = Settings()):
                           steps=run.t, config=record, git_commit=commit,
                           checkpoint=saver.last_good if saver else None, test=test_metrics)
     if history:
-        plot_history(history, os.path.join(workdir, "curves.png"), title=f"{config.model} on {config.dataset}")
+        plot_history(history, os.path.join(workdir, "curves.png"), title=f"{config.model} on {config.dataset}",
+                     panels=CURVES[config.model])
     return FitResult(run.ts, history, test_metrics), workdir
 
 

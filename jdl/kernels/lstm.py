@@ -177,6 +177,8 @@ def embedded_lstm_sequence(table: jax.Array, params: Any, ids: jax.Array, h0: ja
     token, and its gradients likewise (∂L/∂(E W_x) is the scatter-add of ∂L/∂z_t into the ids'
     rows): fewer FLOPs whenever V < B·T. The recurrence and its backward are ``impl='fused'``'s.
 
+    Ids outside 0..V−1 give NaN states, as ``jdl.nn.Embedding`` gives NaN rows.
+
     Shapes: table E (V, C); ids (B, T) integers in 0..V−1; h0, c0 (B, H) → hs (B, T, H),
     (h_T, c_T) (B, H) each. Params: as ``lstm_sequence``.
 
@@ -199,6 +201,8 @@ def embedded_lstm_sequence(table: jax.Array, params: Any, ids: jax.Array, h0: ja
     c0 = jnp.zeros((b_size, h), table.dtype) if c0 is None else c0
     _check(params, jax.ShapeDtypeStruct((b_size, 1, table.shape[-1]), table.dtype), h0, c0, "fused")
     projected = table @ params["w_x"] + params["b"][None, :]  # (V, 4H)
-    xw = projected[ids.T]  # (T, B, 4H), time-major by gathering with the transposed ids
+    # (T, B, 4H), time-major by gathering with the transposed ids; an id outside 0..V−1 gives a
+    # NaN row, as jdl.nn.Embedding's lookup does (not a silently clamped one)
+    xw = projected.at[ids.T].get(mode="fill", fill_value=jnp.nan, wrap_negative_indices=False)
     hs, c_T = _recurrence_vjp(unroll)(xw, params["w_h"], h0, c0)
     return jnp.swapaxes(hs, 0, 1), (hs[-1], c_T)  # (B, T, H)

@@ -16,14 +16,16 @@ import jax
 import jax.numpy as jnp
 
 from jdl.core import Module, Params, PRNGKey, State, check_integer, check_rank, fold_in, leaf, shape_struct
+from jdl.kernels.lstm import embedded_lstm_sequence
 from jdl.models.sampling import sample_logits
 from jdl.nn.combinators import child_names
 from jdl.nn.dropout import Dropout
 from jdl.nn.embedding import Embedding
 from jdl.nn.linear import Dense
 from jdl.nn.recurrent import GRU, LSTM, SimpleRNN
+from jdl.nn.recurrent_cells import LSTMCarry
 
-KINDS = {"lstm": LSTM, "gru": GRU, "rnn": SimpleRNN}
+KINDS = {"lstm": functools.partial(LSTM, impl="fused"), "gru": GRU, "rnn": SimpleRNN}
 
 
 def _check_sizes(vocab_size: int, embed: int, hidden: int, num_layers: int, dropout: float, kind: str) -> None:
@@ -36,6 +38,21 @@ def _check_sizes(vocab_size: int, embed: int, hidden: int, num_layers: int, drop
         raise ValueError(f"lstm_lm: kind must be one of {', '.join(map(repr, KINDS))}, got {kind!r}")
 
 
+def _check_carry(name: str, carry: Any, num_layers: int) -> None:
+    """Raise ValueError unless ``carry`` is None or a tuple of one carry per layer."""
+    if carry is not None and (not isinstance(carry, (tuple, list)) or len(carry) != num_layers):
+        raise ValueError(f"{name}: carry must be a tuple of {num_layers} per-layer carries (as returned with "
+                         f"return_carry=True), got {type(carry).__name__}"
+                         + (f" of {len(carry)}" if isinstance(carry, (tuple, list)) else ""))
+
+
+def _embedded_lstm(table: jax.Array, params: Params, ids: jax.Array, carry: LSTMCarry | None):
+    """The first LSTM layer on the ids, x_t = E[id_t] never formed: ``embedded_lstm_sequence``
+    gathers x_t W_x + b from the (V, 4H) table E W_x + b. Returns (hs (B, T, H), LSTMCarry)."""
+    hs, (h, c) = embedded_lstm_sequence(table, params, ids, *((None, None) if carry is None else carry))
+    return hs, LSTMCarry(h, c)
+
+
 def lstm_lm(vocab_size: int, *, embed: int = 64, hidden: int = 256, num_layers: int = 1, dropout: float = 0.0,
             kind: str = "lstm") -> Module:
     """A recurrent language model: for ids x (B, T),
@@ -43,11 +60,16 @@ def lstm_lm(vocab_size: int, *, embed: int = 64, hidden: int = 256, num_layers: 
         e_t = W_e[x_t],   h_t^(1) = cell(e_t, h_{t−1}^(1)),   h_t^(l) = cell(drop(h_t^(l−1)), h_{t−1}^(l)),
         z_t = drop(h_t^(L)) W_o + b_o,   p(x_{t+1} = v | x_1..x_t) = softmax(z_t)_v,
 
-    an ``Embedding``, ``num_layers`` recurrent layers (``kind``: 'lstm' → ``LSTM``, 'gru' →
-    ``GRU``, 'rnn' → ``SimpleRNN``), inverted dropout p on every recurrent layer's output in
+    an ``Embedding``, ``num_layers`` recurrent layers (``kind``: 'lstm' → ``LSTM(impl='fused')``,
+    'gru' → ``GRU``, 'rnn' → ``SimpleRNN``), inverted dropout p on every recurrent layer's output in
     training (the non-recurrent connections, as Zaremba et al. 2014), and a ``Dense`` head
     applied at every step. Train it with the per-token ``softmax_cross_entropy`` against the
     next characters y (B, T); ``jdl.metrics.bits_per_char`` scores it.
+
+    For 'lstm' the recurrence runs on ``jdl.kernels.lstm``'s fused kernel (input projection
+    hoisted out of the loop, hand-written BPTT), and when V < B·T the first layer gathers
+    x_t W_x + b from the (V, 4H) table E W_x + b (``embedded_lstm_sequence``) instead of
+    embedding the B·T ids first: the plain LSTM's numbers to float32 rounding, in less time.
 
     ``apply(params, state, x, *, key=None, train=False, carry=None, return_carry=False)``:
     ``carry`` is the initial state, a tuple of one carry per layer (``LSTMCarry(h, c)`` or h;
@@ -91,14 +113,16 @@ def lstm_lm(vocab_size: int, *, embed: int = 64, hidden: int = 256, num_layers: 
     def apply(params: Params, state: State, x: Any, *, key=None, train=False, carry=None, return_carry=False):
         x = jnp.asarray(x)
         check_rank(name, x, (2,), "B, T")
-        if carry is not None and (not isinstance(carry, (tuple, list)) or len(carry) != num_layers):
-            raise ValueError(f"{name}: carry must be a tuple of {num_layers} per-layer carries (as returned with "
-                             f"return_carry=True), got {type(carry).__name__}"
-                             + (f" of {len(carry)}" if isinstance(carry, (tuple, list)) else ""))
-        h, _ = layers[0].apply(params[names[0]], {}, x)  # (B, T, embed)
+        _check_carry(name, carry, num_layers)
+        table = kind == "lstm" and vocab_size < x.shape[0] * x.shape[1]  # E W_x: fewer FLOPs than B·T rows
+        h = x if table else layers[0].apply(params[names[0]], {}, x)[0]  # the ids, or (B, T, embed)
         final = []
         for i in range(1, num_layers + 1):
-            (h, c), _ = layers[i].apply(params[names[i]], {}, h, carry=None if carry is None else carry[i - 1])
+            c_in = None if carry is None else carry[i - 1]
+            if i == 1 and table:
+                h, c = _embedded_lstm(params[names[0]]["w"], params[names[1]], x, c_in)
+            else:
+                (h, c), _ = layers[i].apply(params[names[i]], {}, h, carry=c_in)
             h, _ = drop.apply({}, {}, h, key=fold_in(key, i), train=train)  # (B, T, H)
             final.append(c)
         B, T, H = h.shape

@@ -82,7 +82,9 @@ def gpt_features(params: Params, config: GPTConfig, ids: jax.Array, lengths: jax
 def info_nce(q: jax.Array, p: jax.Array, temperature: float = 0.05) -> jax.Array:
     """The symmetric InfoNCE (CLIP) loss of B matching pairs (q_i, p_i), every other p_j in the
     batch a negative: S = q̂ p̂ᵀ/τ (unit-norm rows), ℓ = ½[CE(S, I) + CE(Sᵀ, I)], CE the mean
-    softmax cross-entropy with the diagonal as the labels.
+    softmax cross-entropy with the diagonal as the labels. Not a case of SimCLR's
+    ``jdl.contrastive.nt_xent``, nor it of this: NT-Xent also counts the other views of the same
+    side (q_k, k ≠ i) as negatives, 2B − 2 of them to the B − 1 here, so it is the larger.
 
     Shapes: q (B, D), p (B, D) → scalar.
     """

@@ -8,28 +8,40 @@ from typing import Sequence
 SPLIT_STYLES = (("train", "-"), ("validation", "--"), ("test", ":"))
 
 
-def plot_history(history: Sequence[dict], path: str | os.PathLike, title: str = "") -> None:
-    """Save loss and accuracy curves (train, validation and, when recorded per epoch, test)
-    as a PNG at ``path`` (matplotlib's ``Figure`` API: no global backend is touched)."""
+def history_figure(history: Sequence[dict], title: str = "",
+                   panels: Sequence[Sequence[str]] = (("loss",), ("accuracy",))):
+    """A matplotlib ``Figure`` of per-epoch curves: one panel per group of metric names, one line
+    per metric and split (train, validation, test) recorded as ``<split>_<metric>``; panels with
+    nothing recorded are left out. With several metrics in a panel, colour tells the metric and
+    the line style the split (``GAN``: ``("d_loss", "g_loss")`` in one panel)."""
     from matplotlib.figure import Figure
 
     epochs = [h["epoch"] for h in history]
-    panels = [m for m in ("loss", "accuracy") if any(f"train_{m}" in h for h in history)]
-    fig = Figure(figsize=(5 * max(1, len(panels)), 3.6))
-    axes = fig.subplots(1, max(1, len(panels)), squeeze=False)
-    for ax, metric in zip(axes[0], panels):
-        for split, style in SPLIT_STYLES:
-            values = [h.get(f"{split}_{metric}") for h in history]
-            if any(v is not None for v in values):
-                ax.plot(epochs, values, style, marker="o", markersize=3, label=split)
+    shown = [ms for ms in panels if any(f"{s}_{m}" in h for h in history for m in ms for s, _ in SPLIT_STYLES)]
+    fig = Figure(figsize=(5 * max(1, len(shown)), 3.6))
+    axes = fig.subplots(1, max(1, len(shown)), squeeze=False)
+    for ax, metrics in zip(axes[0], shown):
+        for i, metric in enumerate(metrics):
+            for split, style in SPLIT_STYLES:
+                values = [h.get(f"{split}_{metric}") for h in history]
+                if any(v is not None for v in values):
+                    label, color = (split, None) if len(metrics) == 1 else (f"{split} {metric}", f"C{i}")
+                    ax.plot(epochs, values, style, marker="o", markersize=3, label=label, color=color)
         ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
+        ax.set_ylabel(", ".join(metrics))
         ax.grid(alpha=0.3)
         ax.legend()
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    return fig
+
+
+def plot_history(history: Sequence[dict], path: str | os.PathLike, title: str = "",
+                 panels: Sequence[Sequence[str]] = (("loss",), ("accuracy",))) -> None:
+    """Save ``history_figure(history, title, panels)`` (by default loss and accuracy curves) as a
+    PNG at ``path`` (matplotlib's ``Figure`` API: no global backend is touched)."""
+    history_figure(history, title, panels).savefig(path, dpi=110)
 
 
 def image_grid(images, n_cols: int = 10, pad: int = 1):

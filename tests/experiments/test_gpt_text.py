@@ -8,6 +8,9 @@ from experiments import char_lm, gpt_text
 def test_quick_run_learns_samples_and_scores_on_char_lms_test_windows(tmp_path):
     r = gpt_text.run(str(tmp_path), quick=True)
     gpt, config = r["gpt"], r["config"]
+    assert set(gpt) == {"curve", "epochs", "samples", "test_bpc", "test_accuracy", "params_count", "steps",
+                        "steps_per_epoch", "wall_seconds"}  # train's docstring (no params: JSON) + run's timing
+    assert set(gpt["curve"]) == {"step", "validation_bpc", "train_bpc"} and gpt["params_count"] > 0
     log2_v = math.log2(r["data"]["vocab_size"])
     curve = gpt["curve"]["validation_bpc"]
     # GPT-2's N(0, 0.02²) init spreads the probability evenly: log₂ V before the first step

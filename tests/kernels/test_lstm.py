@@ -151,6 +151,8 @@ def test_embedded_equals_lstm_of_the_embeddings_in_values_and_gradients():
     grads = jax.grad(fused, argnums=(0, 1, 2, 3))(params, table, h0, c0)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), grads,
                  jax.grad(plain, argnums=(0, 1, 2, 3))(params, table, h0, c0))
+    hs, _ = embedded_lstm_sequence(table, params, ids.at[0, 2].set(7), h0, c0)  # id V: NaN, as Embedding gives
+    assert np.all(np.isnan(hs[0, 2:])) and np.all(np.isfinite(hs[0, :2])) and np.all(np.isfinite(hs[1:]))
     with pytest.raises(ValueError, match=r"expected integer ids of shape \(B, T\), got float32"):
         embedded_lstm_sequence(table, params, ids.astype(jnp.float32))
     with pytest.raises(ValueError, match="x has C=3 but w_x expects C=4"):

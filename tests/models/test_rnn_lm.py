@@ -165,3 +165,44 @@ def test_errors_name_the_model_and_the_value(lstm2, key):
         generate(model, params, IDS[:, :0], 2, key)
     with pytest.raises(ValueError, match="generate: temperature must be >= 0"):
         generate(model, params, IDS, 2, key, -0.5)
+
+
+def plain_lstm_lm(params, ids, carry=None):
+    """The LSTM LM as first written (and as the course writes it): Embedding, then each
+    ``LSTM(impl='scan')`` layer on the previous one's outputs, then the Dense head on every step."""
+    from jdl.nn import Dense, Embedding
+    from jdl.nn.recurrent import LSTM
+
+    h, _ = Embedding(V, E).apply(params["0_embedding"], {}, ids)  # (B, T, E)
+    final = []
+    for i in (1, 2):
+        (h, c), _ = LSTM(H, return_carry=True).apply(params[f"{i}_lstm"], {}, h,
+                                                       carry=None if carry is None else carry[i - 1])
+        final.append(c)
+    return Dense(V).apply(params["3_dense"], {}, h)[0], tuple(final)
+
+
+@pytest.mark.parametrize("batch", [3, 1])  # B·T = 18 > V: the (V, 4H) table; B·T = 6 < V: embeddings first
+def test_lstm_lm_equals_the_plain_scan_stack_in_values_and_gradients(lstm2, batch):
+    """lstm_lm's fused kernel (and table gather) against the plain scan, same params: logits,
+    final carries (also from a given carry) and the gradient of the LM loss."""
+    model, params = lstm2
+    ids, y = IDS[:batch], jnp.roll(IDS[:batch], -1, axis=1)
+    (logits, carry), _ = model.apply(params, {}, ids, return_carry=True)
+    want, want_carry = plain_lstm_lm(params, ids)
+    np.testing.assert_allclose(logits, want, rtol=1e-5, atol=1e-5)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), carry, want_carry)
+    again, _ = model.apply(params, {}, ids[:, ::-1], carry=carry)
+    np.testing.assert_allclose(again, plain_lstm_lm(params, ids[:, ::-1], want_carry)[0], rtol=1e-5, atol=1e-5)
+    loss = lambda f: lambda p: softmax_cross_entropy(f(p), y)  # noqa: E731
+    grads = jax.grad(loss(lambda p: model.apply(p, {}, ids)[0]))(params)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), grads,
+                 jax.grad(loss(lambda p: plain_lstm_lm(p, ids)[0]))(params))
+
+
+@pytest.mark.parametrize("batch", [3, 1])
+def test_an_id_outside_the_vocabulary_gives_nan_logits_on_either_path(lstm2, batch):
+    model, params = lstm2
+    ids = IDS[:batch].at[0, 2].set(V)
+    logits, _ = model.apply(params, {}, ids)
+    assert np.all(np.isnan(logits[0, 2:])) and np.all(np.isfinite(logits[0, :2]))

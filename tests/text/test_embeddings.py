@@ -65,3 +65,24 @@ def test_info_nce_by_numpy():
     np.testing.assert_allclose(info_nce(jnp.asarray(q), jnp.asarray(p), 0.5), 0.5 * (ce(s) + ce(s.T)), rtol=1e-5)
     with pytest.raises(ValueError, match="info_nce: expected q and p of the same shape"):
         info_nce(jnp.ones((4, 3)), jnp.ones((3, 3)))
+
+
+def test_nt_xent_is_info_nce_plus_the_same_side_negatives():
+    """Per view, NT-Xent's denominator adds the other views of its own side to InfoNCE's:
+    nt_xent − info_nce = mean over the 2B views of log(1 + Σ_{k≠i} e^{s(q_i,q_k)/τ} / Σ_j e^{s(q_i,p_j)/τ})
+    (and the same from the p side), > 0 for B ≥ 2; with B = 1 both are 0."""
+    from jdl.contrastive import nt_xent
+
+    rng = np.random.default_rng(1)
+    q, p, tau = rng.normal(size=(5, 3)), rng.normal(size=(5, 3)), 0.5
+    qn, pn = q / np.linalg.norm(q, axis=1, keepdims=True), p / np.linalg.norm(p, axis=1, keepdims=True)
+
+    def extra(a, b):  # (B,): log(1 + same-side sum / cross sum) of each row of a
+        same, cross = np.exp(a @ a.T / tau), np.exp(a @ b.T / tau)
+        return np.log1p((same.sum(1) - np.diag(same)) / cross.sum(1))
+
+    gap = np.mean(np.concatenate([extra(qn, pn), extra(pn, qn)]))
+    q32, p32 = jnp.asarray(q, jnp.float32), jnp.asarray(p, jnp.float32)
+    np.testing.assert_allclose(nt_xent(q32, p32, tau) - info_nce(q32, p32, tau), gap, rtol=1e-5)
+    assert gap > 0.1
+    assert float(nt_xent(q32[:1], p32[:1], tau)) == 0.0 and float(info_nce(q32[:1], p32[:1], tau)) == 0.0
