@@ -58,7 +58,8 @@ def hidden_activations(model: jdl.Module, params: dict, x: jax.Array) -> list[ja
 
 def unit_spread(params: dict) -> float:
     """max over hidden layers l, units j, inputs i of |W_l[i, j] − W_l[i, 0]| (and of the biases):
-    0 exactly when every unit of every hidden layer has the same weights as its first unit."""
+    0 when every unit of every hidden layer has the same weights as its first unit (up to float
+    rounding: a matmul kernel may sum identical columns in a different order)."""
     dense = [params[k] for k in sorted(params, key=lambda k: int(k.split("_")[0])) if "w" in params[k]]
     spread = 0.0
     for layer in dense[:-1]:  # the output layer's units differ by design (one per class)
