@@ -85,7 +85,9 @@ MULTI_OUTPUT_FUSION = "xla_cpu_use_multi_output_fusion"
 
 def with_multi_output_fusion(xla_flags: str) -> str:
     """``xla_flags`` (an ``XLA_FLAGS`` value) with ``xla_cpu_use_multi_output_fusion`` added to
-    its ``--xla_backend_extra_options`` list (created when absent, kept when already there)."""
+    its ``--xla_backend_extra_options`` list (kept when already there; when absent, the option
+    goes first: XLA stops reading flags at the first word without ``--``, such as the
+    ``intra_op_parallelism_threads=1`` that some scripts append)."""
     words = xla_flags.split()
     for i, word in enumerate(words):
         if word.startswith("--xla_backend_extra_options="):
@@ -93,7 +95,7 @@ def with_multi_output_fusion(xla_flags: str) -> str:
             if MULTI_OUTPUT_FUSION not in options.split(","):
                 words[i] = word + ("," if options else "") + MULTI_OUTPUT_FUSION
             return " ".join(words)
-    return " ".join(words + [f"--xla_backend_extra_options={MULTI_OUTPUT_FUSION}"])
+    return " ".join([f"--xla_backend_extra_options={MULTI_OUTPUT_FUSION}"] + words)
 
 
 def multi_output_fusion() -> bool:

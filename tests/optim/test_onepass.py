@@ -131,9 +131,18 @@ def test_opaque_keeps_values():
 
 @pytest.mark.parametrize("flags, expected", [
     ("", f"--xla_backend_extra_options={MULTI_OUTPUT_FUSION}"),
-    ("--xla_cpu_multi_thread_eigen=false", f"--xla_cpu_multi_thread_eigen=false --xla_backend_extra_options={MULTI_OUTPUT_FUSION}"),
+    ("--xla_cpu_multi_thread_eigen=false x=1", f"--xla_backend_extra_options={MULTI_OUTPUT_FUSION} --xla_cpu_multi_thread_eigen=false x=1"),
     ("--xla_backend_extra_options=a=1", f"--xla_backend_extra_options=a=1,{MULTI_OUTPUT_FUSION}"),
     (f"--xla_backend_extra_options={MULTI_OUTPUT_FUSION}", f"--xla_backend_extra_options={MULTI_OUTPUT_FUSION}"),
 ])
 def test_with_multi_output_fusion_merges_into_existing_flags(flags, expected):
     assert with_multi_output_fusion(flags) == expected
+
+
+def test_multi_output_fusion_is_read_before_a_word_without_dashes():
+    """XLA ignores the flags after a positional word: the option must come before it."""
+    env = dict(os.environ, XLA_FLAGS=with_multi_output_fusion("--xla_cpu_multi_thread_eigen=false x=1"))
+    env["PYTHONPATH"] = os.getcwd() + os.pathsep + env.get("PYTHONPATH", "")
+    code = "import jax; from jdl.optim.onepass import fuses_one_pass; print(fuses_one_pass(jax.default_backend()))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.stdout.strip() == "True", out.stderr[-1000:]
