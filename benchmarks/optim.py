@@ -130,6 +130,13 @@ def run_rows(names: list[str], n_params: int, leaves: list[int], repeats: int, t
 
 
 ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+# XLA ignores the second word (a flag without dashes ends its flag list), and XLA:CPU splits each
+# loop over as many threads as the process may use: threads=1 also pins the worker to one core
+
+
+def _one_core() -> None:
+    """Pin the calling (child) process to the lowest-numbered core it may run on."""
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
 
 def _spawn(kind: str, args: dict, fusion: bool = False) -> dict:
@@ -141,7 +148,9 @@ def _spawn(kind: str, args: dict, fusion: bool = False) -> dict:
         env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + ONE_THREAD).strip()
     if fusion:
         env["XLA_FLAGS"] = with_multi_output_fusion(env.get("XLA_FLAGS", ""))
+    pin = _one_core if args.get("threads") == 1 and hasattr(os, "sched_setaffinity") else None
     proc = subprocess.run([sys.executable, "-m", "benchmarks.worker", json.dumps({"kind": kind, "args": args})],
+                          preexec_fn=pin,
                           capture_output=True, text=True, env=env, timeout=1800)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
