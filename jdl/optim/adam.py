@@ -59,12 +59,12 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
                          m=jax.tree.map(lambda p: jnp.zeros_like(p, dtype=mu_dtype), params),
                          v=jax.tree.map(jnp.zeros_like, params))
 
+    def moments(grads, m, v):
+        return (map_moment(lambda g, m: (1 - b1) * g + b1 * m, grads, m),
+                map_moment(lambda g, v: ((1 - b2) * abs_sq(g) + b2 * v).astype(v.dtype), grads, v))
+
     def update(grads, state, params=None):
         del params
-        def moments(grads, m, v):
-            return (map_moment(lambda g, m: (1 - b1) * g + b1 * m, grads, m),
-                    map_moment(lambda g, v: ((1 - b2) * abs_sq(g) + b2 * v).astype(v.dtype), grads, v))
-
         m, v = moments(grads, state.m, state.v)
         # the update from moments recomputed from the inputs: one loop per leaf (see onepass)
         m_u, v_u = moments(*opaque((grads, state.m, state.v))) if one_pass(grads) else (m, v)
