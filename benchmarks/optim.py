@@ -9,10 +9,13 @@ The JAX rows and the PyTorch rows run in separate processes (``benchmarks.worker
 harness runs its implementations, and ``rounds`` > 1 alternates the two processes' order
 round by round; ``threads=1`` pins XLA and PyTorch to one thread (the steady comparison on a
 loaded machine: compare the CPU-ms columns). The JAX process also measures the copy ceiling
-(x ← x + 1 on a donated buffer of the same size) that jdl's GB/s is compared with.
+(x ← x + 1 on a donated buffer of the same size) that jdl's GB/s is compared with. With
+``multi_output_fusion`` a second JAX process per round runs with XLA:CPU's multi-output fusion
+on (``jdl.runtime.multi_output_fusion``; the flag is process-wide), where jdl's updates take
+their one-pass form (``jdl.optim.onepass``): its figures are the ``mof_*`` columns.
 
     python -m benchmarks.optim [--quick] [--names=adam,sgd_momentum] [--rounds=3] [--threads=1]
-        [--out=runs/benchmarks/optim.json]
+        [--multi_output_fusion] [--out=runs/benchmarks/optim.json]
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import jax.numpy as jnp
 import optax
 
 from jdl import optim
+from jdl.runtime import with_multi_output_fusion
 
 # name -> lib -> optimizer; lib is jdl.optim or optax (both share the alias names and arguments)
 OPTIMIZERS: dict[str, Callable] = {
@@ -126,15 +130,27 @@ def run_rows(names: list[str], n_params: int, leaves: list[int], repeats: int, t
 
 
 ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+# XLA ignores the second word (a flag without dashes ends its flag list), and XLA:CPU splits each
+# loop over as many threads as the process may use: threads=1 also pins the worker to one core
 
 
-def _spawn(kind: str, args: dict) -> dict:
-    """Run ``benchmarks.worker`` with {'kind': kind, 'args': args} in a fresh process."""
+def _one_core() -> None:
+    """Pin the calling (child) process to the lowest-numbered core it may run on."""
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
+def _spawn(kind: str, args: dict, fusion: bool = False) -> dict:
+    """Run ``benchmarks.worker`` with {'kind': kind, 'args': args} in a fresh process
+    (``fusion``: with XLA:CPU's multi-output fusion in its XLA_FLAGS)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.pathsep + env.get("PYTHONPATH", "")
     if args.get("threads") == 1:
         env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + ONE_THREAD).strip()
+    if fusion:
+        env["XLA_FLAGS"] = with_multi_output_fusion(env.get("XLA_FLAGS", ""))
+    pin = _one_core if args.get("threads") == 1 and hasattr(os, "sched_setaffinity") else None
     proc = subprocess.run([sys.executable, "-m", "benchmarks.worker", json.dumps({"kind": kind, "args": args})],
+                          preexec_fn=pin,
                           capture_output=True, text=True, env=env, timeout=1800)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -142,34 +158,46 @@ def _spawn(kind: str, args: dict) -> dict:
     raise RuntimeError(f"{kind} worker exited with {proc.returncode}: {proc.stderr.strip()[-800:]}")
 
 
-def run(quick: bool = False, names: list[str] | None = None, rounds: int = 1, threads: int | None = None) -> dict:
+def run(quick: bool = False, names: list[str] | None = None, rounds: int = 1, threads: int | None = None,
+        multi_output_fusion: bool = False) -> dict:
     """Time every optimizer (or ``names``) in JAX and, where PyTorch has it, PyTorch fused and
     foreach, ``rounds`` times in alternating processes; every figure is the median over rounds.
 
     Returns {"rows": [{name, leaves, jdl_ms, optax_ms, ratio, jdl_bytes, optax_bytes, *_cpu_ms,
     and for PyTorch's rows torch_fused_ms, torch_foreach_ms (+ _cpu_ms), vs_fused (jdl_ms /
-    torch_fused_ms), vs_fused_cpu, jdl_gbs (XLA's bytes / jdl's time) and jdl_cpu_gbs}],
+    torch_fused_ms), vs_fused_cpu, jdl_gbs (XLA's bytes / jdl's time) and jdl_cpu_gbs; with
+    ``multi_output_fusion`` the same jdl/optax keys prefixed ``mof_`` and mof_vs_fused_cpu}],
     "copy_gbs", "copy_cpu_gbs", "params", ...}.
     """
     n_params, repeats = (100_000, 3) if quick else (10_000_000, 21)
     args = {"names": list(names or OPTIMIZERS), "n_params": n_params, "leaves": [4, 200], "repeats": repeats,
             "threads": threads}
-    jax_runs, torch_runs = [], []
+    kinds = ["optim_jax", "optim_torch"] + (["optim_mof"] if multi_output_fusion else [])
+    runs: dict[str, list] = {kind: [] for kind in kinds}
     for r in range(rounds):
-        for kind in (("optim_jax", "optim_torch") if r % 2 == 0 else ("optim_torch", "optim_jax")):
-            (jax_runs if kind == "optim_jax" else torch_runs).append(_spawn(kind, args))
-    rows = [_merge(i, jax_runs, torch_runs) for i in range(len(jax_runs[0]["rows"]))]
-    med = lambda key: statistics.median(run[key] for run in jax_runs)  # noqa: E731
+        for kind in kinds[r % len(kinds):] + kinds[:r % len(kinds)]:  # rotate who goes first
+            runs[kind].append(_spawn(kind.replace("optim_mof", "optim_jax"), args, fusion=kind == "optim_mof"))
+    rows = [_merge(i, runs["optim_jax"], runs["optim_torch"], runs.get("optim_mof"))
+            for i in range(len(runs["optim_jax"][0]["rows"]))]
+    med = lambda key: statistics.median(run[key] for run in runs["optim_jax"])  # noqa: E731
     return {"rows": rows, "params": n_params, "repeats": repeats, "rounds": rounds, "threads": threads,
-            "copy_gbs": med("copy_gbs"), "copy_cpu_gbs": med("copy_cpu_gbs"),
-            "backend": jax_runs[0]["backend"], "device": jax_runs[0]["device"]}
+            "multi_output_fusion": multi_output_fusion, "copy_gbs": med("copy_gbs"), "copy_cpu_gbs": med("copy_cpu_gbs"),
+            "backend": runs["optim_jax"][0]["backend"], "device": runs["optim_jax"][0]["device"]}
 
 
-def _merge(i: int, jax_runs: list[dict], torch_runs: list[dict]) -> dict:
-    """Row i of the JAX runs, medians over rounds, joined with PyTorch's rows of the same update."""
-    rounds = [run["rows"][i] for run in jax_runs]
-    row = {k: (statistics.median(r[k] for r in rounds) if isinstance(v, float) else v) for k, v in rounds[0].items()}
+def _medians(runs: list[dict], i: int) -> dict:
+    """Row i of the JAX runs, each float the median over the runs."""
+    rounds = [run["rows"][i] for run in runs]
+    return {k: (statistics.median(r[k] for r in rounds) if isinstance(v, float) else v) for k, v in rounds[0].items()}
+
+
+def _merge(i: int, jax_runs: list[dict], torch_runs: list[dict], mof_runs: list[dict] | None = None) -> dict:
+    """Row i of the JAX runs, medians over rounds, joined with PyTorch's rows of the same update
+    and, where given, the runs with multi-output fusion (keys prefixed ``mof_``)."""
+    row = _medians(jax_runs, i)
     row["ratio"] = row["jdl_ms"] / row["optax_ms"]
+    if mof_runs:
+        row.update({f"mof_{k}": v for k, v in _medians(mof_runs, i).items() if isinstance(v, float)})
     for variant in ("fused", "foreach"):
         found = [t for run in torch_runs for t in run["rows"]
                  if (t["name"], t["leaves"], t["variant"]) == (row["name"].removesuffix("_flat"), row["leaves"], variant)]
@@ -179,31 +207,44 @@ def _merge(i: int, jax_runs: list[dict], torch_runs: list[dict]) -> dict:
     if "torch_fused_ms" in row:
         row["vs_fused"] = row["jdl_ms"] / row["torch_fused_ms"]
         row["vs_fused_cpu"] = row["jdl_cpu_ms"] / row["torch_fused_cpu_ms"]
-    row["jdl_gbs"] = row["jdl_bytes"] / row["jdl_ms"] / 1e6
-    row["jdl_cpu_gbs"] = row["jdl_bytes"] / max(row["jdl_cpu_ms"], 1e-9) / 1e6
+    for pre in ("", "mof_") if mof_runs else ("",):
+        row[f"{pre}jdl_gbs"] = row[f"{pre}jdl_bytes"] / row[f"{pre}jdl_ms"] / 1e6
+        row[f"{pre}jdl_cpu_gbs"] = row[f"{pre}jdl_bytes"] / max(row[f"{pre}jdl_cpu_ms"], 1e-9) / 1e6
+        if "torch_fused_ms" in row and pre:
+            row["mof_vs_fused_cpu"] = row["mof_jdl_cpu_ms"] / row["torch_fused_cpu_ms"]
     return row
 
 
 def table(result: dict) -> str:
-    """The rows as a Markdown table, PyTorch's columns where the run has them, and a closing
-    note: jdl/PyTorch-fused of each such row and jdl's GB/s against the copy ceiling."""
+    """The rows as a Markdown table, PyTorch's columns where the run has them (and the runs with
+    multi-output fusion, ``mof``), and a closing note: jdl/PyTorch-fused of each such row and
+    jdl's GB/s against the copy ceiling."""
+    mof = bool(result.get("multi_output_fusion"))
     lines = [f"{result['params']:,} float32 params, median of {result.get('repeats', '?')} "
              f"interleaved calls on {result.get('device', '?')}", "",
              "| optimizer | leaves | jdl ms | optax ms | jdl/optax | bytes jdl/optax | PyTorch fused ms "
-             "| PyTorch foreach ms | jdl/fused | jdl CPU ms | fused CPU ms | jdl/fused CPU |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| PyTorch foreach ms | jdl/fused | jdl CPU ms | fused CPU ms | jdl/fused CPU |"
+             + (" jdl+mof CPU ms | optax+mof CPU ms | jdl+mof B/param | jdl+mof/fused CPU |" if mof else ""),
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" * 4 if mof else "")]
     f = lambda r, k: f"{r[k]:.3f}" if k in r else "—"  # noqa: E731
-    lines += [f"| {r['name']} | {r['leaves']} | {r['jdl_ms']:.3f} | {r['optax_ms']:.3f} | {r['ratio']:.3f} "
-              f"| {r['jdl_bytes'] / r['optax_bytes']:.3f} | {f(r, 'torch_fused_ms')} | {f(r, 'torch_foreach_ms')} "
-              f"| {f(r, 'vs_fused')} | {f(r, 'jdl_cpu_ms')} | {f(r, 'torch_fused_cpu_ms')} | {f(r, 'vs_fused_cpu')} |"
-              for r in result["rows"]]
+    for r in result["rows"]:
+        line = (f"| {r['name']} | {r['leaves']} | {r['jdl_ms']:.3f} | {r['optax_ms']:.3f} | {r['ratio']:.3f} "
+                f"| {r['jdl_bytes'] / r['optax_bytes']:.3f} | {f(r, 'torch_fused_ms')} | {f(r, 'torch_foreach_ms')} "
+                f"| {f(r, 'vs_fused')} | {f(r, 'jdl_cpu_ms')} | {f(r, 'torch_fused_cpu_ms')} | {f(r, 'vs_fused_cpu')} |")
+        if mof:
+            line += (f" {f(r, 'mof_jdl_cpu_ms')} | {f(r, 'mof_optax_cpu_ms')} "
+                     f"| {r['mof_jdl_bytes'] / result['params']:.1f} | {f(r, 'mof_vs_fused_cpu')} |")
+        lines.append(line)
     if "copy_gbs" in result:
         lines += ["", f"Copy ceiling (x ← x + 1, donated, same size): {result['copy_gbs']:.1f} GB/s wall, "
                       f"{result['copy_cpu_gbs']:.1f} GB/s by CPU time."]
-        lines += [f"- {r['name']}, {r['leaves']} leaves: jdl/PyTorch-fused {r['vs_fused']:.2f} (CPU "
-                  f"{r['vs_fused_cpu']:.2f}); jdl moves {r['jdl_bytes'] / result['params']:.0f} B/param at "
-                  f"{r['jdl_gbs']:.1f} GB/s wall, {r['jdl_cpu_gbs']:.1f} by CPU time"
-                  for r in result["rows"] if "vs_fused" in r]
+        for r in (r for r in result["rows"] if "vs_fused" in r):
+            lines.append(f"- {r['name']}, {r['leaves']} leaves: jdl/PyTorch-fused {r['vs_fused']:.2f} (CPU "
+                         f"{r['vs_fused_cpu']:.2f}); jdl moves {r['jdl_bytes'] / result['params']:.0f} B/param at "
+                         f"{r['jdl_gbs']:.1f} GB/s wall, {r['jdl_cpu_gbs']:.1f} by CPU time")
+            if mof:
+                lines[-1] += (f"; with multi-output fusion CPU {r['mof_vs_fused_cpu']:.2f}, "
+                              f"{r['mof_jdl_bytes'] / result['params']:.0f} B/param at {r['mof_jdl_cpu_gbs']:.1f} GB/s by CPU time")
     return "\n".join(lines)
 
 
@@ -214,12 +255,13 @@ def main() -> None:
     flags.DEFINE_list("names", list(OPTIMIZERS), "Which optimizers (keys of OPTIMIZERS).")
     flags.DEFINE_integer("rounds", 1, "Alternating JAX/PyTorch process pairs; figures are medians over them.")
     flags.DEFINE_integer("threads", None, "1: XLA and PyTorch on one thread (compare the CPU columns).")
+    flags.DEFINE_bool("multi_output_fusion", False, "Also run the JAX rows in a process with XLA:CPU's multi-output fusion.")
     flags.DEFINE_string("out", os.path.join("runs", "benchmarks", "optim.json"), "Where the JSON goes.")
 
     def _main(argv):
         del argv
         fl = flags.FLAGS
-        result = run(fl.quick, fl.names, fl.rounds, fl.threads)
+        result = run(fl.quick, fl.names, fl.rounds, fl.threads, fl.multi_output_fusion)
         os.makedirs(os.path.dirname(fl.out) or ".", exist_ok=True)
         with open(fl.out, "w") as f:
             json.dump(result, f, indent=1)

@@ -193,15 +193,17 @@ def write_docs(results: dict, docs: str) -> str:
 
 def kept_sections(page: str) -> str:
     """The sections of an existing ``page`` that other scripts write and this page keeps, each
-    between its markers: the startup table of ``benchmarks/startup.py`` and the ``repeat``
-    custom-VJP table (``benchmarks/repeat_vjp.py``); '' when there is none."""
+    between its markers: the startup table of ``benchmarks/startup.py``, the ``repeat``
+    custom-VJP table (``benchmarks/repeat_vjp.py``) and the optimizer updates against PyTorch's
+    fused ones (``benchmarks/optim.py``); '' when there is none."""
     from benchmarks.startup import BEGIN, END
 
     if not os.path.exists(page):
         return ""
     with open(page) as f:
         text = f.read()
-    markers = [(BEGIN, END), ("<!-- repeat_vjp: begin -->", "<!-- repeat_vjp: end -->"), PARTIAL]
+    markers = [(BEGIN, END), ("<!-- repeat_vjp: begin -->", "<!-- repeat_vjp: end -->"),
+               ("<!-- optim_fused: begin -->", "<!-- optim_fused: end -->"), PARTIAL]
     return "\n\n".join(text[text.index(b):text.index(e) + len(e)] for b, e in markers
                         if b in text and e in text)
 

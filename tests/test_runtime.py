@@ -27,11 +27,11 @@ temp = grad.lower(w, x).compile().memory_analysis().temp_size_in_bytes
 for _ in range(3):
     g = grad(w, x).block_until_ready()
 faults = []
-for _ in range(7):  # per call; the median, as the heap may still move a block once
+for _ in range(9):  # per call: the fewest, as the heap may still move a block now and then
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     g = grad(w, x).block_until_ready()
     faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-faults = sorted(faults)[3]
+faults = min(faults)
 print("RESULT", json.dumps({"temp": temp, "faults": faults, "g": [float(g.sum()), float(abs(g).max())]}))
 """
 
@@ -50,8 +50,8 @@ def test_keep_host_memory_removes_the_page_faults_and_changes_no_value():
     plain, kept = run("plain"), run("keep")
     assert plain["temp"] > 40 * 2**20  # past glibc's 32 MiB mmap ceiling, so it is mmapped per call
     pages = plain["temp"] / 4096
-    assert plain["faults"] > 0.5 * pages  # each call faults its temporaries in anew
-    assert kept["faults"] < 0.05 * pages  # kept in the heap: the first call's pages are reused
+    assert plain["faults"] > 0.5 * pages  # even the call that faults least maps its temporaries anew
+    assert kept["faults"] < 0.05 * pages  # kept in the heap: a call reuses pages an earlier one touched
     assert kept["g"] == plain["g"]  # bit for bit: only where memory comes from changed
 
 

@@ -7,6 +7,10 @@
     u = m / (√v + ε)         (one of the course's slides, no bias correction: ``bias_correction=False``)
 
 followed by u ← −η·u in ``jdl.optim.adam``. Kingma & Ba 2015.
+
+Under jit, where the compiler fuses it (``jdl.optim.onepass``), u is computed from m_{t+1} and
+v_{t+1} recomputed from opaque copies of (g, m_t, v_t): the same values, one loop per leaf that
+reads g, m, v, θ once and writes m, v, θ once.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import jax.numpy as jnp
 from jdl.optim.base import (
     GradientTransformation, abs_sq, bias_correction as correction, check_decay, check_positive, map_moment, map_updates,
 )
+from jdl.optim.onepass import one_pass, opaque
 
 
 class AdamState(NamedTuple):
@@ -54,10 +59,15 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
                          m=jax.tree.map(lambda p: jnp.zeros_like(p, dtype=mu_dtype), params),
                          v=jax.tree.map(jnp.zeros_like, params))
 
+    def moments(grads, m, v):
+        return (map_moment(lambda g, m: (1 - b1) * g + b1 * m, grads, m),
+                map_moment(lambda g, v: ((1 - b2) * abs_sq(g) + b2 * v).astype(v.dtype), grads, v))
+
     def update(grads, state, params=None):
         del params
-        m = map_moment(lambda g, m: (1 - b1) * g + b1 * m, grads, state.m)
-        v = map_moment(lambda g, v: ((1 - b2) * abs_sq(g) + b2 * v).astype(v.dtype), grads, state.v)
+        m, v = moments(grads, state.m, state.v)
+        # the update from moments recomputed from the inputs: one loop per leaf (see onepass)
+        m_u, v_u = moments(*opaque((grads, state.m, state.v))) if one_pass(grads) else (m, v)
         count = state.count + 1
         one = jnp.ones([], jnp.float32)
         c1, c2 = (correction(b1, count), correction(b2, count)) if bias_correction else (one, one)
@@ -68,7 +78,7 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
                 return m_hat / jnp.sqrt(v_hat + eps)
             return m_hat / (jnp.sqrt(v_hat) + eps)
 
-        updates = map_updates(lambda g, m, v: step(m, v), grads, m, v)
+        updates = map_updates(lambda g, m, v: step(m, v), grads, m_u, v_u)
         if mu_dtype is not None:
             m = jax.tree.map(lambda m: m.astype(mu_dtype), m)
         return updates, AdamState(count=count, m=m, v=v)

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 from jdl.optim.base import (
     GradientTransformation, ScalarOrSchedule, check_decay, check_learning_rate, map_moment, map_updates,
 )
+from jdl.optim.onepass import one_pass, opaque
 
 
 class TraceState(NamedTuple):
@@ -52,7 +53,11 @@ def trace(decay: float, nesterov: bool = False, accumulator_dtype: Any = None) -
         del params
         t = map_moment(lambda g, t: g + decay * t, grads, state.t)
         follow = (lambda g, t: g + decay * t) if nesterov else (lambda g, t: t)
-        updates = map_updates(follow, grads, t)
+        if one_pass(grads):  # u from t' recomputed from the inputs: one loop per leaf (onepass)
+            g_in, t_in = opaque((grads, state.t))
+            updates = map_updates(follow, g_in, map_moment(lambda g, t: g + decay * t, g_in, t_in))
+        else:
+            updates = map_updates(follow, grads, t)
         if accumulator_dtype is not None:
             t = jax.tree.map(lambda t: t.astype(accumulator_dtype), t)
         return updates, TraceState(t=t)
