@@ -10,13 +10,15 @@ query and of every passage, exact cosine top-10 (``jdl.text.cosine_top_k``), rec
   - TF-IDF of hashed character 3- and 4-grams (no training),
   - a contrastive encoder: a two-layer MLP on the same n-gram counts (log 1 + c), trained with
     InfoNCE on (question, passage) pairs of the training split (Huang et al.'s DSSM in spirit),
-  - mean-pooled features of the character GPT below (trained as a language model only).
+  - mean-pooled features of the reader GPT below (trained as a reader only).
 
-Generation: a char GPT trained here on "passage ⏎⏎ a stretch of the same passage" sequences of
-the training split (so it learns both to model text and to copy from its context) continues
-the question's prefix greedily; the answer is right when the leading letters of the
-continuation are the masked word. Prompts: the prefix alone (no retrieval), the top-1
-retrieved passage + prefix, a random passage + prefix, the question's own passage + prefix.
+Generation: the reader, a char GPT trained here (``experiments/rag_reader.py``) on the
+retrieval-augmented format "passage ⏎⏎ prefix → the masked word" of questions from the training
+passages, continues each test question's prefix greedily; the answer is right when the leading
+letters of the continuation are the masked word. Test questions whose prefix + word occurs in a
+training passage are dropped (``jdl.text.unseen_questions``). Prompts: the prefix alone (no
+retrieval), the top-1 retrieved passage + prefix, a random passage + prefix, the question's own
+passage + prefix.
 
     python -m experiments.rag --workdir=runs/rag [--quick]
 """
@@ -24,6 +26,7 @@ retrieved passage + prefix, a random passage + prefix, the question's own passag
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import time
 
@@ -129,11 +132,25 @@ def retrieve(config: Config, corpus: dict, questions: list, embedders: dict) -> 
     return out
 
 
+@functools.lru_cache
+def answer_loss(gpt_config):
+    """Jitted Σ_t w_t·CE(logits_t, y_t) of the GPT on (params, x, y, w)."""
+    import jax
+
+    from jdl.losses import softmax_cross_entropy
+    from jdl.models.gpt import gpt
+
+    model = gpt(gpt_config)
+    return jax.jit(lambda params, x, y, w: softmax_cross_entropy(model.apply(params, {}, x)[0], y, reduction="sum", where=w))
+
+
 def answers(config: Config, vocab, params, gpt_config, questions: list, contexts: list[str]) -> dict:
     """Greedy continuations of context + prefix; exact match of their leading letters with
-    the masked word. Returns {'accuracy', 'examples' (the first 5)}."""
+    the masked word; and the reader's cross-entropy on the word's characters (and the one
+    after it) given context + prefix, in nats per character, a measure that moves before exact
+    match does. Returns {'accuracy', 'answer_nats', 'examples' (the first 5)}."""
     from jdl.data.text import decode
-    from jdl.text.rag import greedy_continue, pad_right
+    from jdl.text.rag import greedy_continue, pad_right, reader_batch
 
     prompts = [c + q.prefix for c, q in zip(contexts, questions)]
     ids, lengths = pad_right(vocab, prompts, gpt_config.context - config.answer_chars)
@@ -141,7 +158,11 @@ def answers(config: Config, vocab, params, gpt_config, questions: list, contexts
     new = np.asarray(greedy_continue(params, gpt_config, ids, lengths, config.answer_chars))
     said = [re.match(r"[A-Za-z]*", decode(vocab, row)).group(0) for row in new]
     right = [s == q.answer for s, q in zip(said, questions)]
-    return {"accuracy": float(np.mean(right)),
+    x, y, w = (np.pad(a, ((0, -len(a) % 64), (0, 0))) for a in
+               reader_batch(vocab, contexts, questions, gpt_config.context, prefix_weight=0.0))  # 64-row chunks
+    loss = answer_loss(gpt_config)
+    nats = sum(float(loss(params, x[i:i + 64], y[i:i + 64], w[i:i + 64])) for i in range(0, len(x), 64)) / w.sum()
+    return {"accuracy": float(np.mean(right)), "answer_nats": float(nats),
             "examples": [{"prefix": q.prefix, "answer": q.answer, "said": s} for q, s in list(zip(questions, said))[:5]]}
 
 
