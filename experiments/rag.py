@@ -10,13 +10,15 @@ query and of every passage, exact cosine top-10 (``jdl.text.cosine_top_k``), rec
   - TF-IDF of hashed character 3- and 4-grams (no training),
   - a contrastive encoder: a two-layer MLP on the same n-gram counts (log 1 + c), trained with
     InfoNCE on (question, passage) pairs of the training split (Huang et al.'s DSSM in spirit),
-  - mean-pooled features of the character GPT below (trained as a language model only).
+  - mean-pooled features of the reader GPT below (trained as a reader only).
 
-Generation: a char GPT trained here on "passage ⏎⏎ a stretch of the same passage" sequences of
-the training split (so it learns both to model text and to copy from its context) continues
-the question's prefix greedily; the answer is right when the leading letters of the
-continuation are the masked word. Prompts: the prefix alone (no retrieval), the top-1
-retrieved passage + prefix, a random passage + prefix, the question's own passage + prefix.
+Generation: the reader, a char GPT trained here (``experiments/rag_reader.py``) on the
+retrieval-augmented format "passage ⏎⏎ prefix → the masked word" of questions from the training
+passages, continues each test question's prefix greedily; the answer is right when the leading
+letters of the continuation are the masked word. Test questions whose prefix + word occurs in a
+training passage are dropped (``jdl.text.unseen_questions``). Prompts: the prefix alone (no
+retrieval), the top-1 retrieved passage + prefix, a random passage + prefix, the question's own
+passage + prefix.
 
     python -m experiments.rag --workdir=runs/rag [--quick]
 """
@@ -24,6 +26,7 @@ retrieved passage + prefix, a random passage + prefix, the question's own passag
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import time
 
@@ -50,9 +53,13 @@ class Config:
     d_model: int = 64
     num_heads: int = 4
     context: int = 256
-    gpt_batch: int = 32
-    gpt_steps: int = 1200
+    gpt_batch: int = 16
+    gpt_steps: int = 800
     learning_rate: float = 3e-3
+    reader_rounds: int = 8  # questions drawn per training passage for the reader
+    reader_mix: tuple[float, float] = (0.8, 0.1)  # own passage, random passage (else no context)
+    prefix_weight: float = 1.0  # the loss weight of the prefix's characters (the answer's is 1)
+    copy_mix: float = 0.5  # the share of reader rows on random-letter passages (copying only)
     answer_chars: int = 16
     max_questions: int | None = None
 
@@ -111,50 +118,6 @@ def train_encoder(config: Config, corpus: dict, seed: int):
     return lambda texts: np.asarray(apply(ts.params, feats(texts))), float(metrics["loss"])
 
 
-def gpt_sequences(config: Config, vocab, corpus: dict, rng: np.random.Generator) -> tuple:
-    """A batch of "P ⏎⏎ P[r:]" windows from training passages P (r uniform), cut to context + 1
-    ids and right-padded; (x, y, mask) with the padding masked out of the loss."""
-    from jdl.data.text import encode
-
-    T = config.context
-    ids, mask = np.zeros((config.gpt_batch, T + 1), np.int32), np.zeros((config.gpt_batch, T), np.float32)
-    for b, i in enumerate(rng.choice(corpus["train"], config.gpt_batch)):
-        p = corpus["passages"][i]
-        r = int(rng.integers(0, max(1, len(p) - 8)))
-        e = encode(vocab, p + SEP + p[r:])[:T + 1]
-        ids[b, :len(e)], mask[b, :len(e) - 1] = e, 1
-    return ids[:, :-1], ids[:, 1:], mask
-
-
-def train_gpt(config: Config, vocab, corpus: dict, seed: int) -> tuple:
-    """The character GPT (``jdl.models.gpt``) trained on ``gpt_sequences`` with AdamW under a
-    warmup-cosine schedule; returns (params, gpt_config, final training loss)."""
-    from experiments.gpt_text import Config as TextConfig, make_optimizer
-    from jdl.losses import softmax_cross_entropy
-    from jdl.models.gpt import GPTConfig, gpt
-    from jdl.train import init_train_state, make_step
-
-    gpt_config = GPTConfig(vocab_size=vocab.size, context=config.context, num_layers=config.num_layers,
-                           d_model=config.d_model, num_heads=config.num_heads)
-    model = gpt(gpt_config)
-
-    def loss_fn(params, state, batch, key):
-        x, y, mask = batch
-        logits, state = model.apply(params, state, x, key=key, train=True)
-        return softmax_cross_entropy(logits, y, where=mask), (state, {})
-
-    optimizer = make_optimizer(TextConfig(learning_rate=config.learning_rate,
-                                          warmup_steps=min(100, config.gpt_steps // 10)), config.gpt_steps)
-    rng = np.random.default_rng(seed)
-    ts = init_train_state(model, optimizer, np.zeros((1, config.context), np.int32), seed)
-    step = make_step(loss_fn, optimizer)
-    for t in range(config.gpt_steps):
-        ts, metrics = step(ts, gpt_sequences(config, vocab, corpus, rng))
-        if t % 200 == 0:
-            print(f"gpt step {t}: loss {float(metrics['loss']):.3f}", flush=True)
-    return ts.params, gpt_config, float(metrics["loss"])
-
-
 def retrieve(config: Config, corpus: dict, questions: list, embedders: dict) -> dict:
     """For each embedder: the top-10 passages of every question, recall@1/5/10."""
     from jdl.text import cosine_top_k, recall_at_k
@@ -169,11 +132,25 @@ def retrieve(config: Config, corpus: dict, questions: list, embedders: dict) -> 
     return out
 
 
+@functools.lru_cache
+def answer_loss(gpt_config):
+    """Jitted Σ_t w_t·CE(logits_t, y_t) of the GPT on (params, x, y, w)."""
+    import jax
+
+    from jdl.losses import softmax_cross_entropy
+    from jdl.models.gpt import gpt
+
+    model = gpt(gpt_config)
+    return jax.jit(lambda params, x, y, w: softmax_cross_entropy(model.apply(params, {}, x)[0], y, reduction="sum", where=w))
+
+
 def answers(config: Config, vocab, params, gpt_config, questions: list, contexts: list[str]) -> dict:
     """Greedy continuations of context + prefix; exact match of their leading letters with
-    the masked word. Returns {'accuracy', 'examples' (the first 5)}."""
+    the masked word; and the reader's cross-entropy on the word's characters (and the one
+    after it) given context + prefix, in nats per character, a measure that moves before exact
+    match does. Returns {'accuracy', 'answer_nats', 'examples' (the first 5)}."""
     from jdl.data.text import decode
-    from jdl.text.rag import greedy_continue, pad_right
+    from jdl.text.rag import greedy_continue, pad_right, reader_batch
 
     prompts = [c + q.prefix for c, q in zip(contexts, questions)]
     ids, lengths = pad_right(vocab, prompts, gpt_config.context - config.answer_chars)
@@ -181,7 +158,11 @@ def answers(config: Config, vocab, params, gpt_config, questions: list, contexts
     new = np.asarray(greedy_continue(params, gpt_config, ids, lengths, config.answer_chars))
     said = [re.match(r"[A-Za-z]*", decode(vocab, row)).group(0) for row in new]
     right = [s == q.answer for s, q in zip(said, questions)]
-    return {"accuracy": float(np.mean(right)),
+    x, y, w = (np.pad(a, ((0, -len(a) % 64), (0, 0))) for a in
+               reader_batch(vocab, contexts, questions, gpt_config.context, prefix_weight=0.0))  # 64-row chunks
+    loss = answer_loss(gpt_config)
+    nats = sum(float(loss(params, x[i:i + 64], y[i:i + 64], w[i:i + 64])) for i in range(0, len(x), 64)) / w.sum()
+    return {"accuracy": float(np.mean(right)), "answer_nats": float(nats),
             "examples": [{"prefix": q.prefix, "answer": q.answer, "said": s} for q, s in list(zip(questions, said))[:5]]}
 
 
@@ -239,17 +220,16 @@ def run(workdir: str, quick: bool = False, seed: int = 0, gpt_steps: int | None 
     'encoder', 'retrieval', 'generation', 'plots'}."""
     from experiments.common import write_results
     from jdl.data import pydoc_info, pydoc_vocab
-    from jdl.text import masked_word_questions
+    from experiments.rag_reader import train_reader
+    from jdl.text import masked_word_questions, unseen_questions
 
     config = QUICK if quick else Config()
     if gpt_steps is not None:
         config = dataclasses.replace(config, gpt_steps=gpt_steps)
     vocab, corpus = pydoc_vocab(), corpus_passages(config)
-    questions = masked_word_questions(corpus["passages"], corpus["test"], seed, config.prefix_chars,
-                                      config.suffix_chars)[:config.max_questions]
-    start = time.perf_counter()
-    params, gpt_config, gpt_loss = train_gpt(config, vocab, corpus, seed)
-    gpt = {"final_loss": gpt_loss, "seconds": time.perf_counter() - start}
+    asked = masked_word_questions(corpus["passages"], corpus["test"], seed, config.prefix_chars, config.suffix_chars)
+    questions = unseen_questions(asked, corpus["passages"], corpus["train"])[:config.max_questions]
+    params, gpt_config, gpt = train_reader(config, vocab, corpus, seed, workdir)
     found_by, encoder = embedders(config, corpus, vocab, params, gpt_config, seed)
     found = retrieve(config, corpus, questions, found_by)
     best = max(found, key=lambda n: found[n]["recall"][1])
@@ -261,7 +241,8 @@ def run(workdir: str, quick: bool = False, seed: int = 0, gpt_steps: int | None 
     generation = {name: answers(config, vocab, params, gpt_config, questions, c) for name, c in contexts.items()}
     results = {"config": dataclasses.asdict(config),
                "data": {**pydoc_info(), "passages": len(passages), "train_passages": len(corpus["train"]),
-                        "test_passages": len(corpus["test"]), "questions": len(questions)},
+                        "test_passages": len(corpus["test"]), "questions_asked": len(asked),
+                        "questions": len(questions)},
                "gpt": gpt, "encoder": encoder, "best_retriever": best,
                "retrieval": {n: {"recall": {str(k): v for k, v in r["recall"].items()}, "seconds": r["seconds"]}
                              for n, r in found.items()},

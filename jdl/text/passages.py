@@ -72,3 +72,12 @@ def masked_word_questions(passages: list[str], which: list[int] | np.ndarray, se
         a, b = spans[int(rng.integers(len(spans)))]
         out.append(Question(int(i), text[a - prefix_chars:a], text[a:b], text[b:b + suffix_chars]))
     return out
+
+
+def unseen_questions(questions: list[Question], passages: list[str], seen: list[int] | np.ndarray) -> list[Question]:
+    """The questions whose ``prefix + answer`` occurs in none of the ``seen`` passages (those a
+    model trained on): a held-out question's answer cannot be recalled from training text, even
+    where the corpus repeats a sentence in several passages.
+    """
+    seen_text = "\x00".join(passages[int(i)] for i in seen)  # NUL never occurs inside a window
+    return [q for q in questions if q.prefix + q.answer not in seen_text]

@@ -61,3 +61,35 @@ def _continue_impl(params, config, ids, lengths, n):
 
 
 _continue = jax.jit(_continue_impl, static_argnums=(1, 4))
+
+
+def reader_batch(vocab: Vocab, contexts: Sequence[str], questions: Sequence, length: int,
+                 prefix_weight: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Training rows for a reader (a language model that answers from retrieved text): row b is
+    s = contexts[b] + prefix + answer + end (end: the suffix's first character, which tells
+    where the word stops), shifted by one, x = s[:-1], y = s[1:], with the weight of position t
+
+        w_t = 1 if y_t is a character of answer + end,  prefix_weight if y_t is in the prefix
+              (after its first character), 0 on the context and the padding,
+
+    so that ``softmax_cross_entropy(logits, y, where=w)`` trains the reader to write the masked
+    word after the context (REALM/RAG-style reader training). Rows longer than length + 1 keep
+    their last length + 1 characters (the context's start is cut); shorter ones are right-padded
+    with id 0.
+
+    Shapes: B contexts and questions → x (B, length) int32, y (B, length) int32, w (B, length) float32.
+    """
+    if len(contexts) != len(questions):
+        raise ValueError(f"reader_batch: got {len(contexts)} contexts for {len(questions)} questions")
+    x, y = np.zeros((len(questions), length), np.int32), np.zeros((len(questions), length), np.int32)
+    w = np.zeros((len(questions), length), np.float32)
+    for b, (c, q) in enumerate(zip(contexts, questions)):
+        target = q.answer + q.suffix[:1]
+        s = encode(vocab, c + q.prefix + target)[-(length + 1):]
+        if len(target) + 1 > len(s):
+            raise ValueError(f"reader_batch: length={length} leaves no room for question {b}'s answer")
+        n = len(s) - 1
+        x[b, :n], y[b, :n] = s[:-1], s[1:]
+        w[b, n - len(target):n] = 1.0
+        w[b, max(0, n - len(target) - len(q.prefix) + 1):n - len(target)] = prefix_weight
+    return x, y, w

@@ -29,3 +29,16 @@ def test_questions_mask_one_whole_word_of_their_passage():
         assert not text[start - 1].isalpha() and not text[start + len(q.answer)].isalpha()
     assert masked_word_questions(passages, range(len(passages)), seed=0, prefix_chars=20,
                                  suffix_chars=10) == qs  # seeded
+
+
+def test_unseen_questions_drop_those_whose_window_is_in_a_training_passage():
+    from jdl.text import unseen_questions
+
+    passages = [TEXT[a:b] for a, b in split_passages(TEXT, 120)]  # TEXT is one paragraph, three times
+    train, test = range(0, 3), range(3, len(passages))
+    qs = masked_word_questions(passages, test, seed=1, prefix_chars=20, suffix_chars=10)
+    assert unseen_questions(qs, passages, train) == []  # every test window is repeated in training
+    fresh = passages + ["A wholly different passage about lambda expressions and their closures."]
+    q_new = masked_word_questions(fresh, [len(passages)], seed=0, prefix_chars=20, suffix_chars=10)
+    assert unseen_questions(qs + q_new, fresh, train) == q_new
+    assert all(q.prefix + q.answer not in fresh[i] for q in q_new for i in train)

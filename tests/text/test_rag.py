@@ -29,3 +29,22 @@ def test_pad_right_keeps_the_end():
     vocab = char_vocab("abc")
     ids, lengths = pad_right(vocab, ["abcabc", "b"], 4)
     assert ids.tolist() == [[2, 0, 1, 2], [1, 0, 0, 0]]  # "cabc", "b" and lengths.tolist() == [4, 1]
+
+
+def test_reader_batch_targets_the_masked_word_after_the_context():
+    from jdl.data.text import decode
+    from jdl.text import Question
+    from jdl.text.rag import reader_batch
+
+    vocab = char_vocab("abcdefghijklmnopqrstuvwxyz .\n")
+    qs = [Question(0, "the big ", "horse", " ran."), Question(1, "a ", "zebra", "")]
+    x, y, w = reader_batch(vocab, ["a horse ran.\n\n", ""], qs, 32, prefix_weight=0.5)
+    # row 0: "a horse ran.\n\nthe big horse " — 28 characters, 27 predictions
+    assert decode(vocab, x[0, :27]) == "a horse ran.\n\nthe big horse" and decode(vocab, y[0, :27])[-6:] == "horse "
+    assert decode(vocab, y[0][w[0] == 1]) == "horse " and decode(vocab, y[0][w[0] == 0.5]) == "he big "
+    assert np.all(w[0, 27:] == 0) and np.all(w[0, :13] == 0)  # padding and context carry no loss
+    assert decode(vocab, y[1][w[1] == 1]) == "zebra" and decode(vocab, y[1][w[1] == 0.5]) == " "  # no suffix: no end
+    x, y, w = reader_batch(vocab, ["a horse ran.\n\n"], qs[:1], 20, prefix_weight=0.0)  # too long: the context's start goes
+    assert decode(vocab, y[0]) == ("a horse ran.\n\nthe big horse ")[-20:] and decode(vocab, y[0][w[0] == 1]) == "horse "
+    with pytest.raises(ValueError, match="no room"):
+        reader_batch(vocab, [""], qs[:1], 4)

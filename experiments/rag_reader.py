@@ -1,0 +1,104 @@
+"""The reader of ``experiments/rag.py``: a character GPT trained from scratch to write the
+masked word of a cloze question after the passage put in front of it (REALM/RAG-style reader
+training, ``jdl.text.rag.reader_batch``), on questions from the training passages only.
+
+Two kinds of rows. Corpus rows: a training question after its own passage (share
+``reader_mix[0]``), after a random training passage (``reader_mix[1]``) or after nothing.
+Copy rows (share ``copy_mix`` of each batch): a question on a passage of random letters, which
+no language model can predict and only copying from the context can answer — the gradient that
+forms the look-back-and-copy (induction) circuit, which natural text alone gives too weakly for
+a CPU budget of steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+
+import numpy as np
+
+SEP = "\n\n"
+
+
+def random_letter_passages(rng: np.random.Generator, count: int, chars: int) -> list[str]:
+    """``count`` texts of about ``chars`` characters: words of 2–10 random lower-case letters
+    separated by spaces."""
+    out = []
+    for _ in range(count):
+        words, n = [], 0
+        while n < chars - 11:
+            w = "".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz"), int(rng.integers(2, 11))))
+            words.append(w)
+            n += len(w) + 1
+        out.append(" ".join(words))
+    return out
+
+
+def reader_rows(config, vocab, corpus: dict, pools: dict, rng: np.random.Generator) -> tuple:
+    """One batch (x, y, w) of ``reader_batch`` rows: ⌊copy_mix·B⌉ copy rows, the rest corpus rows."""
+    from jdl.text.rag import reader_batch
+
+    B = config.gpt_batch
+    n_copy = int(round(config.copy_mix * B))
+    copy = [pools["copy"][i] for i in rng.choice(len(pools["copy"]), n_copy)]
+    qs = [pools["corpus"][i] for i in rng.choice(len(pools["corpus"]), B - n_copy)]
+    kinds = rng.choice(3, B - n_copy, p=[*config.reader_mix, 1 - sum(config.reader_mix)])
+    passages = corpus["passages"]
+    contexts = [pools["copy_passages"][q.passage] + SEP for q in copy]
+    contexts += [passages[q.passage] + SEP if k == 0 else passages[rng.choice(corpus["train"])] + SEP if k == 1
+                 else "" for q, k in zip(qs, kinds)]
+    return reader_batch(vocab, contexts, copy + qs, config.context, config.prefix_weight)
+
+
+def question_pools(config, corpus: dict, seed: int) -> dict:
+    """The reader's training questions: ``reader_rounds`` per training passage, and as many on
+    random-letter passages."""
+    from jdl.text import masked_word_questions
+
+    rng = np.random.default_rng(seed + 2000)
+    fake = random_letter_passages(rng, len(corpus["train"]), config.passage_chars)
+    ask = lambda texts, which, r: masked_word_questions(texts, which, seed + 1000 + r, config.prefix_chars,
+                                                        config.suffix_chars)
+    return {"corpus": [q for r in range(config.reader_rounds) for q in ask(corpus["passages"], corpus["train"], r)],
+            "copy": [q for r in range(config.reader_rounds) for q in ask(fake, range(len(fake)), r)],
+            "copy_passages": fake}
+
+
+def train_reader(config, vocab, corpus: dict, seed: int, workdir: str) -> tuple:
+    """The character GPT (``jdl.models.gpt``) trained from scratch on ``reader_rows`` with AdamW
+    under a warmup-cosine schedule, saved under ``workdir/reader`` (a rerun with the same
+    settings reloads it); returns (params, gpt_config, info)."""
+    from experiments.common import cached
+    from experiments.gpt_text import Config as TextConfig, make_optimizer
+    from jdl.losses import softmax_cross_entropy
+    from jdl.models.gpt import GPTConfig, gpt
+    from jdl.train import init_train_state, make_step
+
+    gpt_config = GPTConfig(vocab_size=vocab.size, context=config.context, num_layers=config.num_layers,
+                           d_model=config.d_model, num_heads=config.num_heads)
+    model = gpt(gpt_config)
+
+    def loss_fn(params, state, batch, key):
+        x, y, w = batch
+        logits, state = model.apply(params, state, x, key=key, train=True)
+        return softmax_cross_entropy(logits, y, where=w), (state, {})
+
+    optimizer = make_optimizer(TextConfig(learning_rate=config.learning_rate,
+                                          warmup_steps=min(100, config.gpt_steps // 10)), config.gpt_steps)
+    ts = init_train_state(model, optimizer, np.zeros((1, config.context), np.int32), seed)
+
+    def train():
+        pools = question_pools(config, corpus, seed)
+        state, rng, step, start, curve = ts, np.random.default_rng(seed), make_step(loss_fn, optimizer), time.perf_counter(), []
+        for t in range(1, config.gpt_steps + 1):
+            state, metrics = step(state, reader_rows(config, vocab, corpus, pools, rng))
+            curve.append(float(metrics["loss"]))
+            if t % 50 == 0:
+                print(f"reader step {t}: loss {np.mean(curve[-50:]):.3f} ({time.perf_counter() - start:.0f} s)", flush=True)
+        return state, {"final_loss": float(np.mean(curve[-50:])), "seconds": time.perf_counter() - start,
+                       "train_questions": len(pools["corpus"]), "curve": curve[::10]}
+
+    meta = json.loads(json.dumps({**dataclasses.asdict(config), "seed": seed}))  # as the checkpoint stores it
+    params, info = cached(workdir, "reader", meta, ts.params, train)
+    return params, gpt_config, info
