@@ -167,13 +167,16 @@ def match_detections(pred_boxes, pred_scores, gt_boxes, iou_threshold=0.5) -> np
     if len(pred_boxes) and len(gt_boxes):
         iou = box_iou(pred_boxes, gt_boxes)  # (N, M), numpy
         order = np.argsort(-pred_scores, kind="stable")
+        best = iou.max(axis=1)  # a detection below the threshold with every box can take none
         for t, threshold in enumerate(thresholds):
             taken = np.zeros(len(gt_boxes), bool)
-            for i in order:
+            for i in order[best[order] >= threshold]:
                 candidates = np.where(taken, -1.0, iou[i])
                 j = int(np.argmax(candidates))
                 if candidates[j] >= threshold:
                     is_tp[t, i], taken[j] = True, True
+                    if taken.all():  # the rest are false positives
+                        break
     return is_tp[0] if np.ndim(iou_threshold) == 0 else is_tp
 
 

@@ -26,6 +26,7 @@ class TrainConfig:
     seq_len: int = 64
     data_dir: str | None = None
     validation_fraction: float = 0.1
+    train_size: int | None = None
     # loop
     batch_size: int = 32
     epochs: int = 20

@@ -21,14 +21,19 @@ def load_data(name: str, split: str, data_dir: str | None = None, **kwargs) -> D
         raise app.UsageError(str(e)) from None
 
 
+def first(split: Data, n: int | None) -> Data:
+    """The first ``n`` examples of ``split`` (all of it when n is None): ``--train_size``."""
+    return split if n is None else (split[0][:n], split[1][:n])
+
+
 def load_splits(name: str, data_dir: str | None, fraction: float,
-                seq_len: int | None = None) -> tuple[Data, Data | None, Data]:
+                seq_len: int | None = None, train_size: int | None = None) -> tuple[Data, Data | None, Data]:
     """``(train, validation, test)`` of data set ``name``: validation is a stratified, seeded
     ``fraction`` of the published training set (None when fraction is 0), train the rest
-    (``jdl.data.load``'s 'train' and 'validation' splits); a text set's windows have length
-    ``seq_len`` (its default when None)."""
+    (``jdl.data.load``'s 'train' and 'validation' splits), its first ``train_size`` examples when
+    given; a text set's windows have length ``seq_len`` (its default when None)."""
     kw = {} if seq_len is None else {"seq_len": seq_len}
-    train = load_data(name, "train", data_dir, validation_fraction=fraction, **kw)
+    train = first(load_data(name, "train", data_dir, validation_fraction=fraction, **kw), train_size)
     validation = load_data(name, "validation", data_dir, validation_fraction=fraction, **kw) if fraction else None
     return train, validation, load_data(name, "test", data_dir, **kw)
 

@@ -46,6 +46,9 @@ flags.DEFINE_bool("progress", True, "Show a progress bar.")
 flags.DEFINE_float("validation_fraction", 0.1, "Fraction of the training set held out, stratified and "
                    "seeded, as the validation split that early stopping and the best checkpoint use; 0: "
                    "none.", lower_bound=0.0, upper_bound=0.9)
+flags.DEFINE_integer("train_size", None, "Train on the first N examples of the training split only (the "
+                     "validation split is held out first; validation and test stay whole): a quick run "
+                     "that checks the plumbing (default: all of it).", lower_bound=1)
 flags.DEFINE_bool("test_every_epoch", False, "Also record test_* metrics every epoch, for plots only "
                   "(the test set is always evaluated once, at the end).")
 flags.DEFINE_integer("accumulate_steps", 1, "Sum the gradients of K microbatches of batch_size/K per "

@@ -89,7 +89,8 @@ def run_fit(config: TrainConfig):
                              f"({', '.join(data.SEQUENCE_LOADERS)}) go with the language models "
                              f"({', '.join(LM_MODELS)}), and only with them")
     train_data, validation_data, test_data = load_splits(config.dataset, config.data_dir, config.validation_fraction,
-                                                         seq_len=config.seq_len if text else None)
+                                                         seq_len=config.seq_len if text else None,
+                                                         train_size=config.train_size)
     n_classes = data.VOCABS[config.dataset]().size if text else int(np.max(train_data[1])) + 1
     model = build_model(config.model, n_classes, config.hidden, config.activation, config.norm, config.dropout,
                         input_shape=train_data[0].shape[1:], embed=config.embed, heads=config.heads)

@@ -52,10 +52,13 @@ def detection_settings(config: TrainConfig):
 
 
 def load_detection_splits(config: TrainConfig):
-    """(train, validation or None, test) of the detection set, validation carved from train."""
+    """(train, validation or None, test) of the detection set, validation carved from train (the
+    first ``--train_size`` examples of train when given)."""
     from jdl import data
+    from jdl.cli.data import first
 
-    train = data.load(config.dataset, "train", config.data_dir, validation_fraction=config.validation_fraction)
+    train = first(data.load(config.dataset, "train", config.data_dir, validation_fraction=config.validation_fraction),
+                  config.train_size)
     validation = (data.load(config.dataset, "validation", config.data_dir,
                             validation_fraction=config.validation_fraction)
                   if config.validation_fraction > 0 else None)

@@ -74,7 +74,7 @@ def load_images(config) -> tuple:
         raise app.UsageError(f"--dataset={config.dataset!r}: valid choices are {', '.join(data.names())}")
     if config.dataset in data.SEQUENCE_LOADERS or config.dataset in data.DETECTION_LOADERS:
         raise app.UsageError(f"--model={config.model} reads images, not --dataset={config.dataset}")
-    splits = load_splits(config.dataset, config.data_dir, config.validation_fraction)
+    splits = load_splits(config.dataset, config.data_dir, config.validation_fraction, train_size=config.train_size)
     x = splits[0][0]
     if x.ndim != 4 or x.min() < 0 or x.max() > 1:
         raise app.UsageError(f"--model={config.model} needs images (H, W, C) with pixels in [0, 1]; "

@@ -1,0 +1,13 @@
+"""``python -m benchmarks.run --quick --workloads=gpt``: the GPT workload (at its quick size,
+``gpt.QUICK``) in jdl, flax and PyTorch, float32 and bfloat16, each in its own process. A file of
+its own so that pytest-xdist runs it beside the other workloads' (``--dist loadfile``)."""
+
+from benchmarks.workloads import gpt
+from tests.benchmarks.quick_command import run_quick
+
+
+def test_quick_command_runs_gpt_in_every_library_and_dtype(tmp_path):
+    saved, stdout = run_quick(tmp_path, ["gpt"], [])
+    w = saved["workloads"]["gpt"]
+    assert w["spec"]["flops"] == gpt.flops(gpt.QUICK) and w["options"]["sizes"]["d_model"] == gpt.QUICK.d_model
+    assert "gpt-bf16" in stdout
