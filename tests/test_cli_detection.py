@@ -48,6 +48,6 @@ def test_detectors_refuse_the_flags_they_do_not_read_and_take_the_rest():
             settings.patience) == (0.01, 0.2, 3, 16, 4, 2)
     read = {"model", "dataset", "hidden", "data_dir", "validation_fraction", "batch_size", "epochs", "seed", "workdir",
             "progress", "learning_rate", "weight_decay", "early_stopping_patience", "compilation_cache", "coordinator",
-            "num_processes", "process_id", "keep_host_memory"}  # progress: detectors show no bar, so
+            "num_processes", "process_id", "keep_host_memory", "train_size"}  # progress: detectors show no bar, so
     # --progress=false holds; keep_host_memory (when TrainConfig has it) is applied before the dispatch
     assert read.isdisjoint(UNREAD) and {f.name for f in dataclasses.fields(TrainConfig)} <= read | set(UNREAD)

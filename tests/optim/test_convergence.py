@@ -48,7 +48,7 @@ def test_converges_on_parabola_and_rosenbrock(name):
     on_parabola, on_rosenbrock = OPTIMIZERS[name]
     x = minimize(on_parabola, parabola, jnp.array([3.0, 2.0]), 1000)
     assert jnp.allclose(x, jnp.array([1.0, -2.0]), atol=1e-2), x
-    x = minimize(on_rosenbrock, rosenbrock, jnp.array([-1.2, 1.0]), 10_000)
+    x = minimize(on_rosenbrock, rosenbrock, jnp.array([-1.2, 1.0]), 20_000)  # the valley is slow, and how slow depends on rounding (FMA or not)
     assert jnp.allclose(x, jnp.ones(2), atol=2e-2), x
 
 
