@@ -3,13 +3,14 @@ and zero-shot vs few-shot prompting before and after.
 
 1. Pre-training: a small GPT (``jdl.models.gpt``) learns next characters of pydoc_text, as in
    ``experiments/gpt_text.py`` (its windows and its optimizer: AdamW, clipping, warmup-cosine),
-   for a few hundred steps only.
+   for ``pretrain_steps`` steps.
 2. SFT: the pre-trained model is fine-tuned on offline instructions
    (``jdl.data.instructions``: reverse, add, upper, spell) with the next-token loss on the
    response tokens only (``jdl.train.sft``), either every parameter, or LoRA adapters
-   W + (α/r)·A B (r in ``lora_ranks``, α = 2r) on the attention and MLP projections with the
-   base frozen (``jdl.nn.lora``), or every parameter on prompts that carry 0..2 solved examples
-   (``with_shots``).
+   W + (α/r)·A B (r in ``lora_ranks``, α = ``lora_alpha``·r) on the attention and MLP
+   projections with the base frozen (``jdl.nn.lora``; also with the embeddings and LayerNorms
+   training, ``experiments/sft_lora.py``), or every parameter on prompts that carry 0..2 solved
+   examples (``with_shots``).
 3. Evaluation: exact-match accuracy per task on the test questions, greedy decoding with the
    KV cache (``jdl.train.sft.complete``), with k = 0 (zero-shot) or k solved training examples
    of the same task before the question (few-shot prompting, in-context learning).
@@ -37,11 +38,11 @@ LN2 = math.log(2)
 class Config:
     """The GPT's shape, pre-training, SFT (full and LoRA) and evaluation settings."""
 
-    num_layers: int = 3
-    d_model: int = 64
+    num_layers: int = 4
+    d_model: int = 96
     num_heads: int = 4
     context: int = 96  # pre-training windows; room for 2 solved examples before a question
-    pretrain_steps: int = 300
+    pretrain_steps: int = 1600
     pretrain_batch: int = 32
     pretrain_lr: float = 2e-3
     stride: int = 48
@@ -49,8 +50,10 @@ class Config:
     sft_steps: int = 600
     sft_batch: int = 64
     full_lr: float = 2e-3
-    lora_lr: float = 3e-3
-    lora_ranks: tuple[int, ...] = (8, 32)  # α = 2r for each
+    lora_lr: float = 3e-3  # above full SFT's 2e-3 (LoRA practice); 1e-2 was worse (docs/sft.md)
+    lora_ranks: tuple[int, ...] = (8, 32)
+    lora_alpha: float = 2.0  # α = lora_alpha · r
+    lora_plus: bool = False  # also the "LoRA + LN/emb" row at r = lora_ranks[0] (experiments/sft_lora.py)
     lora_targets: tuple[str, ...] = ("blocks/*/attn/*", "blocks/*/mlp/*")
     mixed_shots: tuple[int, ...] = (0, 1, 2)  # the third model: SFT on prompts with k of these shots
     mixed_steps: int = 500
@@ -64,7 +67,7 @@ class Config:
 
 QUICK = Config(num_layers=2, d_model=32, num_heads=2, context=64, pretrain_steps=6, pretrain_batch=8,
                stride=32, windows_limit=64, sft_steps=12, sft_batch=16, full_lr=3e-3, lora_ranks=(2,),
-               mixed_shots=(0, 1), mixed_steps=8, mixed_batch=16, tasks=("reverse", "upper"),
+               lora_plus=True, mixed_shots=(0, 1), mixed_steps=8, mixed_batch=16, tasks=("reverse", "upper"),
                train_per_task=32, test_per_task=6, shots=(0, 1))
 
 
@@ -123,9 +126,12 @@ def pretrain(config: Config, vocab, workdir: str, seed: int):
     return common.cached(workdir, "pretrained", meta, ts.params, train)
 
 
-def fine_tune(loss_fn, params, optimizer, data: tuple, steps: int, batch_size: int, seed: int):
+def fine_tune(loss_fn, params, optimizer, data: tuple, steps: int, batch_size: int, seed: int,
+              check=None, check_every: int = 0):
     """``steps`` steps of ``make_step(loss_fn, optimizer)`` over seeded epochs of the arrays in
-    ``data`` (rows drawn together); returns (train_state, {seconds, steps, final_loss})."""
+    ``data`` (rows drawn together); returns (train_state, {seconds, steps, final_loss}). With
+    ``check(params) -> score``, every ``check_every`` steps: early stopping, the train state's
+    params are those of the best score (info: ``checks`` [(step, score)], ``best_step``)."""
     import jax
     import jax.numpy as jnp
 
@@ -135,7 +141,7 @@ def fine_tune(loss_fn, params, optimizer, data: tuple, steps: int, batch_size: i
     params = jax.tree.map(jnp.array, params)  # a copy: the step donates its train state
     ts = TrainState(params, {}, optimizer.init(params), jnp.zeros([], jnp.int32), jax.random.key(seed))
     step = make_step(loss_fn, optimizer)
-    per_epoch, losses, start = len(data[0]) // batch_size, [], time.perf_counter()
+    per_epoch, losses, start, checks, best = len(data[0]) // batch_size, [], time.perf_counter(), [], None
     for t in range(steps):
         epoch, b = divmod(t, per_epoch)
         idx = epoch_order(len(data[0]), seed, epoch)[b * batch_size:(b + 1) * batch_size]
@@ -143,9 +149,17 @@ def fine_tune(loss_fn, params, optimizer, data: tuple, steps: int, batch_size: i
         losses.append(metrics["loss"])
         if (t + 1) % 50 == 0:
             print(f"fine-tuning step {t + 1}: loss {float(metrics['loss']):.3f}", flush=True)
+        if check is not None and (t + 1) % check_every == 0:
+            checks.append((t + 1, float(check(ts.params))))
+            print(f"check at step {t + 1}: {checks[-1][1]:.4f}", flush=True)
+            if best is None or checks[-1][1] > best[0]:
+                best = (checks[-1][1], t + 1, jax.tree.map(np.array, ts.params))  # a copy, not donated
     jax.block_until_ready(ts)
     tail = float(np.mean(jax.device_get(losses[-20:])))
-    return ts, {"seconds": time.perf_counter() - start, "steps": steps, "final_loss": tail}
+    info = {"seconds": time.perf_counter() - start, "steps": steps, "final_loss": tail}
+    if best is not None:
+        ts, info = ts._replace(params=best[2]), info | {"checks": checks, "best_step": best[1]}
+    return ts, info
 
 
 def accuracy(params, gcfg, vocab, test: dict, train: dict, k: int, config: Config, seed: int) -> dict:
@@ -215,69 +229,35 @@ def full_sft(config: Config, vocab, data: dict, pretrained, workdir: str, seed: 
     return params, info | {"trainable": param_count(params), "total": param_count(params)}
 
 
-def lora_sft(config: Config, vocab, data: dict, pretrained, seed: int, rank: int):
-    """LoRA adapters of rank r (α = 2r) on ``lora_targets`` trained, the base frozen:
-    (merged params, info)."""
-    import jax
-
-    from jdl import optim
-    from jdl.models.gpt import gpt
-    from jdl.nn import lora
-    from jdl.train.sft import sft_objective
-
-    lcfg = lora.LoRAConfig(rank=rank, alpha=2.0 * rank, targets=list(config.lora_targets))
-    wrapped = lora.init_lora(jax.random.key(seed + 1), pretrained, lcfg)
-    model = lora.with_lora(gpt(gpt_config(config, vocab.size)), lcfg)
-    optimizer = optim.frozen(sft_optimizer(config, config.lora_lr, config.sft_steps), "base/**")
-    ts, info = fine_tune(sft_objective(model), wrapped, optimizer, sft_arrays(vocab, data["train"]),
-                         config.sft_steps, config.sft_batch, seed)
-    counts = lora.trainable_count(ts.params)
-    return lora.merge(ts.params, lcfg), info | {"trainable": counts.trainable, "total": counts.full + counts.trainable}
-
-
-def freeze_probe(config: Config, vocab, data: dict, workdir: str, seed: int, patterns: list[str]) -> dict:
-    """Full SFT with the leaves under ``patterns`` frozen (e.g. what LoRA leaves frozen besides
-    the Dense weights: embeddings and LayerNorms), zero-shot accuracy; ``workdir/freeze/``."""
-    from experiments.common import write_results
-    from jdl import optim
-    from jdl.data.instructions import by_task
-    from jdl.models.gpt import gpt
-    from jdl.train.sft import sft_objective
-
-    pretrained, _ = pretrain(config, vocab, workdir, seed)
-    optimizer = optim.frozen(sft_optimizer(config, config.full_lr, config.sft_steps), patterns)
-    ts, info = fine_tune(sft_objective(gpt(gpt_config(config, vocab.size))), pretrained, optimizer,
-                         sft_arrays(vocab, data["train"]), config.sft_steps, config.sft_batch, seed)
-    test = by_task(data["test"])
-    results = {"frozen": patterns, "run": info,
-               "accuracy": accuracy(ts.params, gpt_config(config, vocab.size), vocab, test, test, 0, config, seed)}
-    write_results(os.path.join(workdir, "freeze"), results)
-    print(results, flush=True)
-    return results
-
-
-def run(workdir: str, quick: bool = False, seed: int = 0, freeze: str = "") -> dict:
+def run(workdir: str, quick: bool = False, seed: int = 0, freeze: str = "", lora_lr: float | None = None,
+        lora_plus: bool | None = None) -> dict:
     """Pre-train, fine-tune (full and LoRA), evaluate zero- and few-shot; write results.json and
     sft.png. Returns {'config', 'pretrain', 'runs', 'accuracy': {model: {k: {task: acc}}}, 'plots'}.
-    ``freeze`` (comma-separated path patterns): only ``freeze_probe`` with them."""
+    ``freeze`` (comma-separated path patterns): only ``freeze_probe`` with them; ``lora_lr``,
+    ``lora_plus``: Config's, overridden (the LoRA rows' peak, the "LoRA + LN/emb" row)."""
     from jdl.core import param_count
     from jdl.data import pydoc_vocab
     from jdl.data.instructions import by_task, instruction_splits
-    from experiments import sft_plots
+    from experiments import sft_lora, sft_plots
     from experiments.common import write_results
 
     config = QUICK if quick else Config()
+    config = dataclasses.replace(config, lora_plus=config.lora_plus if lora_plus is None else lora_plus,
+                                 lora_lr=config.lora_lr if lora_lr is None else lora_lr)
     vocab = pydoc_vocab()
     gcfg = gpt_config(config, vocab.size)
     data = instruction_splits({"train": config.train_per_task, "test": config.test_per_task}, seed, config.tasks)
     if freeze:
-        return freeze_probe(config, vocab, data, workdir, seed, freeze.split(","))
+        return sft_lora.freeze_probe(config, vocab, data, workdir, seed, freeze.split(","))
     pretrained, info = pretrain(config, vocab, workdir, seed)
     full, info_full = full_sft(config, vocab, data, pretrained, workdir, seed)
     runs = {"pre-trained": {**info, "trainable": 0, "total": param_count(pretrained)}, "SFT full": info_full}
     models = {"pre-trained": pretrained, "SFT full": full}
-    for r in config.lora_ranks:
-        models[f"SFT LoRA r={r}"], runs[f"SFT LoRA r={r}"] = lora_sft(config, vocab, data, pretrained, seed, r)
+    lora_rows = [(f"SFT LoRA r={r}", r, False) for r in config.lora_ranks]
+    if config.lora_plus:
+        lora_rows.append((f"SFT LoRA r={config.lora_ranks[0]} + LN/emb", config.lora_ranks[0], True))
+    for name, r, extra in lora_rows:
+        models[name], runs[name] = sft_lora.lora_sft(config, vocab, data, pretrained, workdir, seed, r, extra)
     models["SFT full, k-shot data"], runs["SFT full, k-shot data"] = full_sft(
         config, vocab, data, pretrained, workdir, seed, mixed=True)
     test, train = by_task(data["test"]), by_task(data["train"])
@@ -300,4 +280,6 @@ if __name__ == "__main__":
 
     flags.DEFINE_string("freeze", "", "Only fine-tune fully with these comma-separated path patterns frozen "
                         "(e.g. 'wte/**,wpe/**,**/gamma,**/beta'); results in <workdir>/freeze.")
+    flags.DEFINE_float("lora_lr", None, "The LoRA rows' peak learning rate (default: Config's).")
+    flags.DEFINE_bool("lora_plus", None, "Also the 'LoRA + LN/emb' row (default: Config's).")
     common.main(run, "sft")

@@ -180,13 +180,15 @@ def lora_dense(params: Params, adapter: Params, x: jax.Array, scale: float) -> j
     return dense(params, x) + scale * ((x @ adapter["a"]) @ adapter["b"])  # (..., d_out)
 
 
-def with_lora(model: Module, config: LoRAConfig) -> Module:
+def with_lora(model: Module, config: LoRAConfig, *, train_base: bool = False) -> Module:
     """``model`` with LoRA adapters: init gives ``init_lora`` of the model's fresh params (load
     pre-trained ones with ``init_lora(key, pretrained, config)`` instead); apply runs the model on
-    ``merge(params, config, stop_base_gradient=True)``, so at init it equals the model exactly and
-    gradients reach only ``lora``.
+    ``merge(params, config, stop_base_gradient=not train_base)``, so at init it equals the model
+    exactly and gradients reach only ``lora``.
 
-    Shapes: those of ``model``. Args: model, any ``jdl.Module``; config, a ``LoRAConfig``.
+    Shapes: those of ``model``. Args: model, any ``jdl.Module``; config, a ``LoRAConfig``;
+    train_base: let gradients reach ``base`` too (∂ℓ/∂W of the merged W' = W + (α/r)·A B), for
+    variants that also train some base leaves (freeze the rest with ``jdl.optim.frozen``).
     """
 
     def init(key: PRNGKey, x: Any) -> tuple[Params, State]:
@@ -195,7 +197,7 @@ def with_lora(model: Module, config: LoRAConfig) -> Module:
 
     def apply(params: Params, state: State, x: Any, *, key=None, train=False, **extra):
         check_keywords(f"lora_{model.name}", extra, model.accepts)
-        merged = merge(params, config, stop_base_gradient=True)
+        merged = merge(params, config, stop_base_gradient=not train_base)
         return model.apply(merged, state, x, key=key, train=train, **extra)
 
     return Module(init, apply, f"lora_{model.name}", (model,), model.accepts)

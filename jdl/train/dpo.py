@@ -57,14 +57,24 @@ def log_probs(model: Module, params: Any, state: Any, x: np.ndarray, y: np.ndarr
     return np.concatenate(out)
 
 
-def dpo_objective(model: Module, beta: float):
+def dpo_objective(model: Module, beta: float, nll_weight: float = 0.0):
     """The DPO loss as a ``jdl.train.make_step`` loss function on batches
-    (x_w, y_w, m_w, x_l, y_l, m_l, ref_w, ref_l) with the reference's log-probs precomputed.
+    (x_w, y_w, m_w, x_l, y_l, m_l, ref_w, ref_l) with the reference's log-probs precomputed;
+    with ``nll_weight`` λ > 0, "DPO + NLL" (Pang et al., 2024, iterative RPO): an SFT term on the
+    preferred responses beside it,
+
+        ℓ = ℓ_DPO + λ·(1/B) Σ_b −log π(y_w,b | x_b) / |y_w,b|,   |y_w,b| = Σ_t m_w,b,t
+
+    (the per-token negative log-likelihood of each y_w, averaged over the pairs), which keeps
+    log π(y_w) from falling with log π(y_l) (DPO alone only asks their log-ratios to part).
 
     Metrics: ``reward_accuracy`` (the fraction of pairs with r(y_w) > r(y_l), r = β log π/π_ref),
-    ``margin`` (mean r(y_w) − r(y_l)), ``chosen`` and ``rejected`` (their mean rewards).
+    ``margin`` (mean r(y_w) − r(y_l)), ``chosen`` and ``rejected`` (their mean rewards), ``nll``
+    (the NLL term before λ).
     Shapes: x_*, y_*, m_* (B, T); ref_* (B,).
     """
+    if not nll_weight >= 0:
+        raise ValueError(f"dpo_objective: nll_weight must be >= 0, got {nll_weight!r}")
 
     def loss_fn(params, state, batch, key):
         x_w, y_w, m_w, x_l, y_l, m_l, ref_w, ref_l = batch
@@ -72,10 +82,11 @@ def dpo_objective(model: Module, beta: float):
         logits, new_state = model.apply(params, state, x, key=key, train=True)  # (2B, T, V)
         logp = sequence_log_probs(logits, y, m)  # (2B,)
         pi_w, pi_l = jnp.split(logp, 2)
-        loss = dpo_loss(pi_w, pi_l, ref_w, ref_l, beta)
+        nll = jnp.mean(-pi_w / jnp.maximum(jnp.sum(m_w, axis=-1), 1))
+        loss = dpo_loss(pi_w, pi_l, ref_w, ref_l, beta) + (nll_weight * nll if nll_weight else 0.0)
         chosen, rejected = beta * (pi_w - ref_w), beta * (pi_l - ref_l)
         metrics = {"reward_accuracy": jnp.mean(chosen > rejected), "margin": jnp.mean(chosen - rejected),
-                   "chosen": jnp.mean(chosen), "rejected": jnp.mean(rejected)}
+                   "chosen": jnp.mean(chosen), "rejected": jnp.mean(rejected), "nll": nll}
         return loss, (new_state, metrics)
 
     return loss_fn

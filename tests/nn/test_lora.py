@@ -86,6 +86,20 @@ def test_only_adapters_get_gradients(gpt_setup):
     assert all(np.abs(np.asarray(ad["a"])).max() > 0 for ad in g2["lora"].values())
 
 
+def test_train_base_gives_the_base_the_merged_models_gradient(gpt_setup):
+    """W' = W + (α/r)·A B, so ∂ℓ/∂W = ∂ℓ/∂W' (and the unadapted leaves' gradients are the
+    plain model's): with train_base=True, grad over base equals the base model's grad at merge."""
+    model, params, state = gpt_setup
+    lp = random_adapters(lora.init_lora(jax.random.key(1), params, ATTN), jax.random.key(7))
+    ids = jax.random.randint(jax.random.key(2), (2, 9), 0, GPT_CONFIG.vocab_size)
+    loss = lambda m, p: softmax_cross_entropy(m.apply(p, state, ids[:, :-1])[0], ids[:, 1:]).mean()
+    g = jax.grad(lambda p: loss(lora.with_lora(model, ATTN, train_base=True), p))(lp)
+    ref = jax.grad(lambda p: loss(model, p))(lora.merge(lp, ATTN))
+    jax.tree.map(lambda a, b: assert_close(a, b, rtol=1e-5, atol=1e-7), g["base"], ref)
+    assert np.abs(np.asarray(g["base"]["wte"]["w"])).max() > 0
+    assert all(np.abs(np.asarray(ad["a"])).max() > 0 for ad in g["lora"].values())
+
+
 @pytest.mark.torch
 def test_peft_style_forward_in_torch():
     """PEFT's LoRA Linear: h = x W_tᵀ + b + (α/r)·lora_B(lora_A(x)) with lora_A.weight = aᵀ

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from jdl import optim
+from jdl.core import Module
 from jdl.data.text import char_vocab
 from jdl.losses import dpo_loss
 from jdl.models.gpt import GPTConfig, gpt
@@ -50,6 +51,31 @@ def test_dpo_loss_and_gradients_equal_pytorch():
     np.testing.assert_allclose(float(ours), ref.item(), rtol=1e-6)
     for g, tt in zip(grads, t):
         np.testing.assert_allclose(np.asarray(g), tt.grad.numpy(), rtol=1e-5, atol=1e-8)
+
+
+def test_dpo_plus_nll_equals_a_hand_computed_value():
+    """ℓ = softplus(−h) averaged + λ·mean_b −log π(y_w,b)/|y_w,b|, on a fake model whose logits
+    are its params: p = (1/4, 3/4) at t = 0 and (1/2, 1/2) at t = 1 in every row."""
+    z = jnp.tile(jnp.array([[0.0, math.log(3)], [0.0, 0.0]]), (4, 1, 1))  # (2B, T, V), rows w1, w2, l1, l2
+    model = Module(lambda key, x: ({"z": z}, {}), lambda p, state, x, **kw: (p["z"], state), "fake", (), frozenset())
+    x = np.zeros((2, 2), np.int32)
+    y_w, m_w = np.array([[1, 0], [0, 0]]), np.array([[1, 1], [1, 0]], np.float32)
+    y_l, m_l = np.array([[0, 1], [1, 1]]), np.array([[1, 0], [1, 1]], np.float32)
+    ref_w, ref_l = np.array([-1.0, -1.5], np.float32), np.array([-2.0, -1.0], np.float32)
+    # log π: y_w1 = log 3/4 + log 1/2 (2 tokens), y_w2 = log 1/4 (1 token), y_l1 = log 1/4, y_l2 = log 3/8
+    pi_w, pi_l = [math.log(3 / 8), math.log(1 / 4)], [math.log(1 / 4), math.log(3 / 8)]
+    beta, lam = 0.5, 0.3
+    h = [beta * ((pi_w[b] - ref_w[b]) - (pi_l[b] - ref_l[b])) for b in range(2)]
+    dpo = sum(math.log1p(math.exp(-hb)) for hb in h) / 2
+    nll = (-pi_w[0] / 2 - pi_w[1] / 1) / 2
+    batch = (x, y_w, m_w, x, y_l, m_l, ref_w, ref_l)
+    loss, (_, metrics) = dpo_objective(model, beta, nll_weight=lam)({"z": z}, {}, batch, None)
+    assert float(loss) == pytest.approx(dpo + lam * nll, rel=1e-6)
+    assert float(metrics["nll"]) == pytest.approx(nll, rel=1e-6)
+    plain, _ = dpo_objective(model, beta)({"z": z}, {}, batch, None)  # λ = 0: the DPO loss alone
+    assert float(plain) == pytest.approx(dpo, rel=1e-6)
+    with pytest.raises(ValueError, match="nll_weight must be >= 0"):
+        dpo_objective(model, beta, nll_weight=-1.0)
 
 
 @pytest.fixture(scope="module")
