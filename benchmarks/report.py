@@ -24,8 +24,9 @@ def workload_rows(results: dict) -> list[list[str]]:
             rows.append([name, "-", f"skipped: {w['skipped']}"] + [""] * 6)
             continue
         for impl, r in w["impls"].items():
-            if "error" in r:
-                rows.append([name, impl, f"error: {r['error'][:60]}"] + [""] * 6)
+            if "error" in r or "skipped" in r:
+                rows.append([name, impl, f"error: {r['error'][:60]}" if "error" in r
+                             else f"skipped: {r['skipped'][:60]}"] + [""] * 6)
                 continue
             ratio, ratio_cpu = w["ratios"].get(f"jdl/{impl}"), w["ratios"].get(f"jdl/{impl} CPU")
             rows.append([name, impl, _pm(r["step_ms"]), f"{r['cpu_ms']['median']:.2f}",

@@ -167,9 +167,10 @@ def aggregate(config: dict, runs: dict, ceilings: dict) -> dict:
     peak = (ceilings.get("nominal_peak_tflops") or {}).get(dtype)
     impls = {}
     for impl, rounds in runs.items():
-        good = [r for r in rounds if "error" not in r]
+        good = [r for r in rounds if "error" not in r and "skipped" not in r]
         if not good:
-            impls[impl] = {"error": rounds[0]["error"] if rounds else "not run"}
+            impls[impl] = ({"skipped": rounds[0]["skipped"]} if rounds and "skipped" in rounds[0]
+                           else {"error": rounds[0]["error"] if rounds else "not run"})
             continue
         step = summarize([r["step_ms"] for r in good])
         gflops = spec["flops"] / (step["median"] / 1e3) / 1e9
@@ -181,11 +182,10 @@ def aggregate(config: dict, runs: dict, ceilings: dict) -> dict:
             impls[impl]["mfu_nominal"] = gflops / (peak * 1e3)
     ratios = {}
     for impl in impls:
-        if impl == "jdl" or "error" in impls[impl] or "error" in impls.get("jdl", {"error": 1}):
+        if impl == "jdl" or "step_ms" not in impls[impl] or "step_ms" not in impls.get("jdl", {}):
             continue
         for key, suffix in (("step_ms", ""), ("cpu_ms", " CPU")):
-            per_round = [a[key] / b[key] for a, b in zip(runs["jdl"], runs[impl])
-                         if "error" not in a and "error" not in b]
+            per_round = [a[key] / b[key] for a, b in zip(runs["jdl"], runs[impl]) if key in a and key in b]
             if per_round:
                 ratios[f"jdl/{impl}{suffix}"] = summarize(per_round)
     floor_ms = spec["min_bytes"] / (ceilings["copy_gbs"] * 1e9) * 1e3
@@ -220,7 +220,8 @@ def main(argv: list[str] | None = None) -> dict:
                               args.hugepages)
                 print(f"round {r + 1}/{args.rounds} {w:11s} {impl:6s} " + (
                     f"{result['step_ms']:8.3f} ms/step, first call {result['first_call_s']:.2f} s"
-                    if "error" not in result else f"ERROR {result['error']}"), flush=True)
+                    if "step_ms" in result else f"ERROR {result['error']}" if "error" in result
+                    else f"skipped: {result['skipped']}"), flush=True)
                 runs[w][impl].append(result)
     results = {
         "command": "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:]),

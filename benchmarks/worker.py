@@ -36,7 +36,12 @@ def measure(config: dict) -> dict:
         from jdl.runtime import keep_host_memory  # before the first step
 
         keep_host_memory()
-    runner = WORKLOADS[config["workload"]].build(config["impl"], config["options"], config.get("device", "cpu"))
+    from benchmarks.workloads.common import Skip
+
+    try:
+        runner = workload.build(config["impl"], config["options"], config.get("device", "cpu"))
+    except Skip as why:  # this implementation cannot run here: reported as such, not as an error
+        return {"skipped": str(why)}
     return time_runner(runner, config["n_steps"], config["n_blocks"], config["n_warmup"])
 
 

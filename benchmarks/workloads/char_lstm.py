@@ -215,6 +215,27 @@ def torch_model(layers: list[dict]):
     return net
 
 
+def _check_torch_bf16_lstm(net: Any, x: np.ndarray, device: str) -> None:
+    """Raise ``Skip`` where this PyTorch build cannot run ``nn.LSTM`` under bfloat16 autocast:
+    oneDNN has no bfloat16 LSTM primitive on some CPUs ("could not create a primitive
+    descriptor"), a property of the machine, not of the workload. Probes a forward and backward
+    on one sequence of ``x``."""
+    import torch
+
+    dev = "cuda" if device == "gpu" else device
+    probe = net.to(dev)
+    try:
+        with torch.autocast(dev, dtype=torch.bfloat16):
+            out = probe(torch.from_numpy(np.ascontiguousarray(x[:1])).to(dev))
+        out.float().sum().backward()
+    except RuntimeError as err:
+        if "primitive" not in str(err):
+            raise
+        raise common.Skip(f"PyTorch's nn.LSTM cannot run in bfloat16 on this CPU: {str(err)[:120]}") from err
+    finally:
+        probe.zero_grad(set_to_none=True)
+
+
 def build(impl: str, options: dict, device: str = "cpu"):
     """The Runner of one implementation: 'jdl', 'flax' or 'torch'."""
     layers = common.load_layers(options["weights"])
@@ -227,5 +248,8 @@ def build(impl: str, options: dict, device: str = "cpu"):
 
         return common.flax_runner(flax_model(dtype), flax_params(layers), opt, (jnp.asarray(x), jnp.asarray(y)))
     if impl == "torch":
-        return common.torch_runner(torch_model(layers), opt, x, y.reshape(-1), device, dtype)
+        net = torch_model(layers)
+        if dtype == "bfloat16":
+            _check_torch_bf16_lstm(net, x, device)
+        return common.torch_runner(net, opt, x, y.reshape(-1), device, dtype)
     raise ValueError(f"char_lstm: unknown implementation {impl!r}; expected jdl, flax or torch")

@@ -29,6 +29,9 @@ def run_quick(tmp_path, workloads: list[str], extras: list[str]) -> tuple[dict, 
         assert "skipped" not in w, (name, w)
         for impl in run.IMPLS:
             assert "error" not in w["impls"][impl], (name, impl, w["impls"][impl])
+            if "skipped" in w["impls"][impl]:  # only PyTorch's bfloat16 LSTM may be missing on a CPU
+                assert (name, impl) == ("char_lstm-bf16", "torch"), (name, impl, w["impls"][impl])
+                continue
             assert w["impls"][impl]["step_ms"]["median"] > 0
     assert set(saved["extras"]) == set(extras)
     assert not [e for e in saved["extras"].values() if "error" in e]

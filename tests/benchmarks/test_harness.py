@@ -63,6 +63,31 @@ def test_quick_run_end_to_end(tmp_path):
     assert results["workloads"]["lenet5" if "lenet5" in results["workloads"] else "mlp"]
 
 
+def test_an_implementation_that_cannot_run_here_is_skipped_not_failed(tmp_path, monkeypatch):
+    """A workload's build raising Skip for one implementation (e.g. PyTorch without a bfloat16
+    LSTM on this CPU) gives that row {'skipped': reason}, no ratio, and a table row saying so."""
+    from benchmarks import report, worker
+
+    def build(impl, options, device="cpu"):
+        if impl == "flax":
+            raise common.Skip("no flax here")
+        return real_build(impl, options, device)
+
+    real_build = mlp.build
+    monkeypatch.setattr(mlp, "build", build)
+    options = mlp.configure(quick=True, seed=0, workdir=str(tmp_path))
+    config = {"kind": "workload", "workload": "mlp", "options": options["options"], "n_steps": 2,
+              "n_blocks": 1, "n_warmup": 1}
+    runs = {impl: [worker.measure({**config, "impl": impl})] for impl in ("jdl", "flax")}
+    assert runs["flax"] == [{"skipped": "no flax here"}]
+    ceilings = {"matmul_gflops": 100.0, "copy_gbs": 10.0}
+    result = run.aggregate({"spec": options["spec"], "options": options["options"]}, runs, ceilings)
+    assert result["impls"]["flax"] == {"skipped": "no flax here"} and result["ratios"] == {}
+    assert result["impls"]["jdl"]["step_ms"]["median"] > 0
+    rows = report.workload_rows({"workloads": {"mlp": result}})
+    assert rows[1][:3] == ["mlp", "flax", "skipped: no flax here"]
+
+
 def test_unknown_names_are_rejected():
     with pytest.raises(SystemExit):
         run.parse(["--workloads=nope"])

@@ -205,3 +205,27 @@ def test_gpt_step_zero_losses_agree(tiny_gpt):
     logits = gpt_twins.torch_model(w, sizes)(torch.from_numpy(x).long())
     torch_loss = float(torch.nn.functional.cross_entropy(logits, torch.from_numpy(y.reshape(-1)).long()).detach())
     np.testing.assert_allclose([flax_loss, torch_loss], [jdl_loss] * 2, rtol=1e-5)
+
+
+def test_char_lstm_torch_without_a_bf16_lstm_is_skipped_with_the_reason(tmp_path, monkeypatch):
+    """Where oneDNN has no bfloat16 LSTM primitive (some CPUs), the PyTorch bfloat16 row is a
+    Skip naming the cause (AVX2-only CPUs, this one among them, with torch 2.13); where it
+    exists the row builds; other errors are not swallowed."""
+    torch = pytest.importorskip("torch")
+    options = {**char_lstm.configure(quick=True, seed=0, workdir=str(tmp_path))["options"], "dtype": "bfloat16"}
+    try:
+        char_lstm.build("torch", options)
+    except common.Skip as why:
+        assert "could not create a primitive" in str(why)
+
+    def failing(message):
+        def lstm(*args, **kwargs):
+            raise RuntimeError(message)
+        return lstm
+
+    monkeypatch.setattr(torch.nn.LSTM, "forward", failing("could not create a primitive descriptor for the LSTM"))
+    with pytest.raises(common.Skip, match="bfloat16 on this CPU: could not create a primitive"):
+        char_lstm.build("torch", options)
+    monkeypatch.setattr(torch.nn.LSTM, "forward", failing("something else"))
+    with pytest.raises(RuntimeError, match="something else"):
+        char_lstm.build("torch", options)
