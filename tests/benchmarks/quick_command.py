@@ -14,14 +14,17 @@ IN_PROCESS_EXTRAS = ("per_example",)
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def run_quick(tmp_path, workloads: list[str], extras: list[str]) -> tuple[dict, str]:
+def run_quick(tmp_path, workloads: list[str], extras: list[str], isolation: str = "block") -> tuple[dict, str]:
     """Run the quick command on ``workloads`` (float32 and bfloat16, every implementation) and
     ``extras``; check that it exits 0 and that every row and extra holds a result without error.
+    ``isolation``: 'block' runs every measurement in the command's one process (each library
+    imported once: the check is that everything runs, not how fast), 'process' in a worker
+    process each, as a real run does (test_quick_command_gpt.py keeps that path covered).
     Returns (results.json, stdout)."""
     env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--quick", "--dtypes=float32,bfloat16",
                            f"--workloads={','.join(workloads)}", f"--extras={','.join(extras)}",
-                           f"--out={tmp_path}"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=3000)
+                           f"--isolation={isolation}", f"--out={tmp_path}"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=3000)
     assert proc.returncode == 0, proc.stderr[-2000:]
     saved = json.loads((tmp_path / "results.json").read_text())
     assert set(saved["workloads"]) == {name + suffix for name in workloads for suffix in ("", "-bf16")}
