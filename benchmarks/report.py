@@ -212,15 +212,26 @@ def kept_sections(page: str) -> str:
 PARTIAL = ("<!-- partial runs: begin -->", "<!-- partial runs: end -->")
 
 
+def _large_temporaries(row: dict) -> bool:
+    """Whether a results row's workload declares ``LARGE_TEMPORARIES`` (where the harness applies
+    ``keep_host_memory``)."""
+    from benchmarks.workloads import WORKLOADS
+
+    workload = WORKLOADS.get(row.get("spec", {}).get("workload", ""))
+    return bool(getattr(workload, "LARGE_TEMPORARIES", False))
+
+
 def partial_section(results: dict) -> str:
     """One run of some workloads only (e.g. ``--workloads=gpt`` on an idle machine), as a
     subsection headed by its workloads: command, machine, ceilings and the workload table."""
     m, c = results["machine"], results["ceilings"]
+    kept = [n for n, w in results["workloads"].items() if _large_temporaries(w)]
     return "\n".join([
         f"### Workloads: {', '.join(results['workloads'])}",
         "",
         f"Command: `{results['command']}` ({results['rounds']} rounds; {results['wall_s'] / 60:.1f} min); "
-        f"jdl workers with `keep_host_memory`: {results.get('keep_host_memory', [])}. Machine: {m['cpu']}, "
+        f"`keep_host_memory` in the workers of {results.get('keep_host_memory', []) if kept else 'none'} "
+        f"(it applies to the workloads with large temporaries: {', '.join(kept) or 'none here'}). Machine: {m['cpu']}, "
         f"{m['cores']} cores, load average at start {', '.join(f'{x:.1f}' for x in m['load_average'])}; "
         f"ceilings {ceilings_text(c)}.",
         "",
