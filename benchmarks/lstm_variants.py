@@ -13,7 +13,9 @@ several ways, one lever at a time:
 - ``table``: ``fused`` with the input projection gathered from the (V, 4H) table E·W_x + b
   (``embedded_lstm_sequence``, the workload's jdl model);
 - ``<variant>/u<k>``: the same with ``unroll=k``;
-- ``flax`` and ``torch``: the workload's other two implementations.
+- ``flax`` and ``torch``: the workload's other two implementations;
+- a ``+keep`` suffix (``table/u2+keep``) runs ``jdl.runtime.keep_host_memory`` in that variant's
+  process first (synchronous dispatch, XLA's per-step temporaries kept in the heap).
 
 ``python -m benchmarks.lstm_variants [--variants=scan,fused/u4,flax] [--rounds=2] [--threads=1]``
 runs each variant in its own process (alternating over rounds), with XLA and PyTorch pinned to
@@ -86,6 +88,11 @@ def measure_one(variant: str, options: dict, threads: int) -> dict:
     from benchmarks.timing import measure
 
     torch.set_num_threads(threads)
+    if variant.endswith("+keep"):
+        from jdl.runtime import keep_host_memory
+
+        keep_host_memory()  # before the variant's first JAX call starts the backend
+        variant = variant[:-len("+keep")]
     return measure(runner(variant, options), 10, 5, 3)
 
 
