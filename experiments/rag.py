@@ -60,6 +60,9 @@ class Config:
     reader_mix: tuple[float, float] = (0.8, 0.1)  # own passage, random passage (else no context)
     prefix_weight: float = 1.0  # the loss weight of the prefix's characters (the answer's is 1)
     copy_mix: float = 0.5  # the share of reader rows on random-letter passages (copying only)
+    positions: str = "rotary"  # the reader's GPTConfig.positions ("learned": GPT-2's table)
+    # copy-only stages before the reader rows: (passage chars, prefix chars, row length, batch, steps)
+    copy_curriculum: tuple = ((32, 12, 64, 64, 250), (64, 24, 128, 32, 150))
     answer_chars: int = 16
     max_questions: int | None = None
 
@@ -67,7 +70,7 @@ class Config:
 QUICK = Config(passage_chars=96, prefix_chars=24, suffix_chars=12, buckets=512, encoder_hidden=32,
                encoder_dim=16, encoder_steps=20, encoder_batch=32, encoder_rounds=1, num_layers=1,
                d_model=16, num_heads=2, context=128, gpt_batch=8, gpt_steps=20, answer_chars=8,
-               max_questions=32)
+               max_questions=32, copy_curriculum=((32, 12, 64, 8, 5),))
 
 
 def corpus_passages(config: Config) -> dict:
