@@ -53,7 +53,7 @@ class Config:
     d_model: int = 64
     num_heads: int = 4
     context: int = 256
-    gpt_batch: int = 16
+    gpt_batch: int = 32
     gpt_steps: int = 800
     learning_rate: float = 3e-3
     reader_rounds: int = 8  # questions drawn per training passage for the reader
@@ -61,8 +61,11 @@ class Config:
     prefix_weight: float = 1.0  # the loss weight of the prefix's characters (the answer's is 1)
     copy_mix: float = 0.5  # the share of reader rows on random-letter passages (copying only)
     positions: str = "rotary"  # the reader's GPTConfig.positions ("learned": GPT-2's table)
+    window: int = 40  # the reader reads the best window of this many characters (0: the whole passage)
+    reader_prefix: int = 12  # ... and this many characters of the prefix (with a window)
+    row: int = 72  # the length of the reader's training rows
     # copy-only stages before the reader rows: (passage chars, prefix chars, row length, batch, steps)
-    copy_curriculum: tuple = ((32, 12, 64, 64, 250), (64, 24, 128, 32, 150))
+    copy_curriculum: tuple = ((40, 12, 72, 64, 400),)
     answer_chars: int = 16
     max_questions: int | None = None
 
@@ -70,7 +73,7 @@ class Config:
 QUICK = Config(passage_chars=96, prefix_chars=24, suffix_chars=12, buckets=512, encoder_hidden=32,
                encoder_dim=16, encoder_steps=20, encoder_batch=32, encoder_rounds=1, num_layers=1,
                d_model=16, num_heads=2, context=128, gpt_batch=8, gpt_steps=20, answer_chars=8,
-               max_questions=32, copy_curriculum=((32, 12, 64, 8, 5),))
+               max_questions=32, window=32, reader_prefix=8, row=56, copy_curriculum=((32, 8, 56, 8, 5),))
 
 
 def corpus_passages(config: Config) -> dict:
@@ -147,14 +150,16 @@ def answer_loss(gpt_config):
     return jax.jit(lambda params, x, y, w: softmax_cross_entropy(model.apply(params, {}, x)[0], y, reduction="sum", where=w))
 
 
-def answers(config: Config, vocab, params, gpt_config, questions: list, contexts: list[str]) -> dict:
-    """Greedy continuations of context + prefix; exact match of their leading letters with
+def answers(config: Config, vocab, params, gpt_config, questions: list, contexts: list) -> dict:
+    """Greedy continuations of what the reader reads (``reader_view``) of passage + prefix; exact match of their leading letters with
     the masked word; and the reader's cross-entropy on the word's characters (and the one
     after it) given context + prefix, in nats per character, a measure that moves before exact
     match does. Returns {'accuracy', 'answer_nats', 'examples' (the first 5)}."""
+    from experiments.rag_reader import reader_view
     from jdl.data.text import decode
     from jdl.text.rag import greedy_continue, pad_right, reader_batch
 
+    contexts, questions = zip(*[reader_view(config, c, q) for c, q in zip(contexts, questions)])
     prompts = [c + q.prefix for c, q in zip(contexts, questions)]
     ids, lengths = pad_right(vocab, prompts, gpt_config.context - config.answer_chars)
     ids = np.pad(ids, ((0, 0), (0, config.answer_chars)))
@@ -237,10 +242,10 @@ def run(workdir: str, quick: bool = False, seed: int = 0, gpt_steps: int | None 
     found = retrieve(config, corpus, questions, found_by)
     best = max(found, key=lambda n: found[n]["recall"][1])
     passages, rng = corpus["passages"], np.random.default_rng(seed + 1)
-    contexts = {"no retrieval (prefix only)": ["" for _ in questions],
-                "random passage + prefix": [passages[i] + SEP for i in rng.choice(len(passages), len(questions))],
-                **{f"top-1 by {name} + prefix": [passages[i] + SEP for i in found[name]["ids"][:, 0]] for name in found},
-                "the question's own passage + prefix (oracle)": [passages[q.passage] + SEP for q in questions]}
+    contexts = {"no retrieval (prefix only)": [None for _ in questions],
+                "random passage + prefix": [passages[i] for i in rng.choice(len(passages), len(questions))],
+                **{f"top-1 by {name} + prefix": [passages[i] for i in found[name]["ids"][:, 0]] for name in found},
+                "the question's own passage + prefix (oracle)": [passages[q.passage] for q in questions]}
     generation = {name: answers(config, vocab, params, gpt_config, questions, c) for name, c in contexts.items()}
     results = {"config": dataclasses.asdict(config),
                "data": {**pydoc_info(), "passages": len(passages), "train_passages": len(corpus["train"]),

@@ -70,9 +70,9 @@ def train_variant(config: Config, vocab, variant: tuple, seed: int) -> dict:
             losses.append(float(metrics["loss"]))
             if len(losses) % 25 == 0:
                 out["curve"].append([len(losses), float(np.mean(losses[-25:]))])
-        small = dataclasses.replace(config, passage_chars=stage[0], prefix_chars=stage[1])
-        out["stage_nats"].append(copy_nats(ts.params, dataclasses.replace(gpt_config, context=stage[2]), small, vocab, seed))
-        out["full_nats"].append(copy_nats(ts.params, gpt_config, config, vocab, seed))
+        out["stage_nats"].append(copy_nats(ts.params, gpt_config, vocab, *stage[:3], seed))
+        out["full_nats"].append(copy_nats(ts.params, gpt_config, vocab, config.passage_chars, config.prefix_chars,
+                                          config.context, seed))
         print(f"{variant} stage {k}: loss {np.mean(losses[-25:]):.3f}, copy nats {out['stage_nats'][-1]:.3f} "
               f"(full format {out['full_nats'][-1]:.3f})", flush=True)
     out["seconds"] = time.perf_counter() - start

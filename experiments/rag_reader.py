@@ -43,6 +43,22 @@ def random_letter_passages(rng: np.random.Generator, count: int, chars: int) -> 
     return out
 
 
+def reader_view(config, passage: str | None, q) -> tuple:
+    """What the reader reads of a passage and a question: (context, question). With
+    ``config.window`` the context is the passage's ``best_window`` of that many characters for
+    the question's prefix end and suffix start, and the question's prefix is cut to its last
+    ``reader_prefix`` characters; else the whole passage and prefix. Context "" for no passage.
+    """
+    from jdl.text.rag import best_window
+
+    if not config.window:
+        return ("" if passage is None else passage + SEP), q
+    short = dataclasses.replace(q, prefix=q.prefix[-config.reader_prefix:])
+    if passage is None:
+        return "", short
+    return best_window(passage, q.prefix[-16:] + " " + q.suffix[:16], config.window) + SEP, short
+
+
 def reader_rows(config, vocab, corpus: dict, pools: dict, rng: np.random.Generator) -> tuple:
     """One batch (x, y, w) of ``reader_batch`` rows: ⌊copy_mix·B⌉ copy rows, the rest corpus rows."""
     from jdl.text.rag import reader_batch
@@ -53,10 +69,10 @@ def reader_rows(config, vocab, corpus: dict, pools: dict, rng: np.random.Generat
     qs = [pools["corpus"][i] for i in rng.choice(len(pools["corpus"]), B - n_copy)]
     kinds = rng.choice(3, B - n_copy, p=[*config.reader_mix, 1 - sum(config.reader_mix)])
     passages = corpus["passages"]
-    contexts = [pools["copy_passages"][q.passage] + SEP for q in copy]
-    contexts += [passages[q.passage] + SEP if k == 0 else passages[rng.choice(corpus["train"])] + SEP if k == 1
-                 else "" for q, k in zip(qs, kinds)]
-    return reader_batch(vocab, contexts, copy + qs, config.context, config.prefix_weight)
+    views = [reader_view(config, pools["copy_passages"][q.passage], q) for q in copy]
+    views += [reader_view(config, passages[q.passage] if k == 0 else passages[rng.choice(corpus["train"])] if k == 1
+                          else None, q) for q, k in zip(qs, kinds)]
+    return reader_batch(vocab, *zip(*views), config.row, config.prefix_weight)
 
 
 def copy_stage(vocab, stage: tuple, seed: int):
@@ -75,17 +91,17 @@ def copy_stage(vocab, stage: tuple, seed: int):
     return rows
 
 
-def copy_nats(params, gpt_config, config, vocab, seed: int) -> float:
-    """The reader's cross-entropy (nats a character) on the answers of 64 held-out copy rows of
-    the full format (``passage_chars``-character random-letter passages): ≈ ln 26 without a
-    copy circuit, → 0 with one."""
+def copy_nats(params, gpt_config, vocab, chars: int, prefix: int, length: int, seed: int) -> float:
+    """The reader's cross-entropy (nats a character) on the answers of 64 held-out copy rows:
+    ``chars``-character random-letter passages, ``prefix``-character windows, rows of ``length``:
+    ≈ ln 26 without a copy circuit, → 0 with one."""
     from experiments.rag import answer_loss
     from jdl.text import masked_word_questions
     from jdl.text.rag import reader_batch
 
-    fake = random_letter_passages(np.random.default_rng(seed + 7), 64, config.passage_chars)
-    qs = masked_word_questions(fake, range(64), seed + 7, config.prefix_chars, config.suffix_chars)
-    x, y, w = reader_batch(vocab, [fake[q.passage] + SEP for q in qs], qs, gpt_config.context, 0.0)
+    fake = random_letter_passages(np.random.default_rng(seed + 7), 64, chars)
+    qs = masked_word_questions(fake, range(64), seed + 7, prefix, 24)
+    x, y, w = reader_batch(vocab, [fake[q.passage] + SEP for q in qs], qs, length, 0.0)
     return float(answer_loss(gpt_config)(params, x, y, w)) / float(w.sum())
 
 
@@ -95,11 +111,12 @@ def question_pools(config, corpus: dict, seed: int) -> dict:
     from jdl.text import masked_word_questions
 
     rng = np.random.default_rng(seed + 2000)
-    fake = random_letter_passages(rng, len(corpus["train"]), config.passage_chars)
-    ask = lambda texts, which, r: masked_word_questions(texts, which, seed + 1000 + r, config.prefix_chars,
-                                                        config.suffix_chars)
-    return {"corpus": [q for r in range(config.reader_rounds) for q in ask(corpus["passages"], corpus["train"], r)],
-            "copy": [q for r in range(config.reader_rounds) for q in ask(fake, range(len(fake)), r)],
+    fake = random_letter_passages(rng, len(corpus["train"]), config.window or config.passage_chars)
+    ask = lambda texts, which, r, prefix: masked_word_questions(texts, which, seed + 1000 + r, prefix, config.suffix_chars)
+    copy_prefix = config.reader_prefix if config.window else config.prefix_chars
+    return {"corpus": [q for r in range(config.reader_rounds) for q in ask(corpus["passages"], corpus["train"], r,
+                                                                            config.prefix_chars)],
+            "copy": [q for r in range(config.reader_rounds) for q in ask(fake, range(len(fake)), r, copy_prefix)],
             "copy_passages": fake}
 
 
@@ -139,7 +156,8 @@ def train_reader(config, vocab, corpus: dict, seed: int, workdir: str) -> tuple:
                 if t % 50 == 0:
                     print(f"reader stage {k} step {t}: loss {np.mean(curve[-50:]):.3f} "
                           f"({time.perf_counter() - start:.0f} s)", flush=True)
-            copy.append(copy_nats(state.params, gpt_config, config, vocab, seed))
+            copy.append(copy_nats(state.params, gpt_config, vocab, config.window or config.passage_chars,
+                                  config.reader_prefix if config.window else config.prefix_chars, config.row, seed))
         return state, {"final_loss": float(np.mean(curve[-50:])), "seconds": time.perf_counter() - start,
                        "train_questions": len(pools["corpus"]), "copy_answer_nats": copy, "curve": curve[::10]}
 
