@@ -65,7 +65,7 @@ class Config:
     reader_prefix: int = 12  # ... and this many characters of the prefix (with a window)
     row: int = 72  # the length of the reader's training rows
     # copy-only stages before the reader rows: (passage chars, prefix chars, row length, batch, steps)
-    copy_curriculum: tuple = ((40, 12, 72, 64, 400),)
+    copy_curriculum: tuple = ((40, 12, 72, 64, 800),)
     answer_chars: int = 16
     max_questions: int | None = None
 
@@ -151,10 +151,12 @@ def answer_loss(gpt_config):
 
 
 def answers(config: Config, vocab, params, gpt_config, questions: list, contexts: list) -> dict:
-    """Greedy continuations of what the reader reads (``reader_view``) of passage + prefix; exact match of their leading letters with
-    the masked word; and the reader's cross-entropy on the word's characters (and the one
-    after it) given context + prefix, in nats per character, a measure that moves before exact
-    match does. Returns {'accuracy', 'answer_nats', 'examples' (the first 5)}."""
+    """Greedy continuations of what the reader reads (``reader_view``: a window of the passage,
+    or None for no passage, and the prefix); exact match of their leading letters with the
+    masked word; the reader's cross-entropy on the word's characters (and the one after it)
+    given context + prefix, in nats per character, which moves before exact match does; and the
+    share of contexts holding the prefix's last 3 characters followed by the word (copyable).
+    Returns {'accuracy', 'answer_nats', 'copyable', 'examples' (the first 5)}."""
     from experiments.rag_reader import reader_view
     from jdl.data.text import decode
     from jdl.text.rag import greedy_continue, pad_right, reader_batch
@@ -170,7 +172,8 @@ def answers(config: Config, vocab, params, gpt_config, questions: list, contexts
                reader_batch(vocab, contexts, questions, gpt_config.context, prefix_weight=0.0))  # 64-row chunks
     loss = answer_loss(gpt_config)
     nats = sum(float(loss(params, x[i:i + 64], y[i:i + 64], w[i:i + 64])) for i in range(0, len(x), 64)) / w.sum()
-    return {"accuracy": float(np.mean(right)), "answer_nats": float(nats),
+    copyable = [q.prefix[-3:] + q.answer in c for c, q in zip(contexts, questions)]  # the answer is there to copy
+    return {"accuracy": float(np.mean(right)), "answer_nats": float(nats), "copyable": float(np.mean(copyable)),
             "examples": [{"prefix": q.prefix, "answer": q.answer, "said": s} for q, s in list(zip(questions, said))[:5]]}
 
 
