@@ -225,7 +225,8 @@ def plot(results: dict, workdir: str) -> str:
     return save_figure(fig, workdir, "rag.png", dpi=90)
 
 
-def run(workdir: str, quick: bool = False, seed: int = 0, gpt_steps: int | None = None) -> dict:
+def run(workdir: str, quick: bool = False, seed: int = 0, gpt_steps: int | None = None,
+        copy_steps: int | None = None) -> dict:
     """Build passages and questions, train the GPT and the encoder, measure recall@k and
     answer accuracy; write results.json and rag.png. Returns {'config', 'data', 'gpt',
     'encoder', 'retrieval', 'generation', 'plots'}."""
@@ -237,6 +238,9 @@ def run(workdir: str, quick: bool = False, seed: int = 0, gpt_steps: int | None 
     config = QUICK if quick else Config()
     if gpt_steps is not None:
         config = dataclasses.replace(config, gpt_steps=gpt_steps)
+    if copy_steps is not None:  # the last copy-curriculum stage's steps
+        *first, last = config.copy_curriculum
+        config = dataclasses.replace(config, copy_curriculum=(*first, (*last[:-1], copy_steps)))
     vocab, corpus = pydoc_vocab(), corpus_passages(config)
     asked = masked_word_questions(corpus["passages"], corpus["test"], seed, config.prefix_chars, config.suffix_chars)
     questions = unseen_questions(asked, corpus["passages"], corpus["train"])[:config.max_questions]
@@ -269,4 +273,5 @@ if __name__ == "__main__":
     from experiments import common
 
     flags.DEFINE_integer("gpt_steps", None, "GPT training steps (default: Config's).")
+    flags.DEFINE_integer("copy_steps", None, "Steps of the last copy-curriculum stage (default: Config's).")
     common.main(run, "rag")
