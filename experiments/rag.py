@@ -73,7 +73,7 @@ class Config:
 QUICK = Config(passage_chars=96, prefix_chars=24, suffix_chars=12, buckets=512, encoder_hidden=32,
                encoder_dim=16, encoder_steps=20, encoder_batch=32, encoder_rounds=1, num_layers=1,
                d_model=16, num_heads=2, context=128, gpt_batch=8, gpt_steps=20, answer_chars=8,
-               max_questions=32, window=32, reader_prefix=8, row=56, copy_curriculum=((32, 8, 56, 8, 5),))
+               max_questions=32, reader_rounds=1, window=32, reader_prefix=8, row=56, copy_curriculum=((32, 8, 56, 8, 5),))
 
 
 def corpus_passages(config: Config) -> dict:

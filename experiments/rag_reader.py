@@ -77,12 +77,13 @@ def reader_rows(config, vocab, corpus: dict, pools: dict, rng: np.random.Generat
 
 def copy_stage(vocab, stage: tuple, seed: int):
     """``rows(rng) -> (x, y, w)``: batches of copy rows for one curriculum stage
-    (passage chars, prefix chars, row length, batch, steps), on 2,000 random-letter passages."""
+    (passage chars, prefix chars, row length, batch, steps), on min(2000, batch·steps)
+    random-letter passages."""
     from jdl.text import masked_word_questions
     from jdl.text.rag import reader_batch
 
-    chars, prefix, length, batch, _ = stage
-    fake = random_letter_passages(np.random.default_rng(seed), 2000, chars)
+    chars, prefix, length, batch, steps = stage
+    fake = random_letter_passages(np.random.default_rng(seed), min(2000, batch * steps), chars)
     qs = [q for r in range(4) for q in masked_word_questions(fake, range(len(fake)), seed + r, prefix, 24)]
 
     def rows(rng):
