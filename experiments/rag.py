@@ -12,15 +12,16 @@ query and of every passage, exact cosine top-10 (``jdl.text.cosine_top_k``), rec
     InfoNCE on (question, passage) pairs of the training split (Huang et al.'s DSSM in spirit),
   - mean-pooled features of the reader GPT below (trained as a reader only).
 
-Generation: the reader, a char GPT trained here (``experiments/rag_reader.py``) on the
-retrieval-augmented format "passage ⏎⏎ prefix → the masked word" of questions from the training
-passages, continues each test question's prefix greedily; the answer is right when the leading
-letters of the continuation are the masked word. Test questions whose prefix + word occurs in a
-training passage are dropped (``jdl.text.unseen_questions``). Prompts: the prefix alone (no
-retrieval), the top-1 retrieved passage + prefix, a random passage + prefix, the question's own
-passage + prefix.
+Generation: the reader, a rotary char GPT trained here (``experiments/rag_reader.py``) on the
+retrieval-augmented format "window ⏎⏎ prefix → the masked word" of questions from the training
+passages (the window: the passage's 40 characters most like the question, ``best_window``; the
+prefix: its last 12 characters), after a copy curriculum on random-letter rows, continues each
+test question's prefix greedily; the answer is right when the leading letters of the
+continuation are the masked word. Test questions whose prefix + word occurs in a training
+passage are dropped (``jdl.text.unseen_questions``). Prompts: the prefix alone (no retrieval),
+the window of the top-1 retrieved passage + prefix, of a random passage, of the question's own.
 
-    python -m experiments.rag --workdir=runs/rag [--quick]
+    python -m experiments.rag --workdir=runs/rag2 [--quick] [--copy_steps=400]
 """
 
 from __future__ import annotations

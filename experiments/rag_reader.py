@@ -122,9 +122,11 @@ def question_pools(config, corpus: dict, seed: int) -> dict:
 
 
 def train_reader(config, vocab, corpus: dict, seed: int, workdir: str) -> tuple:
-    """The character GPT (``jdl.models.gpt``) trained from scratch on ``reader_rows`` with AdamW
-    under a warmup-cosine schedule, saved under ``workdir/reader`` (a rerun with the same
-    settings reloads it); returns (params, gpt_config, info)."""
+    """The character GPT (``jdl.models.gpt``, ``config.positions``) trained from scratch on the
+    ``copy_curriculum`` stages (``copy_stage``), then ``gpt_steps`` of ``reader_rows``, with AdamW
+    under one warmup-cosine schedule over all steps; saved under ``workdir/reader`` (a rerun with
+    the same settings reloads it); returns (params, gpt_config, info), info['copy_answer_nats']
+    after each stage (``copy_nats``)."""
     from experiments.common import cached
     from experiments.gpt_text import Config as TextConfig, make_optimizer
     from jdl.losses import softmax_cross_entropy
