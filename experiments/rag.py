@@ -12,15 +12,16 @@ query and of every passage, exact cosine top-10 (``jdl.text.cosine_top_k``), rec
     InfoNCE on (question, passage) pairs of the training split (Huang et al.'s DSSM in spirit),
   - mean-pooled features of the reader GPT below (trained as a reader only).
 
-Generation: the reader, a char GPT trained here (``experiments/rag_reader.py``) on the
-retrieval-augmented format "passage ⏎⏎ prefix → the masked word" of questions from the training
-passages, continues each test question's prefix greedily; the answer is right when the leading
-letters of the continuation are the masked word. Test questions whose prefix + word occurs in a
-training passage are dropped (``jdl.text.unseen_questions``). Prompts: the prefix alone (no
-retrieval), the top-1 retrieved passage + prefix, a random passage + prefix, the question's own
-passage + prefix.
+Generation: the reader, a rotary char GPT trained here (``experiments/rag_reader.py``) on the
+retrieval-augmented format "window ⏎⏎ prefix → the masked word" of questions from the training
+passages (the window: the passage's 40 characters most like the question, ``best_window``; the
+prefix: its last 12 characters), after a copy curriculum on random-letter rows, continues each
+test question's prefix greedily; the answer is right when the leading letters of the
+continuation are the masked word. Test questions whose prefix + word occurs in a training
+passage are dropped (``jdl.text.unseen_questions``). Prompts: the prefix alone (no retrieval),
+the window of the top-1 retrieved passage + prefix, of a random passage, of the question's own.
 
-    python -m experiments.rag --workdir=runs/rag [--quick]
+    python -m experiments.rag --workdir=runs/rag2 [--quick] [--copy_steps=400]
 """
 
 from __future__ import annotations
@@ -53,13 +54,19 @@ class Config:
     d_model: int = 64
     num_heads: int = 4
     context: int = 256
-    gpt_batch: int = 16
+    gpt_batch: int = 32
     gpt_steps: int = 800
     learning_rate: float = 3e-3
     reader_rounds: int = 8  # questions drawn per training passage for the reader
     reader_mix: tuple[float, float] = (0.8, 0.1)  # own passage, random passage (else no context)
     prefix_weight: float = 1.0  # the loss weight of the prefix's characters (the answer's is 1)
     copy_mix: float = 0.5  # the share of reader rows on random-letter passages (copying only)
+    positions: str = "rotary"  # the reader's GPTConfig.positions ("learned": GPT-2's table)
+    window: int = 40  # the reader reads the best window of this many characters (0: the whole passage)
+    reader_prefix: int = 12  # ... and this many characters of the prefix (with a window)
+    row: int = 72  # the length of the reader's training rows
+    # copy-only stages before the reader rows: (passage chars, prefix chars, row length, batch, steps)
+    copy_curriculum: tuple = ((40, 12, 72, 64, 800),)
     answer_chars: int = 16
     max_questions: int | None = None
 
@@ -67,7 +74,7 @@ class Config:
 QUICK = Config(passage_chars=96, prefix_chars=24, suffix_chars=12, buckets=512, encoder_hidden=32,
                encoder_dim=16, encoder_steps=20, encoder_batch=32, encoder_rounds=1, num_layers=1,
                d_model=16, num_heads=2, context=128, gpt_batch=8, gpt_steps=20, answer_chars=8,
-               max_questions=32)
+               max_questions=32, reader_rounds=1, window=32, reader_prefix=8, row=56, copy_curriculum=((32, 8, 56, 8, 5),))
 
 
 def corpus_passages(config: Config) -> dict:
@@ -144,14 +151,18 @@ def answer_loss(gpt_config):
     return jax.jit(lambda params, x, y, w: softmax_cross_entropy(model.apply(params, {}, x)[0], y, reduction="sum", where=w))
 
 
-def answers(config: Config, vocab, params, gpt_config, questions: list, contexts: list[str]) -> dict:
-    """Greedy continuations of context + prefix; exact match of their leading letters with
-    the masked word; and the reader's cross-entropy on the word's characters (and the one
-    after it) given context + prefix, in nats per character, a measure that moves before exact
-    match does. Returns {'accuracy', 'answer_nats', 'examples' (the first 5)}."""
+def answers(config: Config, vocab, params, gpt_config, questions: list, contexts: list) -> dict:
+    """Greedy continuations of what the reader reads (``reader_view``: a window of the passage,
+    or None for no passage, and the prefix); exact match of their leading letters with the
+    masked word; the reader's cross-entropy on the word's characters (and the one after it)
+    given context + prefix, in nats per character, which moves before exact match does; and the
+    share of contexts holding the prefix's last 3 characters followed by the word (copyable).
+    Returns {'accuracy', 'answer_nats', 'copyable', 'examples' (the first 5)}."""
+    from experiments.rag_reader import reader_view
     from jdl.data.text import decode
     from jdl.text.rag import greedy_continue, pad_right, reader_batch
 
+    contexts, questions = zip(*[reader_view(config, c, q) for c, q in zip(contexts, questions)])
     prompts = [c + q.prefix for c, q in zip(contexts, questions)]
     ids, lengths = pad_right(vocab, prompts, gpt_config.context - config.answer_chars)
     ids = np.pad(ids, ((0, 0), (0, config.answer_chars)))
@@ -162,7 +173,8 @@ def answers(config: Config, vocab, params, gpt_config, questions: list, contexts
                reader_batch(vocab, contexts, questions, gpt_config.context, prefix_weight=0.0))  # 64-row chunks
     loss = answer_loss(gpt_config)
     nats = sum(float(loss(params, x[i:i + 64], y[i:i + 64], w[i:i + 64])) for i in range(0, len(x), 64)) / w.sum()
-    return {"accuracy": float(np.mean(right)), "answer_nats": float(nats),
+    copyable = [q.prefix[-3:] + q.answer in c for c, q in zip(contexts, questions)]  # the answer is there to copy
+    return {"accuracy": float(np.mean(right)), "answer_nats": float(nats), "copyable": float(np.mean(copyable)),
             "examples": [{"prefix": q.prefix, "answer": q.answer, "said": s} for q, s in list(zip(questions, said))[:5]]}
 
 
@@ -214,7 +226,8 @@ def plot(results: dict, workdir: str) -> str:
     return save_figure(fig, workdir, "rag.png", dpi=90)
 
 
-def run(workdir: str, quick: bool = False, seed: int = 0, gpt_steps: int | None = None) -> dict:
+def run(workdir: str, quick: bool = False, seed: int = 0, gpt_steps: int | None = None,
+        copy_steps: int | None = None) -> dict:
     """Build passages and questions, train the GPT and the encoder, measure recall@k and
     answer accuracy; write results.json and rag.png. Returns {'config', 'data', 'gpt',
     'encoder', 'retrieval', 'generation', 'plots'}."""
@@ -226,6 +239,9 @@ def run(workdir: str, quick: bool = False, seed: int = 0, gpt_steps: int | None 
     config = QUICK if quick else Config()
     if gpt_steps is not None:
         config = dataclasses.replace(config, gpt_steps=gpt_steps)
+    if copy_steps is not None:  # the last copy-curriculum stage's steps
+        *first, last = config.copy_curriculum
+        config = dataclasses.replace(config, copy_curriculum=(*first, (*last[:-1], copy_steps)))
     vocab, corpus = pydoc_vocab(), corpus_passages(config)
     asked = masked_word_questions(corpus["passages"], corpus["test"], seed, config.prefix_chars, config.suffix_chars)
     questions = unseen_questions(asked, corpus["passages"], corpus["train"])[:config.max_questions]
@@ -234,10 +250,10 @@ def run(workdir: str, quick: bool = False, seed: int = 0, gpt_steps: int | None 
     found = retrieve(config, corpus, questions, found_by)
     best = max(found, key=lambda n: found[n]["recall"][1])
     passages, rng = corpus["passages"], np.random.default_rng(seed + 1)
-    contexts = {"no retrieval (prefix only)": ["" for _ in questions],
-                "random passage + prefix": [passages[i] + SEP for i in rng.choice(len(passages), len(questions))],
-                **{f"top-1 by {name} + prefix": [passages[i] + SEP for i in found[name]["ids"][:, 0]] for name in found},
-                "the question's own passage + prefix (oracle)": [passages[q.passage] + SEP for q in questions]}
+    contexts = {"no retrieval (prefix only)": [None for _ in questions],
+                "random passage + prefix": [passages[i] for i in rng.choice(len(passages), len(questions))],
+                **{f"top-1 by {name} + prefix": [passages[i] for i in found[name]["ids"][:, 0]] for name in found},
+                "the question's own passage + prefix (oracle)": [passages[q.passage] for q in questions]}
     generation = {name: answers(config, vocab, params, gpt_config, questions, c) for name, c in contexts.items()}
     results = {"config": dataclasses.asdict(config),
                "data": {**pydoc_info(), "passages": len(passages), "train_passages": len(corpus["train"]),
@@ -258,4 +274,5 @@ if __name__ == "__main__":
     from experiments import common
 
     flags.DEFINE_integer("gpt_steps", None, "GPT training steps (default: Config's).")
+    flags.DEFINE_integer("copy_steps", None, "Steps of the last copy-curriculum stage (default: Config's).")
     common.main(run, "rag")

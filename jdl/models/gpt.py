@@ -2,6 +2,8 @@
 al., 2018 and 2019), written to be read in one sitting.
 
     h_0 = W_te[x_t] + W_pe[t]                                  token + learned position
+      (positions="rotary": h_0 = W_te[x_t], and each MHA rotates q_t ← R_t q_t, k_s ← R_s k_s
+      first, RoPE's ``jdl.nn.rope``, so its scores q_tᵀR_{s−t}k_s see relative positions only)
     h_l = h_{l−1} + MHA(LN_1(h_{l−1}))      (causal)            l = 1..N, Pre-LN blocks
     h_l = h_l + FFN(LN_2(h_l)),  FFN(u) = GELU(u W_1 + b_1) W_2 + b_2
     logits = LN_f(h_N) W_head,   W_head = W_teᵀ when the head is tied
@@ -39,6 +41,7 @@ from jdl.nn.multihead import multi_head_attention
 from jdl.nn.norm import moments, normalize
 
 STACKS = ("loop", "repeat")
+POSITIONS = ("learned", "rotary")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +64,7 @@ class GPTConfig:
         (``jdl.nn.attend``); dropout on the attention weights needs "plain".
       fused_qkv: project Q, K, V as one matmul on the concatenated weights
         (``jdl.nn.project_qkv(fused=True)``; same params, same values).
+      positions: "learned" (GPT-2's ``wpe`` table) or "rotary" (RoPE on q, k; base ``rope_base``).
     """
 
     vocab_size: int
@@ -75,6 +79,8 @@ class GPTConfig:
     layer_norm_eps: float = 1e-5
     attention: str = "plain"
     fused_qkv: bool = False
+    positions: str = "learned"
+    rope_base: float = 10000.0
 
     def __post_init__(self):
         for name in ("vocab_size", "context", "num_layers", "d_model", "num_heads"):
@@ -97,6 +103,8 @@ class GPTConfig:
         if self.dropout and self.attention != "plain":
             raise ValueError(f"GPTConfig: dropout={self.dropout} drops attention weights, which needs "
                              f"attention='plain', got {self.attention!r}")
+        if self.positions not in POSITIONS:
+            raise ValueError(f"GPTConfig: positions must be one of {POSITIONS}, got {self.positions!r}")
         if not self.layer_norm_eps > 0:
             raise ValueError(f"GPTConfig: layer_norm_eps must be > 0, got {self.layer_norm_eps!r}")
 
@@ -169,7 +177,8 @@ def gpt_block(config: GPTConfig) -> Module:
         def attend(p, u):
             return multi_head_attention(p, u, config.num_heads, causal=True, dropout=p_drop,
                                         key=fold_in(key, 2), impl=config.attention,
-                                        fused_qkv=config.fused_qkv)
+                                        fused_qkv=config.fused_qkv,
+                                        rotary_base=rotary_base(config))
 
         y, _ = block(params, x, attend, config, key)
         return y, state
@@ -199,12 +208,19 @@ def unstack_blocks(blocks: Params) -> Params:
     return {f"{i}_block": jax.tree.map(lambda a, i=i: a[i], blocks) for i in range(n)}
 
 
+def rotary_base(config: GPTConfig) -> float | None:
+    """RoPE's base for the blocks' queries and keys, or None with learned positions."""
+    return config.rope_base if config.positions == "rotary" else None
+
+
 def embed_tokens(params: Params, ids: jax.Array, positions: jax.Array) -> jax.Array:
-    """h_0 = W_te[ids] + W_pe[positions]; a position past the table gives NaN (``embed``).
+    """h_0 = W_te[ids] + W_pe[positions] (a position past the table gives NaN), or W_te[ids]
+    when there is no ``wpe`` table (rotary positions).
 
     Shapes: ids (B, T) int, positions (T,) int → (B, T, d_model).
     """
-    return embed(params["wte"], ids) + embed(params["wpe"], positions)[None]  # (B, T, C)
+    h = embed(params["wte"], ids)  # (B, T, C)
+    return h + embed(params["wpe"], positions)[None] if "wpe" in params else h  # (B, T, C)
 
 
 def lm_logits(params: Params, config: GPTConfig, h: jax.Array) -> jax.Array:
@@ -240,7 +256,7 @@ def gpt(config: GPTConfig) -> Module:
     Position t's logits depend on tokens 0..t only (causal self-attention).
 
     Shapes: ids (B, T) int with T ≤ context → logits (B, T, vocab_size).
-    Params: ``wte`` {w (V, C)}, ``wpe`` {w (context, C)}, ``blocks`` (``block_stack``'s:
+    Params: ``wte`` {w (V, C)}, ``wpe`` {w (context, C)} (learned positions), ``blocks`` (``block_stack``'s:
     '{i}_block' keys, or stacked leaves (N, …) with stack="repeat"), ``ln_f`` {gamma, beta},
     and ``head`` {w (C, V)} when the head is untied. Embeddings are N(0, 0.02²), as GPT-2.
     ``apply(..., key=k, train=True)`` applies dropout (config.dropout).
@@ -259,8 +275,9 @@ def gpt(config: GPTConfig) -> Module:
     def init(key: PRNGKey, x: Any) -> tuple[Params, State]:
         check_ids("gpt", shape_struct(x), config)
         k_te, k_pe, k_blocks, k_head = jax.random.split(key, 4)
-        params = {"wte": {"w": 0.02 * jax.random.normal(k_te, (V, C))},
-                  "wpe": {"w": 0.02 * jax.random.normal(k_pe, (config.context, C))}}
+        params = {"wte": {"w": 0.02 * jax.random.normal(k_te, (V, C))}}
+        if config.positions == "learned":
+            params["wpe"] = {"w": 0.02 * jax.random.normal(k_pe, (config.context, C))}
         params["blocks"], _ = stack.init(k_blocks, jax.ShapeDtypeStruct((1, 1, C), jnp.float32))
         params["ln_f"] = {"gamma": jnp.ones((C,)), "beta": jnp.zeros((C,))}
         if not config.tied_head:

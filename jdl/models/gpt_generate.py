@@ -6,6 +6,8 @@ at positions pos..pos+T−1, writes their keys and values into the cache, and le
 attend to cached positions ≤ their own:
 
     K_cache[:, :, pos:pos+T] ← X_new W_k,   V_cache[:, :, pos:pos+T] ← X_new W_v
+    (rotary positions: Q_new and the new keys rotated by their positions pos..pos+T−1 first,
+    so the cache holds rotated keys, R_s k_s, as the full forward pass computes them)
     head = softmax(Q_new K_cacheᵀ/√d_k + M) V_cache,   M_ij = 0 if j ≤ pos + i else −∞
 
 which gives the logits of recomputing the whole prefix, at O(T·S) instead of O(S²) per step.
@@ -22,10 +24,11 @@ import jax
 import jax.numpy as jnp
 
 from jdl.core import Params
-from jdl.models.gpt import GPTConfig, block, check_ids, embed_tokens, lm_logits
+from jdl.models.gpt import GPTConfig, block, check_ids, embed_tokens, lm_logits, rotary_base
 from jdl.models.sampling_filters import greedy, next_token
 from jdl.nn.attention import dot_product_attention
 from jdl.nn.multihead import project_out, project_qkv
+from jdl.nn.rope import rope
 
 
 class KVCache(NamedTuple):
@@ -52,13 +55,18 @@ def init_cache(config: GPTConfig, batch: int, max_len: int, dtype: Any = jnp.flo
 
 
 def cached_attention(params: Params, u: jax.Array, k_cache: jax.Array, v_cache: jax.Array,
-                     position: Any, num_heads: int):
+                     position: Any, num_heads: int, rotary_base: float | None = None):
     """Multi-head attention of T new tokens at positions pos..pos+T−1 against one layer's cache
-    (``project_qkv``/``project_out``: the same projections as the full forward pass).
+    (``project_qkv``/``project_out``: the same projections as the full forward pass). With
+    ``rotary_base``, q_t ← rope(q_t, t) and k_t ← rope(k_t, t) at t = pos..pos+T−1 before k is
+    cached.
 
     Shapes: u (B, T, C), k_cache, v_cache (B, h, S, d_k) → (y (B, T, C), (k_cache, v_cache)).
     """
     q, k, v = project_qkv(params, u, None, num_heads)  # (B, h, T, d_k) each
+    if rotary_base is not None:
+        at = position + jnp.arange(q.shape[2])  # (T,): the new tokens' positions
+        q, k = rope(q, at, rotary_base), rope(k, at, rotary_base)  # (B, h, T, d_k)
     start = (0, 0, position, 0)
     k_cache = jax.lax.dynamic_update_slice(k_cache, k.astype(k_cache.dtype), start)  # (B, h, S, d_k)
     v_cache = jax.lax.dynamic_update_slice(v_cache, v.astype(v_cache.dtype), start)  # (B, h, S, d_k)
@@ -76,7 +84,7 @@ def run_blocks_cached(blocks: Params, config: GPTConfig, x: jax.Array, cache: KV
     Shapes: x (B, T, C) → (B, T, C), and the cache with positions pos..pos+T−1 written.
     """
     def layer(p, h, k, v):
-        attend = lambda a, u: cached_attention(a, u, k, v, position, config.num_heads)
+        attend = lambda a, u: cached_attention(a, u, k, v, position, config.num_heads, rotary_base(config))
         return block(p, h, attend, config)  # (B, T, C), (k, v)
 
     if config.stack == "repeat":

@@ -26,6 +26,7 @@ from jdl.core import Module, Params, PRNGKey, State, check_float, check_key, lea
 from jdl.nn.attention import IMPLS, attend, attention_weights, broadcast_mask, causal_mask
 from jdl.nn.dropout import dropout as dropout_fn
 from jdl.nn.linear import dense
+from jdl.nn.rope import rope
 
 
 def split_heads(x: jax.Array, num_heads: int) -> jax.Array:
@@ -109,8 +110,13 @@ def full_mask(mask: Any, causal: bool, scores_shape: tuple) -> jax.Array | None:
 def multi_head_attention(params: Params, x: jax.Array, num_heads: int, *,
                          context: jax.Array | None = None, mask: Any = None,
                          causal: bool = False, impl: str = "plain",
-                         dropout: float = 0.0, key: PRNGKey | None = None, fused_qkv: bool = False):
+                         dropout: float = 0.0, key: PRNGKey | None = None, fused_qkv: bool = False,
+                         rotary_base: float | None = None):
     """MHA(X_q, X_kv) = [head_1; …; head_h] W^O, head_i = softmax(Q_i K_iᵀ/√d_k + M) V_i.
+
+    ``rotary_base`` (self-attention): rotate every head's queries and keys by their positions
+    0..T−1 first, Q_i ← rope(Q_i), K_i ← rope(K_i) (``jdl.nn.rope`` with that base), so the
+    scores depend on positions only through their difference (RoPE).
 
     Dropout with probability ``dropout`` (and ``key``) zeroes attention weights, as in the
     original Transformer, flax and PyTorch; it needs impl="plain". ``fused_qkv`` projects Q, K,
@@ -120,6 +126,8 @@ def multi_head_attention(params: Params, x: jax.Array, num_heads: int, *,
     → y (B, T_q, d_model), and the weights (B, h, T_q, T_k) for impl="plain" (None otherwise).
     """
     q, k, v = project_qkv(params, x, context, num_heads, fused_qkv)  # (B, h, T, d)
+    if rotary_base is not None:
+        q, k = rope(q, None, rotary_base), rope(k, None, rotary_base)  # (B, h, T, d_k)
     if impl != "plain":
         if dropout and key is not None:
             raise ValueError(f"MultiHeadAttention: dropout on the attention weights needs "

@@ -93,3 +93,30 @@ def reader_batch(vocab: Vocab, contexts: Sequence[str], questions: Sequence, len
         w[b, n - len(target):n] = 1.0
         w[b, max(0, n - len(target) - len(q.prefix) + 1):n - len(target)] = prefix_weight
     return x, y, w
+
+
+def best_window(passage: str, query: str, width: int, stride: int = 2, buckets: int = 4096) -> str:
+    """The ``width``-character window of ``passage`` most like ``query``: the windows start at
+    0, stride, 2·stride, … (and one ends at the passage's end), and the one chosen is
+
+        argmax_w  ⟨c_w, c_q⟩ / (‖c_w‖·‖c_q‖),   c = hashed character 3- and 4-gram counts
+                                                 (``jdl.text.embeddings.char_ngram_counts``)
+
+    the first on ties; a passage of ≤ width characters is returned whole. Concise context for a
+    reader that can only copy from a short reach (the course's "retrieved context must be
+    relevant and concise").
+
+    Shapes: a passage of L characters → a string of min(L, width) characters.
+    """
+    from jdl.text.embeddings import char_ngram_counts
+
+    if not isinstance(width, int) or width < 1 or not isinstance(stride, int) or stride < 1:
+        raise ValueError(f"best_window: width and stride must be positive ints, got {width!r}, {stride!r}")
+    if len(passage) <= width:
+        return passage
+    starts = sorted(set(range(0, len(passage) - width + 1, stride)) | {len(passage) - width})
+    c = char_ngram_counts([passage[s:s + width] for s in starts] + [query], buckets=buckets)  # (W + 1, buckets)
+    norms = np.linalg.norm(c, axis=1) + 1e-12
+    scores = c[:-1] @ c[-1] / (norms[:-1] * norms[-1])  # (W,)
+    s = starts[int(np.argmax(scores))]
+    return passage[s:s + width]

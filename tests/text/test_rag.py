@@ -48,3 +48,21 @@ def test_reader_batch_targets_the_masked_word_after_the_context():
     assert decode(vocab, y[0]) == ("a horse ran.\n\nthe big horse ")[-20:] and decode(vocab, y[0][w[0] == 1]) == "horse "
     with pytest.raises(ValueError, match="no room"):
         reader_batch(vocab, [""], qs[:1], 4)
+
+
+def test_best_window_picks_the_window_sharing_the_query_ngrams():
+    from jdl.text.embeddings import char_ngram_counts
+    from jdl.text.rag import best_window
+
+    passage = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda"
+    got = best_window(passage, "theta iota", 12, stride=1)
+    assert len(got) == 12 and "theta iota" in got
+    # brute force over every start: the chosen window has the highest cosine, the first on ties
+    windows = [passage[s:s + 12] for s in range(len(passage) - 11)]
+    c = char_ngram_counts(windows + ["theta iota"]).astype(np.float64)
+    cos = c[:-1] @ c[-1] / (np.linalg.norm(c[:-1], axis=1) * np.linalg.norm(c[-1]))
+    assert got == windows[int(np.argmax(cos))]
+    assert best_window(passage, "lambda", 10, stride=4) == passage[-10:]  # the window at the end is a candidate
+    assert best_window("short", "x", 10) == "short"
+    with pytest.raises(ValueError, match="positive ints"):
+        best_window(passage, "x", 0)
