@@ -65,7 +65,7 @@ class Config:
     max_new: int = 10  # the longest response, "a-b-c-d" and END, is 8 characters
 
 
-QUICK = Config(num_layers=2, d_model=32, num_heads=2, context=64, pretrain_steps=6, pretrain_batch=8,
+QUICK = Config(num_layers=1, d_model=32, num_heads=2, context=64, pretrain_steps=6, pretrain_batch=8,
                stride=32, windows_limit=64, sft_steps=12, sft_batch=16, full_lr=3e-3, lora_ranks=(2,),
                lora_plus=True, mixed_shots=(0, 1), mixed_steps=8, mixed_batch=16, tasks=("reverse", "upper"),
                train_per_task=32, test_per_task=6, shots=(0, 1))
