@@ -43,7 +43,9 @@ class Config:
     gold_chosen: bool = False  # also offer the data set's answer as a right one (quick: a tiny model is never right)
 
 
-QUICK = Config(prompts_per_task=8, samples=4, steps=6, batch_size=4, check_every=3, val_per_task=4, eval_samples=2,
+# quick: every sampling call fills 16 rows a prompt length (4 × 4 pairs, 8 × 2 checks, 6 × 2 tests
+# padded to 16), so each length compiles one sampler, not three
+QUICK = Config(prompts_per_task=4, samples=4, steps=6, batch_size=4, check_every=3, val_per_task=8, eval_samples=2,
                gold_chosen=True)
 
 

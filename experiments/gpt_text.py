@@ -59,7 +59,7 @@ class Config:
     lstm_epochs: int = 0  # > 0: also train char_lm's LSTM on the same windows
 
 
-QUICK = Config(num_layers=2, d_model=32, num_heads=2, seq_len=32, stride=16, learning_rate=1e-2,
+QUICK = Config(num_layers=1, d_model=32, num_heads=2, seq_len=32, stride=16, learning_rate=1e-2,
                warmup_steps=4, epochs=2, eval_every=4, sample_len=20, windows_limit=192, lstm_epochs=2)
 
 

@@ -29,6 +29,7 @@ O(n²) elementwise work of their own.)
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -94,12 +95,18 @@ def compiled_costs(compiled, body_flops: float | None, n: int) -> dict:
             "argument_bytes": mem.argument_size_in_bytes, "output_bytes": mem.output_size_in_bytes}
 
 
-def loop_body_flops(layer: str, d: int, batch: int, unroll: int = 2, n: int = 16) -> float:
+def compile_grad(layer: str, n: int, d: int, batch: int, unroll: int = 1):
+    """``(compiled, args)`` of ``layer_grad``'s function, lowered and compiled."""
+    f, args = layer_grad(layer, n, d, batch, unroll=unroll)
+    return f.lower(*args).compile(), args
+
+
+def loop_body_flops(layer: str, d: int, batch: int, unroll: int = 2, n: int = 16,
+                    compile_fn=compile_grad) -> float:
     """The FLOPs of one time step inside the recurrent layer's loops (forward and backward
     scans together): with ``unroll`` steps per loop iteration XLA counts unroll − 1 more steps,
-    so (F_XLA(unroll) − F_XLA(1)) / (unroll − 1)."""
-    count = lambda u: (lambda f, args: f.lower(*args).compile().cost_analysis()["flops"])(
-        *layer_grad(layer, n, d, batch, unroll=u))
+    so (F_XLA(unroll) − F_XLA(1)) / (unroll − 1). ``compile_fn``: ``compile_grad`` or a cache of it."""
+    count = lambda u: compile_fn(layer, n, d, batch, u)[0].cost_analysis()["flops"]
     return (count(unroll) - count(1)) / (unroll - 1)
 
 
@@ -126,17 +133,18 @@ def cpu_time(f, args, repeats: int, min_seconds: float = 0.02) -> tuple[float, f
 def measure(config: dict) -> dict:
     """Every layer × d × n of ``config``: costs, CPU and wall ms. Run in the pinned child."""
     rows, batch = [], config["batch"]
+    compile_fn = functools.cache(compile_grad)  # unroll=1 at n=16 serves 3 uses: compiled once
     for d in config["d"]:
-        body = {layer: loop_body_flops(layer, d, batch) for layer in ("rnn", "lstm")}
+        body = {layer: loop_body_flops(layer, d, batch, compile_fn=compile_fn) for layer in ("rnn", "lstm")}
         for layer in LAYERS:
             for n in config["n"]:
-                f, args = layer_grad(layer, n, d, batch)
-                compiled = f.lower(*args).compile()
+                compiled, args = compile_fn(layer, n, d, batch, 1)
                 cpu, wall = cpu_time(compiled, args, config["repeats"])
                 rows.append({"layer": layer, "d": d, "n": n, "cpu_ms": cpu * 1e3, "wall_ms": wall * 1e3,
                              **compiled_costs(compiled, body.get(layer), n)})
+        unroll4 = {k: loop_body_flops(k, d, batch, 4, compile_fn=compile_fn) for k in body}
         rows.append({"d": d, "loop_body_flops": body,  # the same step counted from unroll=4
-                     "loop_body_flops_unroll4": {k: loop_body_flops(k, d, batch, 4) for k in body}})
+                     "loop_body_flops_unroll4": unroll4})
     return {"rows": rows}
 
 

@@ -58,6 +58,8 @@ class Config:
     mixed_shots: tuple[int, ...] = (0, 1, 2)  # the third model: SFT on prompts with k of these shots
     mixed_steps: int = 500
     mixed_batch: int = 32
+    sft_length: int | None = None  # pad SFT sequences to this many tokens (None: the longest); with
+    # mixed_steps, mixed_batch = sft_steps, sft_batch, full and k-shot SFT share one compiled step
     tasks: tuple[str, ...] = ("reverse", "add", "upper", "spell")
     train_per_task: int = 2000
     test_per_task: int = 200
@@ -65,10 +67,10 @@ class Config:
     max_new: int = 10  # the longest response, "a-b-c-d" and END, is 8 characters
 
 
-QUICK = Config(num_layers=2, d_model=32, num_heads=2, context=64, pretrain_steps=6, pretrain_batch=8,
+QUICK = Config(num_layers=1, d_model=32, num_heads=2, context=64, pretrain_steps=6, pretrain_batch=8,
                stride=32, windows_limit=64, sft_steps=12, sft_batch=16, full_lr=3e-3, lora_ranks=(2,),
-               lora_plus=True, mixed_shots=(0, 1), mixed_steps=8, mixed_batch=16, tasks=("reverse", "upper"),
-               train_per_task=32, test_per_task=6, shots=(0, 1))
+               lora_plus=True, mixed_shots=(0, 1), mixed_steps=12, mixed_batch=16, sft_length=64,
+               tasks=("reverse", "upper"), train_per_task=32, test_per_task=6, shots=(0, 1))
 
 
 def gpt_config(config: Config, vocab_size: int):
@@ -127,11 +129,12 @@ def pretrain(config: Config, vocab, workdir: str, seed: int):
 
 
 def fine_tune(loss_fn, params, optimizer, data: tuple, steps: int, batch_size: int, seed: int,
-              check=None, check_every: int = 0):
+              check=None, check_every: int = 0, step=None):
     """``steps`` steps of ``make_step(loss_fn, optimizer)`` over seeded epochs of the arrays in
     ``data`` (rows drawn together); returns (train_state, {seconds, steps, final_loss}). With
     ``check(params) -> score``, every ``check_every`` steps: early stopping, the train state's
-    params are those of the best score (info: ``checks`` [(step, score)], ``best_step``)."""
+    params are those of the best score (info: ``checks`` [(step, score)], ``best_step``). ``step``: a
+    ``make_step(loss_fn, optimizer)`` to reuse (compiled once for stages of the same shapes)."""
     import jax
     import jax.numpy as jnp
 
@@ -140,7 +143,7 @@ def fine_tune(loss_fn, params, optimizer, data: tuple, steps: int, batch_size: i
 
     params = jax.tree.map(jnp.array, params)  # a copy: the step donates its train state
     ts = TrainState(params, {}, optimizer.init(params), jnp.zeros([], jnp.int32), jax.random.key(seed))
-    step = make_step(loss_fn, optimizer)
+    step = step or make_step(loss_fn, optimizer)
     per_epoch, losses, start, checks, best = len(data[0]) // batch_size, [], time.perf_counter(), [], None
     for t in range(steps):
         epoch, b = divmod(t, per_epoch)
@@ -179,11 +182,12 @@ def accuracy(params, gcfg, vocab, test: dict, train: dict, k: int, config: Confi
     return out
 
 
-def sft_arrays(vocab, examples) -> tuple:
-    """(x, y, m) of the examples' prompt ‖ response ‖ END (``jdl.train.sft``)."""
+def sft_arrays(vocab, examples, length: int | None = None) -> tuple:
+    """(x, y, m) of the examples' prompt ‖ response ‖ END (``jdl.train.sft``), padded to
+    ``length`` tokens (None: the longest)."""
     from jdl.train.sft import encode_pairs, next_token_batch
 
-    return next_token_batch(*encode_pairs(vocab, [(e.prompt, e.response) for e in examples]))
+    return next_token_batch(*encode_pairs(vocab, [(e.prompt, e.response) for e in examples], length))
 
 
 def sft_optimizer(config: Config, lr: float, steps: int):
@@ -206,10 +210,12 @@ def with_shots(examples: list, train: dict, shots: tuple[int, ...], seed: int) -
     return out
 
 
-def full_sft(config: Config, vocab, data: dict, pretrained, workdir: str, seed: int, mixed: bool = False):
+def full_sft(config: Config, vocab, data: dict, pretrained, workdir: str, seed: int, mixed: bool = False,
+             step=None):
     """Every parameter fine-tuned (cached in ``workdir/sft_full``): (params, info). ``mixed``:
     on the training examples with 0..2 solved examples before each (``with_shots``),
-    ``mixed_steps`` of ``mixed_batch`` (cached in ``workdir/sft_mixed``)."""
+    ``mixed_steps`` of ``mixed_batch`` (cached in ``workdir/sft_mixed``). ``step``: as
+    ``fine_tune``'s."""
     from experiments import common
     from jdl.core import param_count
     from jdl.data.instructions import by_task
@@ -217,14 +223,14 @@ def full_sft(config: Config, vocab, data: dict, pretrained, workdir: str, seed: 
     from jdl.train.sft import sft_objective
 
     examples = with_shots(data["train"], by_task(data["train"]), config.mixed_shots, seed) if mixed else data["train"]
-    arrays = sft_arrays(vocab, examples)
+    arrays = sft_arrays(vocab, examples, config.sft_length)
     steps, batch = (config.mixed_steps, config.mixed_batch) if mixed else (config.sft_steps, config.sft_batch)
     settings = {"lr": config.full_lr, "steps": steps, "batch": batch, "seed": seed, "data": len(arrays[0])}
-    if mixed:
-        settings["shots"] = list(config.mixed_shots)
+    settings |= {"shots": list(config.mixed_shots)} if mixed else {}
+    settings |= {"length": config.sft_length} if config.sft_length else {}
     model = gpt(gpt_config(config, vocab.size))
     train = lambda: fine_tune(sft_objective(model), pretrained, sft_optimizer(config, config.full_lr, steps),
-                              arrays, steps, batch, seed)
+                              arrays, steps, batch, seed, step=step)
     params, info = common.cached(workdir, "sft_mixed" if mixed else "sft_full", settings, pretrained, train)
     return params, info | {"trainable": param_count(params), "total": param_count(params)}
 
@@ -240,6 +246,9 @@ def run(workdir: str, quick: bool = False, seed: int = 0, freeze: str = "", lora
     from jdl.data.instructions import by_task, instruction_splits
     from experiments import sft_lora, sft_plots
     from experiments.common import write_results
+    from jdl.models.gpt import gpt
+    from jdl.train import make_step
+    from jdl.train.sft import sft_objective
 
     config = QUICK if quick else Config()
     config = dataclasses.replace(config, lora_plus=config.lora_plus if lora_plus is None else lora_plus,
@@ -250,7 +259,10 @@ def run(workdir: str, quick: bool = False, seed: int = 0, freeze: str = "", lora
     if freeze:
         return sft_lora.freeze_probe(config, vocab, data, workdir, seed, freeze.split(","))
     pretrained, info = pretrain(config, vocab, workdir, seed)
-    full, info_full = full_sft(config, vocab, data, pretrained, workdir, seed)
+    shared = None  # one compiled step for full and k-shot SFT when their shapes and schedules agree
+    if config.sft_length and (config.mixed_steps, config.mixed_batch) == (config.sft_steps, config.sft_batch):
+        shared = make_step(sft_objective(gpt(gcfg)), sft_optimizer(config, config.full_lr, config.sft_steps))
+    full, info_full = full_sft(config, vocab, data, pretrained, workdir, seed, step=shared)
     runs = {"pre-trained": {**info, "trainable": 0, "total": param_count(pretrained)}, "SFT full": info_full}
     models = {"pre-trained": pretrained, "SFT full": full}
     lora_rows = [(f"SFT LoRA r={r}", r, False) for r in config.lora_ranks]
@@ -259,7 +271,7 @@ def run(workdir: str, quick: bool = False, seed: int = 0, freeze: str = "", lora
     for name, r, extra in lora_rows:
         models[name], runs[name] = sft_lora.lora_sft(config, vocab, data, pretrained, workdir, seed, r, extra)
     models["SFT full, k-shot data"], runs["SFT full, k-shot data"] = full_sft(
-        config, vocab, data, pretrained, workdir, seed, mixed=True)
+        config, vocab, data, pretrained, workdir, seed, mixed=True, step=shared)
     test, train = by_task(data["test"]), by_task(data["train"])
     start = time.perf_counter()
     acc = {name: {str(k): accuracy(p, gcfg, vocab, test, train, k, config, seed) for k in config.shots}

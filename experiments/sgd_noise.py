@@ -19,6 +19,7 @@ with Σ the per-example gradient covariance measured at θ*.
 
 from __future__ import annotations
 
+import functools
 import os
 
 import jax
@@ -52,8 +53,14 @@ def gradient_noise_trace(x: jax.Array, y: jax.Array, theta_star) -> float:
 def distances(key: jax.Array, x, y, theta_star, lr: float, batch: int | None, steps: int, chains: int):
     """‖θ_t − θ*‖² for every step and chain, from θ_0 = 0 with jdl.optim.sgd(lr); ``batch=None``
     is full-batch gradient descent, otherwise B indices are drawn with replacement every step.
+    lr is traced: one compilation per (batch, steps, chains), shared by every lr.
 
     Returns (chains, steps)."""
+    return _distances(jax.random.split(key, chains), x, y, theta_star, jnp.float32(lr), batch, steps)
+
+
+@functools.partial(jax.jit, static_argnames=("batch", "steps"))
+def _distances(keys, x, y, theta_star, lr, batch: int | None, steps: int):
     opt = jdl.optim.sgd(lr)
     theta0 = jax.tree.map(jnp.zeros_like, theta_star)
 
@@ -72,7 +79,7 @@ def distances(key: jax.Array, x, y, theta_star, lr: float, batch: int | None, st
 
         return jax.lax.scan(body, (theta0, opt.init(theta0)), jnp.arange(steps))[1]
 
-    return jax.jit(jax.vmap(chain))(jax.random.split(key, chains))
+    return jax.vmap(chain)(keys)
 
 
 def noise_ball(key: jax.Array, x, y, theta_star, settings, steps: int, chains: int) -> dict:

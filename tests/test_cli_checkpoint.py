@@ -45,10 +45,6 @@ def test_second_call_resumes_and_restore_evaluates(tmp_path):
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "jdl train: checkpoint" in r.stderr and "params/1_dense/w: checkpoint (2, 8) float32, model (2, 16)" in r.stderr
 
-    r = run(*COMMON, "--hidden=16", "--epochs=0", f"--restore={workdir}", f"--workdir={tmp_path / 'other'}")
-    assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert "jdl train: checkpoint" in r.stderr and "params/1_dense/w: checkpoint (2, 8) float32, model (2, 16)" in r.stderr
-
 
 def test_bad_checkpoint_flags():
     r = run("train", "--on_nonfinite=explode")

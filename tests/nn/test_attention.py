@@ -81,12 +81,12 @@ def test_causal_weights_above_the_diagonal_are_exactly_zero(key):
 def test_a_query_with_no_key_gives_zeros_and_finite_gradients(key):
     q, k, v = qkv(key)
     mask = jnp.ones((NQ, NK), bool).at[2].set(False)  # query 2 may see no key
-    out = dot_product_attention(q, k, v, mask)
+    out = jax.jit(dot_product_attention)(q, k, v, mask)
     assert np.isfinite(out).all()
     np.testing.assert_array_equal(out[:, :, 2], 0.0)
     np.testing.assert_array_equal(masked_softmax(jnp.zeros((2, 3)), jnp.zeros((2, 3), bool)), 0.0)
-    grads = jax.grad(lambda q, k, v: jnp.sum(dot_product_attention(q, k, v, mask) ** 2),
-                     argnums=(0, 1, 2))(q, k, v)
+    grads = jax.jit(jax.grad(lambda q, k, v: jnp.sum(dot_product_attention(q, k, v, mask) ** 2),
+                             argnums=(0, 1, 2)))(q, k, v)  # jitted: op by op compiles every primitive
     assert all(np.isfinite(g).all() for g in grads)
     np.testing.assert_array_equal(grads[0][:, :, 2], 0.0)
 

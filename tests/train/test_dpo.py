@@ -100,7 +100,7 @@ def test_at_the_reference_the_loss_is_log2_and_the_gradient_is_linear_in_beta(se
     model, params, state, batch = setup
     grad_at = jax.jit(jax.grad(lambda p, beta: dpo_objective(model, beta)(p, state, batch, None)[0]))
     grad = lambda beta: grad_at(params, jnp.float32(beta))  # β traced: one compile for every β
-    loss, (_, metrics) = dpo_objective(model, 0.1)(params, state, batch, None)
+    loss, (_, metrics) = jax.jit(dpo_objective(model, 0.1))(params, state, batch, None)  # op by op: slow
     assert float(loss) == pytest.approx(math.log(2), abs=1e-6) and float(metrics["margin"]) == 0.0
     zero = grad(0.0)
     assert all(np.all(np.asarray(g) == 0.0) for g in jax.tree.leaves(zero))  # β = 0: exactly zero
@@ -111,7 +111,7 @@ def test_at_the_reference_the_loss_is_log2_and_the_gradient_is_linear_in_beta(se
         lp = lambda x, y, m: sequence_log_probs(model.apply(p, state, x)[0], y, m)
         return jnp.mean(lp(x_w, y_w, m_w) - lp(x_l, y_l, m_l))
 
-    expected = jax.grad(delta)(params)
+    expected = jax.jit(jax.grad(delta))(params)
     for beta in (1e-3, 0.5):  # atol ∝ β: entries near 0 carry float32 rounding of the O(β·1e-3) ones
         jax.tree.map(lambda g, e: np.testing.assert_allclose(g, -beta / 2 * e, rtol=2e-4, atol=beta * 1e-6),
                      grad(beta), expected)
