@@ -70,7 +70,9 @@ def test_scalar_engine_equals_jax_grad_on_random_expressions(case):
         theirs = np.asarray(jax.grad(f)(jnp.asarray(inputs, jnp.float64)))
         np.testing.assert_allclose(out.data, value, rtol=1e-12)
         assume(np.all(np.isfinite(theirs)) and np.max(np.abs(theirs)) < 1e8)
-        assert float(jdl.autodiff.relative_error(ours, theirs)) < 1e-9, (program, ours, theirs)
+        # relative to each entry, plus 1e-13 absolute: a gradient that is a tiny difference of large
+        # terms (−4.8e-8 from an exp/cube chain) keeps only a few digits in either engine
+        np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-13, err_msg=str(program))
 
 
 def test_weight_sharing_sums_both_paths():
