@@ -125,6 +125,9 @@ def multi_head_attention(params: Params, x: jax.Array, num_heads: int, *,
     Shapes: x (B, T_q, d_model), context (B, T_k, d_model), mask as ``full_mask`` takes it
     → y (B, T_q, d_model), and the weights (B, h, T_q, T_k) for impl="plain" (None otherwise).
     """
+    if rotary_base is not None and context is not None:
+        raise ValueError("MultiHeadAttention: rotary_base rotates queries and keys by their positions "
+                         "in one sequence (self-attention); got a context (cross-attention)")
     q, k, v = project_qkv(params, x, context, num_heads, fused_qkv)  # (B, h, T, d)
     if rotary_base is not None:
         q, k = rope(q, None, rotary_base), rope(k, None, rotary_base)  # (B, h, T, d_k)

@@ -109,3 +109,9 @@ def test_rotary_cached_greedy_generation_equals_uncached(rotary_model):
 def test_positions_must_be_known():
     with pytest.raises(ValueError, match="positions must be one of"):
         GPTConfig(vocab_size=5, context=4, num_layers=1, d_model=8, num_heads=2, positions="sinusoidal")
+
+
+def test_rotary_refuses_cross_attention(mha):
+    params, x = mha
+    with pytest.raises(ValueError, match=r"rotary_base .*\(self-attention\); got a context"):
+        multi_head_attention(params, x, 4, context=x, rotary_base=50.0)
