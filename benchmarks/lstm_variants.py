@@ -14,8 +14,14 @@ several ways, one lever at a time:
   (``embedded_lstm_sequence``, the workload's jdl model);
 - ``<variant>/u<k>``: the same with ``unroll=k``;
 - ``flax`` and ``torch``: the workload's other two implementations;
-- a ``+keep`` suffix (``table/u2+keep``) runs ``jdl.runtime.keep_host_memory`` in that variant's
-  process first (synchronous dispatch, XLA's per-step temporaries kept in the heap).
+- suffixes, any number, set up the variant's process before its first JAX call: ``+keep``
+  (``table/u2+keep``) runs ``jdl.runtime.keep_host_memory`` (synchronous dispatch, XLA's per-step
+  temporaries kept in the heap); ``+small`` raises XLA:CPU's small-while-loop threshold
+  (``xla_cpu_small_while_loop_byte_threshold``, default 1 KiB) so that the scans' while loops are
+  compiled as one function each instead of a sequence of runtime thunks (XLA hoists only loops
+  without custom fusions, so it needs ``+noynn``: no YNNPACK dot fusions); ``+dp2`` makes two
+  host devices and runs the same step data-parallel over them (``jdl.distributed``: each
+  device the recurrence of 16 of the 32 sequences, the gradients all-reduced) — jdl only.
 
 ``python -m benchmarks.lstm_variants [--variants=scan,fused/u4,flax] [--rounds=2] [--threads=1]``
 runs each variant in its own process (alternating over rounds), with XLA and PyTorch pinned to
@@ -61,12 +67,43 @@ def gates4_sequence(params, x, unroll: int = 1):
     return jnp.swapaxes(hs, 0, 1), (h, c)
 
 
-def runner(variant: str, options: dict):
-    """The Runner of one variant ('fused/u4', 'gates4', 'flax', 'torch', ...)."""
+SMALL_WHILE = "--xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold=1000000000"
+NO_YNN = "--xla_cpu_experimental_ynn_fusion_type="
+
+
+def set_up(variant: str) -> tuple[str, int]:
+    """Apply the variant's suffixes to this process (before JAX's backend starts); return the
+    variant without them and the number of devices to run it on (1, or 2 with ``+dp2``)."""
+    devices = 1
+    while "+" in variant:
+        variant, _, suffix = variant.rpartition("+")
+        if suffix == "keep":
+            from jdl.runtime import keep_host_memory
+
+            keep_host_memory()
+        elif suffix == "small":
+            os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + SMALL_WHILE).strip()
+        elif suffix == "noynn":
+            os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + NO_YNN).strip()
+        elif suffix == "dp2":
+            devices = 2
+            os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                                       + " --xla_force_host_platform_device_count=2").strip()
+        else:
+            raise ValueError(f"lstm_variants: unknown suffix +{suffix} (known: +keep, +small, +noynn, +dp2)")
+    return variant, devices
+
+
+def runner(variant: str, options: dict, devices: int = 1):
+    """The Runner of one variant ('fused/u4', 'gates4', 'flax', 'torch', ...), on ``devices``
+    host devices (data-parallel; jdl variants only)."""
     from benchmarks.workloads import char_lstm, common
+    from jdl.distributed import data_mesh
     from jdl.kernels.lstm import lstm_sequence
 
     if variant in ("flax", "torch"):
+        if devices != 1:
+            raise ValueError(f"lstm_variants: +dp2 is for jdl variants, not {variant}")
         return char_lstm.build(variant, options)
     name, _, unroll = variant.partition("/u")
     unroll = int(unroll or 1)
@@ -78,7 +115,8 @@ def runner(variant: str, options: dict):
         sequence = functools.partial(lstm_sequence, impl=name, unroll=unroll)
     x, y = char_lstm.data(options["seed"])
     return common.jdl_runner(char_lstm.jdl_model(sequence, unroll), common.load_layers(options["weights"]),
-                             options["optimizer"], x, y, load=char_lstm.load_jdl)
+                             options["optimizer"], x, y, load=char_lstm.load_jdl,
+                             mesh=None if devices == 1 else data_mesh(devices))
 
 
 def measure_one(variant: str, options: dict, threads: int) -> dict:
@@ -88,12 +126,8 @@ def measure_one(variant: str, options: dict, threads: int) -> dict:
     from benchmarks.timing import measure
 
     torch.set_num_threads(threads)
-    if variant.endswith("+keep"):
-        from jdl.runtime import keep_host_memory
-
-        keep_host_memory()  # before the variant's first JAX call starts the backend
-        variant = variant[:-len("+keep")]
-    return measure(runner(variant, options), 10, 5, 3)
+    variant, devices = set_up(variant)  # before the variant's first JAX call starts the backend
+    return measure(runner(variant, options, devices), 10, 5, 3)
 
 
 def env(threads: int) -> dict:

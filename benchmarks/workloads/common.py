@@ -166,11 +166,14 @@ def flax_runner(model: Any, params: Any, optimizer: str, batch: tuple) -> Runner
 
 
 def jdl_runner(model: Any, layers: list[dict], optimizer: str, x: np.ndarray, y: np.ndarray,
-               dtype: str = "float32", load: Callable[[Any, list[dict]], Any] = with_layers) -> Runner:
+               dtype: str = "float32", load: Callable[[Any, list[dict]], Any] = with_layers,
+               mesh: Any = None) -> Runner:
     """jdl as a user writes it: ``init_train_state`` and ``make_step`` (jitted, donated) with
     ``softmax_cross_entropy``; params replaced by the shared weights (``load(params, layers)``,
     by default ``with_layers``); ``dtype`` 'bfloat16' is
-    ``supervised(model, loss, compute_dtype=jnp.bfloat16)``."""
+    ``supervised(model, loss, compute_dtype=jnp.bfloat16)``. With a ``mesh``
+    (``jdl.distributed.data_mesh``) the train state is replicated and the batch split over it:
+    the same step, data-parallel."""
     import jax.numpy as jnp
 
     from jdl.losses import softmax_cross_entropy
@@ -186,7 +189,12 @@ def jdl_runner(model: Any, layers: list[dict], optimizer: str, x: np.ndarray, y:
     loss_fn = supervised(model, counted(softmax_cross_entropy),
                          compute_dtype=None if dtype == "float32" else jnp.dtype(dtype))
     step = make_step(loss_fn, opt)
-    return jax_runner(step, ts, (jnp.asarray(x), jnp.asarray(y)), traces)
+    batch = (jnp.asarray(x), jnp.asarray(y))
+    if mesh is not None:
+        from jdl import distributed
+
+        ts, batch = distributed.replicate(mesh, ts), distributed.shard_batch(mesh, batch)
+    return jax_runner(step, ts, batch, traces)
 
 
 def torch_runner(model: Any, optimizer: str, x: np.ndarray, y: np.ndarray, device: str = "cpu",
