@@ -31,7 +31,8 @@ SEP = "\n\n"
 
 def random_letter_passages(rng: np.random.Generator, count: int, chars: int) -> list[str]:
     """``count`` texts of about ``chars`` characters: words of 2–10 random lower-case letters
-    separated by spaces."""
+    separated by spaces, and a full stop, so that every word has a character after it (the end
+    a reader must copy too: without it, a question on the last word has no end to learn)."""
     out = []
     for _ in range(count):
         words, n = [], 0
@@ -39,7 +40,7 @@ def random_letter_passages(rng: np.random.Generator, count: int, chars: int) -> 
             w = "".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz"), int(rng.integers(2, 11))))
             words.append(w)
             n += len(w) + 1
-        out.append(" ".join(words))
+        out.append(" ".join(words) + ".")
     return out
 
 
@@ -134,7 +135,8 @@ def train_reader(config, vocab, corpus: dict, seed: int, workdir: str) -> tuple:
     from jdl.train import init_train_state, make_step
 
     gpt_config = GPTConfig(vocab_size=vocab.size, context=config.context, num_layers=config.num_layers,
-                           d_model=config.d_model, num_heads=config.num_heads, positions=config.positions)
+                           d_model=config.d_model, num_heads=config.num_heads, positions=config.positions,
+                           prev_tokens=config.prev_tokens)
     model = gpt(gpt_config)
 
     def loss_fn(params, state, batch, key):
