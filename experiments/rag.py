@@ -12,7 +12,8 @@ query and of every passage, exact cosine top-10 (``jdl.text.cosine_top_k``), rec
     InfoNCE on (question, passage) pairs of the training split (Huang et al.'s DSSM in spirit),
   - mean-pooled features of the reader GPT below (trained as a reader only).
 
-Generation: the reader, a rotary char GPT trained here (``experiments/rag_reader.py``) on the
+Generation: the reader, a rotary char GPT with embeddings of the 2 previous characters in its
+input (``GPTConfig(prev_tokens=2)``) trained here (``experiments/rag_reader.py``) on the
 retrieval-augmented format "window ⏎⏎ prefix → the masked word" of questions from the training
 passages (the window: the passage's 40 characters most like the question, ``best_window``; the
 prefix: its last 12 characters), after a copy curriculum on random-letter rows, continues each
@@ -21,7 +22,7 @@ continuation are the masked word. Test questions whose prefix + word occurs in a
 passage are dropped (``jdl.text.unseen_questions``). Prompts: the prefix alone (no retrieval),
 the window of the top-1 retrieved passage + prefix, of a random passage, of the question's own.
 
-    python -m experiments.rag --workdir=runs/rag2 [--quick] [--copy_steps=400]
+    python -m experiments.rag --workdir=runs/rag3 [--quick] [--copy_steps=400]
 """
 
 from __future__ import annotations
@@ -164,8 +165,8 @@ def said_words(vocab, params, gpt_config, prompts: list, n: int, first=None) -> 
 
 
 def letters(vocab) -> np.ndarray:
-    """(V,) bool: the ids of the ASCII letters, the characters a word can start with."""
-    return np.array([len(t) == 1 and t.isascii() and t.isalpha() for t in vocab.tokens] + [False] * (vocab.size - len(vocab.tokens)))
+    """(V,) bool: the ids of the ASCII letters, the characters a word can start with (the unknown: no)."""
+    return np.array([len(t) == 1 and t.isascii() and t.isalpha() for t in vocab.tokens] + [False])
 
 
 def answers(config: Config, vocab, params, gpt_config, questions: list, contexts: list) -> dict:
@@ -175,15 +176,13 @@ def answers(config: Config, vocab, params, gpt_config, questions: list, contexts
     ('accuracy_letter_first': the answer is a word, the same rule for every prompt); the
     reader's cross-entropy on the word's characters (and the one after it) given context +
     prefix, in nats per character, which moves before exact match does; and the share of
-    contexts holding the prefix's last 3 characters followed by the word (copyable).
-    Returns {'accuracy', 'accuracy_letter_first', 'answer_nats', 'copyable', 'examples' (the first 5)}."""
+    contexts holding the prefix's last 3 characters followed by the word (copyable), and the first 5 examples."""
     from experiments.rag_reader import reader_view
     from jdl.text.rag import reader_batch
 
     contexts, questions = zip(*[reader_view(config, c, q) for c, q in zip(contexts, questions)])
     prompts = [c + q.prefix for c, q in zip(contexts, questions)]
     said = said_words(vocab, params, gpt_config, prompts, config.answer_chars)
-    right = [s == q.answer for s, q in zip(said, questions)]
     forced = said_words(vocab, params, gpt_config, prompts, config.answer_chars, letters(vocab))
     row = min(gpt_config.context, max(len(p) + len(q.answer) + 1 for p, q in zip(prompts, questions)))
     x, y, w = (np.pad(a, ((0, -len(a) % 64), (0, 0))) for a in
@@ -191,10 +190,11 @@ def answers(config: Config, vocab, params, gpt_config, questions: list, contexts
     loss = answer_loss(gpt_config)
     nats = sum(float(loss(params, x[i:i + 64], y[i:i + 64], w[i:i + 64])) for i in range(0, len(x), 64)) / w.sum()
     copyable = [q.prefix[-3:] + q.answer in c for c, q in zip(contexts, questions)]  # the answer is there to copy
-    return {"accuracy": float(np.mean(right)), "answer_nats": float(nats), "copyable": float(np.mean(copyable)),
-            "accuracy_letter_first": float(np.mean([s == q.answer for s, q in zip(forced, questions)])),
-            "examples": [{"prefix": q.prefix, "answer": q.answer, "said": s, "said_letter_first": f}
-                         for q, s, f in list(zip(questions, said, forced))[:5]]}
+    exact = lambda words: float(np.mean([s == q.answer for s, q in zip(words, questions)]))
+    shown = [{"prefix": q.prefix, "answer": q.answer, "said": s, "said_letter_first": f}
+             for q, s, f in list(zip(questions, said, forced))[:5]]
+    return {"accuracy": exact(said), "accuracy_letter_first": exact(forced), "answer_nats": float(nats),
+            "copyable": float(np.mean(copyable)), "examples": shown}
 
 
 def embedders(config: Config, corpus: dict, vocab, params, gpt_config, seed: int) -> tuple[dict, dict]:

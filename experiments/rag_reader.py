@@ -12,7 +12,8 @@ a CPU budget of steps.
 Copy curriculum. Before those rows, ``copy_curriculum`` stages train on copy rows alone, on
 short random-letter passages first (e.g. 32 characters in 64-character rows, 64 rows a batch),
 then longer ones: the induction circuit forms in a sudden drop of the loss after a few hundred
-steps on short rows, and not within thousands on the full 256-character rows. The stages only
+steps on short rows (within ~300 steps, to ≈ 0.1 nats, once the input holds each character's 2
+predecessors, ``GPTConfig(prev_tokens=2)``), and not within thousands on the full 256-character rows. The stages only
 carry over to the longer rows with rotary positions (``GPTConfig(positions="rotary")``), whose
 attention scores depend on relative positions only; one optimizer and one warmup-cosine
 schedule run over all stages.
