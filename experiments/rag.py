@@ -22,7 +22,7 @@ continuation are the masked word. Test questions whose prefix + word occurs in a
 passage are dropped (``jdl.text.unseen_questions``). Prompts: the prefix alone (no retrieval),
 the window of the top-1 retrieved passage + prefix, of a random passage, of the question's own.
 
-    python -m experiments.rag --workdir=runs/rag3 [--quick] [--copy_steps=400]
+    python -m experiments.rag --workdir=runs/rag4_seed0 [--quick] [--seed=1] [--copy_steps=600]
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class Config:
     reader_prefix: int = 12  # ... and this many characters of the prefix (with a window)
     row: int = 72  # the length of the reader's training rows
     # copy-only stages before the reader rows: (passage chars, prefix chars, row length, batch, steps)
-    copy_curriculum: tuple = ((40, 12, 72, 32, 600),)
+    copy_curriculum: tuple = ((40, 12, 72, 32, 1000),)
     answer_chars: int = 16
     max_questions: int | None = None
 
