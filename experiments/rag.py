@@ -12,7 +12,8 @@ query and of every passage, exact cosine top-10 (``jdl.text.cosine_top_k``), rec
     InfoNCE on (question, passage) pairs of the training split (Huang et al.'s DSSM in spirit),
   - mean-pooled features of the reader GPT below (trained as a reader only).
 
-Generation: the reader, a rotary char GPT trained here (``experiments/rag_reader.py``) on the
+Generation: the reader, a rotary char GPT with embeddings of the 2 previous characters in its
+input (``GPTConfig(prev_tokens=2)``) trained here (``experiments/rag_reader.py``) on the
 retrieval-augmented format "window ⏎⏎ prefix → the masked word" of questions from the training
 passages (the window: the passage's 40 characters most like the question, ``best_window``; the
 prefix: its last 12 characters), after a copy curriculum on random-letter rows, continues each
@@ -21,7 +22,7 @@ continuation are the masked word. Test questions whose prefix + word occurs in a
 passage are dropped (``jdl.text.unseen_questions``). Prompts: the prefix alone (no retrieval),
 the window of the top-1 retrieved passage + prefix, of a random passage, of the question's own.
 
-    python -m experiments.rag --workdir=runs/rag2 [--quick] [--copy_steps=400]
+    python -m experiments.rag --workdir=runs/rag4_seed0 [--quick] [--seed=1] [--copy_steps=600]
 """
 
 from __future__ import annotations
@@ -62,11 +63,12 @@ class Config:
     prefix_weight: float = 1.0  # the loss weight of the prefix's characters (the answer's is 1)
     copy_mix: float = 0.5  # the share of reader rows on random-letter passages (copying only)
     positions: str = "rotary"  # the reader's GPTConfig.positions ("learned": GPT-2's table)
+    prev_tokens: int = 2  # the reader's GPTConfig.prev_tokens (embeddings of the 2 previous characters)
     window: int = 40  # the reader reads the best window of this many characters (0: the whole passage)
     reader_prefix: int = 12  # ... and this many characters of the prefix (with a window)
     row: int = 72  # the length of the reader's training rows
     # copy-only stages before the reader rows: (passage chars, prefix chars, row length, batch, steps)
-    copy_curriculum: tuple = ((40, 12, 72, 64, 800),)
+    copy_curriculum: tuple = ((40, 12, 72, 32, 1000),)
     answer_chars: int = 16
     max_questions: int | None = None
 
@@ -151,31 +153,48 @@ def answer_loss(gpt_config):
     return jax.jit(lambda params, x, y, w: softmax_cross_entropy(model.apply(params, {}, x)[0], y, reduction="sum", where=w))
 
 
+def said_words(vocab, params, gpt_config, prompts: list, n: int, first=None) -> list[str]:
+    """The leading letters of each prompt's n-character greedy continuation (``greedy_continue``,
+    ``first`` its optional mask on the first character); prompts right-padded to the longest."""
+    from jdl.data.text import decode
+    from jdl.text.rag import greedy_continue, pad_right
+
+    ids, lengths = pad_right(vocab, prompts, min(gpt_config.context, max(map(len, prompts)) + n) - n)
+    new = np.asarray(greedy_continue(params, gpt_config, np.pad(ids, ((0, 0), (0, n))), lengths, n, first))
+    return [re.match(r"[A-Za-z]*", decode(vocab, row)).group(0) for row in new]
+
+
+def letters(vocab) -> np.ndarray:
+    """(V,) bool: the ids of the ASCII letters, the characters a word can start with (the unknown: no)."""
+    return np.array([len(t) == 1 and t.isascii() and t.isalpha() for t in vocab.tokens] + [False])
+
+
 def answers(config: Config, vocab, params, gpt_config, questions: list, contexts: list) -> dict:
     """Greedy continuations of what the reader reads (``reader_view``: a window of the passage,
     or None for no passage, and the prefix); exact match of their leading letters with the
-    masked word; the reader's cross-entropy on the word's characters (and the one after it)
-    given context + prefix, in nats per character, which moves before exact match does; and the
-    share of contexts holding the prefix's last 3 characters followed by the word (copyable).
-    Returns {'accuracy', 'answer_nats', 'copyable', 'examples' (the first 5)}."""
+    masked word, free ('accuracy') and with the first character constrained to a letter
+    ('accuracy_letter_first': the answer is a word, the same rule for every prompt); the
+    reader's cross-entropy on the word's characters (and the one after it) given context +
+    prefix, in nats per character, which moves before exact match does; and the share of
+    contexts holding the prefix's last 3 characters followed by the word (copyable), and the first 5 examples."""
     from experiments.rag_reader import reader_view
-    from jdl.data.text import decode
-    from jdl.text.rag import greedy_continue, pad_right, reader_batch
+    from jdl.text.rag import reader_batch
 
     contexts, questions = zip(*[reader_view(config, c, q) for c, q in zip(contexts, questions)])
     prompts = [c + q.prefix for c, q in zip(contexts, questions)]
-    ids, lengths = pad_right(vocab, prompts, gpt_config.context - config.answer_chars)
-    ids = np.pad(ids, ((0, 0), (0, config.answer_chars)))
-    new = np.asarray(greedy_continue(params, gpt_config, ids, lengths, config.answer_chars))
-    said = [re.match(r"[A-Za-z]*", decode(vocab, row)).group(0) for row in new]
-    right = [s == q.answer for s, q in zip(said, questions)]
+    said = said_words(vocab, params, gpt_config, prompts, config.answer_chars)
+    forced = said_words(vocab, params, gpt_config, prompts, config.answer_chars, letters(vocab))
+    row = min(gpt_config.context, max(len(p) + len(q.answer) + 1 for p, q in zip(prompts, questions)))
     x, y, w = (np.pad(a, ((0, -len(a) % 64), (0, 0))) for a in
-               reader_batch(vocab, contexts, questions, gpt_config.context, prefix_weight=0.0))  # 64-row chunks
+               reader_batch(vocab, contexts, questions, row, prefix_weight=0.0))  # 64-row chunks
     loss = answer_loss(gpt_config)
     nats = sum(float(loss(params, x[i:i + 64], y[i:i + 64], w[i:i + 64])) for i in range(0, len(x), 64)) / w.sum()
     copyable = [q.prefix[-3:] + q.answer in c for c, q in zip(contexts, questions)]  # the answer is there to copy
-    return {"accuracy": float(np.mean(right)), "answer_nats": float(nats), "copyable": float(np.mean(copyable)),
-            "examples": [{"prefix": q.prefix, "answer": q.answer, "said": s} for q, s in list(zip(questions, said))[:5]]}
+    exact = lambda words: float(np.mean([s == q.answer for s, q in zip(words, questions)]))
+    shown = [{"prefix": q.prefix, "answer": q.answer, "said": s, "said_letter_first": f}
+             for q, s, f in list(zip(questions, said, forced))[:5]]
+    return {"accuracy": exact(said), "accuracy_letter_first": exact(forced), "answer_nats": float(nats),
+            "copyable": float(np.mean(copyable)), "examples": shown}
 
 
 def embedders(config: Config, corpus: dict, vocab, params, gpt_config, seed: int) -> tuple[dict, dict]:
@@ -218,9 +237,12 @@ def plot(results: dict, workdir: str) -> str:
     ax.legend(fontsize=7)
     ax.set_title(f"retrieval: {results['data']['questions']} test questions, {results['data']['passages']} passages")
     rows = results["generation"]
-    ax2.barh(range(len(rows)), [r["accuracy"] for r in rows.values()], color="C2")
-    ax2.set_yticks(range(len(rows)), list(rows), fontsize=7)
+    y = np.arange(len(rows))
+    ax2.barh(y - 0.2, [r["accuracy"] for r in rows.values()], 0.4, color="C2", label="greedy")
+    ax2.barh(y + 0.2, [r["accuracy_letter_first"] for r in rows.values()], 0.4, color="C4", label="letter first")
+    ax2.set_yticks(y, list(rows), fontsize=7)
     ax2.set_xlim(0, 1)
+    ax2.legend(fontsize=7)
     ax2.set_xlabel("masked word, exact match")
     ax2.set_title("generation: char GPT continuing the prefix")
     return save_figure(fig, workdir, "rag.png", dpi=90)

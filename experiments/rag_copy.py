@@ -5,7 +5,7 @@ Rows "random-letter passage ⏎⏎ a window of it → the word that follows the 
 and on the word's. No language model can predict random letters, so the loss falls below
 ≈ ln 26 (a guess among the letters) only when the model finds the window's earlier occurrence
 and copies what follows it: an induction circuit, which forms in a sudden drop of the loss.
-Each variant (positions, RoPE base, heads) trains from the same seed on the same stages
+Each variant (positions, RoPE base, heads, previous-token embeddings) trains from the same seed on the same stages
 (passage chars, prefix chars, row length, batch, steps), one AdamW warmup-cosine schedule over
 all of them, and reports its loss every 25 steps and, after each stage, its cross-entropy on the
 answers of held-out copy rows of the stage's own format and of the reader's full format
@@ -31,7 +31,8 @@ class Config:
     context: int = 256
     learning_rate: float = 3e-3
     stages: tuple = ((32, 12, 64, 64, 400),)  # (passage chars, prefix chars, row length, batch, steps)
-    variants: tuple = (("learned", 10000.0, 4), ("rotary", 10000.0, 4))  # (positions, rope base, heads)
+    # (positions, rope base, heads, previous-token embeddings: GPTConfig.prev_tokens)
+    variants: tuple = (("learned", 10000.0, 4, 0), ("rotary", 10000.0, 4, 0), ("rotary", 10000.0, 4, 2))
     passage_chars: int = 192  # the full format of copy_nats
     prefix_chars: int = 48
     suffix_chars: int = 24
@@ -50,9 +51,10 @@ def train_variant(config: Config, vocab, variant: tuple, seed: int) -> dict:
     from jdl.models.gpt import GPTConfig, gpt
     from jdl.train import init_train_state, make_step
 
-    positions, base, heads = variant
+    positions, base, heads, prev = variant
     gpt_config = GPTConfig(vocab_size=vocab.size, context=config.context, num_layers=config.num_layers,
-                           d_model=config.d_model, num_heads=heads, positions=positions, rope_base=base)
+                           d_model=config.d_model, num_heads=heads, positions=positions, rope_base=base,
+                           prev_tokens=prev)
     model = gpt(gpt_config)
 
     def loss_fn(params, state, batch, key):
@@ -104,8 +106,8 @@ def run(workdir: str, quick: bool = False, seed: int = 0) -> dict:
 
     config, vocab = QUICK if quick else Config(), pydoc_vocab()
     results = {"config": dataclasses.asdict(config),
-               "variants": {f"{p}, base {b:g}, {h} heads": train_variant(config, vocab, (p, b, h), seed)
-                            for p, b, h in config.variants}}
+               "variants": {f"{p}, base {b:g}, {h} heads" + (f", {n} previous-token embeddings" if n else ""):
+                            train_variant(config, vocab, (p, b, h, n), seed) for p, b, h, n in config.variants}}
     results["plots"] = [plot(results, workdir)]
     write_results(workdir, results)
     return results

@@ -12,7 +12,8 @@ a CPU budget of steps.
 Copy curriculum. Before those rows, ``copy_curriculum`` stages train on copy rows alone, on
 short random-letter passages first (e.g. 32 characters in 64-character rows, 64 rows a batch),
 then longer ones: the induction circuit forms in a sudden drop of the loss after a few hundred
-steps on short rows, and not within thousands on the full 256-character rows. The stages only
+steps on short rows (within ~300 steps, to ≈ 0.1 nats, once the input holds each character's 2
+predecessors, ``GPTConfig(prev_tokens=2)``), and not within thousands on the full 256-character rows. The stages only
 carry over to the longer rows with rotary positions (``GPTConfig(positions="rotary")``), whose
 attention scores depend on relative positions only; one optimizer and one warmup-cosine
 schedule run over all stages.
@@ -31,7 +32,8 @@ SEP = "\n\n"
 
 def random_letter_passages(rng: np.random.Generator, count: int, chars: int) -> list[str]:
     """``count`` texts of about ``chars`` characters: words of 2–10 random lower-case letters
-    separated by spaces."""
+    separated by spaces, and a full stop, so that every word has a character after it (the end
+    a reader must copy too: without it, a question on the last word has no end to learn)."""
     out = []
     for _ in range(count):
         words, n = [], 0
@@ -39,7 +41,7 @@ def random_letter_passages(rng: np.random.Generator, count: int, chars: int) -> 
             w = "".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz"), int(rng.integers(2, 11))))
             words.append(w)
             n += len(w) + 1
-        out.append(" ".join(words))
+        out.append(" ".join(words) + ".")
     return out
 
 
@@ -134,7 +136,8 @@ def train_reader(config, vocab, corpus: dict, seed: int, workdir: str) -> tuple:
     from jdl.train import init_train_state, make_step
 
     gpt_config = GPTConfig(vocab_size=vocab.size, context=config.context, num_layers=config.num_layers,
-                           d_model=config.d_model, num_heads=config.num_heads, positions=config.positions)
+                           d_model=config.d_model, num_heads=config.num_heads, positions=config.positions,
+                           prev_tokens=config.prev_tokens)
     model = gpt(gpt_config)
 
     def loss_fn(params, state, batch, key):

@@ -29,9 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from jdl import init as initializers
-from jdl.core import (
-    Module, Params, PRNGKey, State, check_integer, check_key, fold_in, leaf, shape_struct,
-)
+from jdl.core import Module, Params, PRNGKey, State, check_integer, check_key, fold_in, leaf, shape_struct
 from jdl.nn.attention import IMPLS
 from jdl.nn.combinators import repeat, serial
 from jdl.nn.dropout import dropout as dropout_fn
@@ -65,6 +63,8 @@ class GPTConfig:
       fused_qkv: project Q, K, V as one matmul on the concatenated weights
         (``jdl.nn.project_qkv(fused=True)``; same params, same values).
       positions: "learned" (GPT-2's ``wpe`` table) or "rotary" (RoPE on q, k; base ``rope_base``).
+      prev_tokens: n ≥ 0 tables of previous-token embeddings added to the input (``embed_tokens``;
+        a token shift: one attention layer can then match x_{s−1} to x_t, an induction head).
     """
 
     vocab_size: int
@@ -81,6 +81,7 @@ class GPTConfig:
     fused_qkv: bool = False
     positions: str = "learned"
     rope_base: float = 10000.0
+    prev_tokens: int = 0
 
     def __post_init__(self):
         for name in ("vocab_size", "context", "num_layers", "d_model", "num_heads"):
@@ -105,6 +106,8 @@ class GPTConfig:
                              f"attention='plain', got {self.attention!r}")
         if self.positions not in POSITIONS:
             raise ValueError(f"GPTConfig: positions must be one of {POSITIONS}, got {self.positions!r}")
+        if not isinstance(self.prev_tokens, int) or self.prev_tokens < 0:
+            raise ValueError(f"GPTConfig: prev_tokens must be an int >= 0, got {self.prev_tokens!r}")
         if not self.layer_norm_eps > 0:
             raise ValueError(f"GPTConfig: layer_norm_eps must be > 0, got {self.layer_norm_eps!r}")
 
@@ -175,9 +178,8 @@ def gpt_block(config: GPTConfig) -> Module:
         key = key if p_drop else None
 
         def attend(p, u):
-            return multi_head_attention(p, u, config.num_heads, causal=True, dropout=p_drop,
-                                        key=fold_in(key, 2), impl=config.attention,
-                                        fused_qkv=config.fused_qkv,
+            return multi_head_attention(p, u, config.num_heads, causal=True, dropout=p_drop, key=fold_in(key, 2),
+                                        impl=config.attention, fused_qkv=config.fused_qkv,
                                         rotary_base=rotary_base(config))
 
         y, _ = block(params, x, attend, config, key)
@@ -190,9 +192,7 @@ def block_stack(config: GPTConfig) -> Module:
     """N blocks: ``serial`` of N (stack="loop") or ``repeat`` of one (stack="repeat").
     Both give block i the key fold_in(key, i), so they agree given the same params."""
     one = gpt_block(config)
-    if config.stack == "repeat":
-        return repeat(one, config.num_layers)
-    return serial(*[one] * config.num_layers)
+    return repeat(one, config.num_layers) if config.stack == "repeat" else serial(*[one] * config.num_layers)
 
 
 def stack_blocks(blocks: Params) -> Params:
@@ -215,11 +215,14 @@ def rotary_base(config: GPTConfig) -> float | None:
 
 def embed_tokens(params: Params, ids: jax.Array, positions: jax.Array) -> jax.Array:
     """h_0 = W_te[ids] + W_pe[positions] (a position past the table gives NaN), or W_te[ids]
-    when there is no ``wpe`` table (rotary positions).
+    when there is no ``wpe`` table (rotary positions); with a ``prev`` table (n, V, C) also
+    + Σ_{j=1..n} W_prev_j[x_{t−j}], zero where t − j < 0 (ids are a whole sequence from its start).
 
     Shapes: ids (B, T) int, positions (T,) int → (B, T, d_model).
     """
     h = embed(params["wte"], ids)  # (B, T, C)
+    for j, w in enumerate(params["prev"]["w"] if "prev" in params else (), 1):  # w (V, C)
+        h = h + jnp.pad(embed({"w": w}, ids), ((0, 0), (j, 0), (0, 0)))[:, :ids.shape[1]]  # x_{t−j}'s row
     return h + embed(params["wpe"], positions)[None] if "wpe" in params else h  # (B, T, C)
 
 
@@ -231,11 +234,8 @@ def lm_logits(params: Params, config: GPTConfig, h: jax.Array) -> jax.Array:
     """
     B, T, C = h.shape
     h = layer_norm(params["ln_f"], h, config.layer_norm_eps).reshape(B * T, C)  # (B·T, C)
-    if config.tied_head:
-        logits = h @ params["wte"]["w"].T  # (B·T, V)
-    else:
-        logits = h @ params["head"]["w"]  # (B·T, V)
-    return logits.reshape(B, T, -1)  # (B, T, V)
+    w = params["wte"]["w"].T if config.tied_head else params["head"]["w"]  # (C, V)
+    return (h @ w).reshape(B, T, -1)  # (B·T, V) → (B, T, V)
 
 
 def check_ids(name: str, ids: Any, config: GPTConfig, first: int = 0) -> None:
@@ -244,9 +244,8 @@ def check_ids(name: str, ids: Any, config: GPTConfig, first: int = 0) -> None:
     if ids.ndim != 2:
         raise ValueError(f"{name}: expected token ids of shape (B, T), got shape {tuple(ids.shape)}")
     if first + ids.shape[1] > config.context:
-        raise ValueError(f"{name}: {first + ids.shape[1]} positions exceed the context of "
-                         f"{config.context} (the learned position table); pass at most "
-                         f"{config.context - first} tokens")
+        raise ValueError(f"{name}: {first + ids.shape[1]} positions exceed the context of {config.context} "
+                         f"(the learned position table); pass at most {config.context - first} tokens")
 
 
 def gpt(config: GPTConfig) -> Module:
@@ -280,6 +279,8 @@ def gpt(config: GPTConfig) -> Module:
             params["wpe"] = {"w": 0.02 * jax.random.normal(k_pe, (config.context, C))}
         params["blocks"], _ = stack.init(k_blocks, jax.ShapeDtypeStruct((1, 1, C), jnp.float32))
         params["ln_f"] = {"gamma": jnp.ones((C,)), "beta": jnp.zeros((C,))}
+        if config.prev_tokens:
+            params["prev"] = {"w": 0.02 * jax.random.normal(jax.random.fold_in(key, 5), (config.prev_tokens, V, C))}
         if not config.tied_head:
             params["head"] = {"w": 0.02 * jax.random.normal(k_head, (C, V))}
         return params, {}

@@ -115,6 +115,9 @@ def decode_step(params: Params, config: GPTConfig, cache: KVCache, token_ids: An
     """
     ids = jnp.asarray(token_ids)
     check_ids("decode_step", ids, config)
+    if config.prev_tokens:
+        raise ValueError("decode_step: prev_tokens embeds each token's predecessors, which the new tokens "
+                         "alone do not hold; run gpt(config).apply on the whole sequence")
     if ids.shape[0] != cache.k.shape[1]:
         raise ValueError(f"decode_step: token_ids have batch {ids.shape[0]} but the cache was "
                          f"made for batch {cache.k.shape[1]}")

@@ -7,7 +7,7 @@ padding after each row's end changes nothing before it.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -32,28 +32,41 @@ def pad_right(vocab: Vocab, texts: Sequence[str], length: int) -> tuple[np.ndarr
     return ids, lengths
 
 
-def greedy_continue(params: Params, config: GPTConfig, ids: jax.Array, lengths: jax.Array, n: int) -> jax.Array:
+def greedy_continue(params: Params, config: GPTConfig, ids: jax.Array, lengths: jax.Array, n: int,
+                    first: Any = None) -> jax.Array:
     """n greedy steps on a right-padded batch: for each row, x_{T_b} = argmax logits_{T_b − 1},
     T_b ← T_b + 1, recomputing the whole window each step (no KV cache: the rows end at
     different positions). Rows must leave n free places: T_b + n ≤ T.
 
-    Shapes: ids (B, T) int, lengths (B,) int → the n new ids (B, n) int32.
+    ``first`` (a (V,) bool mask, optional) constrains the first new token only,
+
+        x_{T_b} = argmax_{v : first_v} logits_{T_b − 1, v},
+
+    e.g. to start an answer that must be a word with a letter; the later steps are free.
+
+    Shapes: ids (B, T) int, lengths (B,) int, first (V,) bool → the n new ids (B, n) int32.
     """
     if ids.shape[1] > config.context:
         raise ValueError(f"greedy_continue: {ids.shape[1]} positions exceed the context {config.context}")
     if np.any(np.asarray(lengths) + n > ids.shape[1]) or np.any(np.asarray(lengths) < 1):
         raise ValueError(f"greedy_continue: every row needs 1 <= length and length + n <= T={ids.shape[1]}; "
                          f"got lengths in {int(np.min(lengths))}..{int(np.max(lengths))} with n={n}")
-    return _continue(params, config, jnp.asarray(ids, jnp.int32), jnp.asarray(lengths, jnp.int32), n)
+    first = np.ones(config.vocab_size, bool) if first is None else np.asarray(first, bool)
+    if first.shape != (config.vocab_size,) or not first.any():
+        raise ValueError(f"greedy_continue: first must be a ({config.vocab_size},) bool mask with a True entry, "
+                         f"got shape {first.shape}")
+    return _continue(params, config, jnp.asarray(ids, jnp.int32), jnp.asarray(lengths, jnp.int32), n,
+                     jnp.asarray(first))
 
 
-def _continue_impl(params, config, ids, lengths, n):
+def _continue_impl(params, config, ids, lengths, n, first):
     model, rows = gpt(config), jnp.arange(ids.shape[0])
 
     def step(i, carry):
         ids, new = carry
         logits, _ = model.apply(params, {}, ids)  # (B, T, V)
-        token = jnp.argmax(logits[rows, lengths + i - 1], axis=-1).astype(jnp.int32)  # (B,)
+        logits = jnp.where((i > 0) | first, logits[rows, lengths + i - 1], -jnp.inf)  # (B, V)
+        token = jnp.argmax(logits, axis=-1).astype(jnp.int32)  # (B,)
         return ids.at[rows, lengths + i].set(token), new.at[:, i].set(token)
 
     _, new = jax.lax.fori_loop(0, n, step, (ids, jnp.zeros((ids.shape[0], n), jnp.int32)))

@@ -10,6 +10,13 @@ def test_quick_run_retrieves_and_answers(tmp_path):
     for name, row in r["retrieval"].items():
         assert 0 <= row["recall"]["1"] <= row["recall"]["10"] <= 1, name
     assert set(r["generation"]) >= {"no retrieval (prefix only)", "the question's own passage + prefix (oracle)"}
-    assert all(0 <= g["accuracy"] <= 1 for g in r["generation"].values())
+    assert all(0 <= g["accuracy"] <= 1 and 0 <= g["accuracy_letter_first"] <= 1 for g in r["generation"].values())
     assert r["gpt"]["final_loss"] < 4.6  # below ln 104 ≈ 4.64, the uniform guess
     assert (tmp_path / "results.json").exists() and (tmp_path / "rag.png").exists()
+
+
+def test_letters_marks_the_ascii_letters_only():
+    from jdl.data.text import char_vocab
+
+    vocab = char_vocab("ab Z.1\né")  # tokens sorted by code point: "\n", " ", ".", "1", "Z", "a", "b", "é"
+    assert rag.letters(vocab).tolist() == [False, False, False, False, True, True, True, False, False]  # + unknown

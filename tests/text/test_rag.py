@@ -25,6 +25,26 @@ def test_ragged_greedy_continuation_equals_the_kv_cached_generate_row_by_row():
         greedy_continue(params, config, ids, np.array([5, 2, 9]), 4)
 
 
+def test_greedy_continuation_with_a_constrained_first_token():
+    config = GPTConfig(vocab_size=9, context=12, num_layers=1, d_model=8, num_heads=2)
+    params, _ = gpt(config).init(jax.random.key(1), jnp.zeros((1, 12), jnp.int32))
+    params["wte"]["w"] = params["wte"]["w"] * 40
+    ids = np.zeros((2, 12), np.int32)
+    ids[0, :4], ids[1, :2] = [1, 2, 3, 4], [7, 3]
+    lengths = np.array([4, 2])
+    free = np.asarray(greedy_continue(params, config, ids, lengths, 3))
+    banned = np.ones(9, bool)
+    banned[free[:, 0]] = False  # forbid what each row would write first
+    got = np.asarray(greedy_continue(params, config, ids, lengths, 3, first=banned))
+    for b, n in enumerate(lengths):  # reference: the argmax over the allowed ids, then free greedy steps
+        logits = np.asarray(gpt(config).apply(params, {}, jnp.asarray(ids[b:b + 1, :n]))[0])[0, -1]
+        assert got[b, 0] == np.flatnonzero(banned)[np.argmax(logits[banned])] and got[b, 0] != free[b, 0]
+        want = generate(params, config, jnp.asarray(np.r_[ids[b, :n], got[b, 0]])[None], 2, None, temperature=0.0)
+        np.testing.assert_array_equal(got[b, 1:], np.asarray(want)[0, n + 1:])
+    with pytest.raises(ValueError, match="bool mask"):
+        greedy_continue(params, config, ids, lengths, 3, first=np.zeros(9, bool))
+
+
 def test_pad_right_keeps_the_end():
     vocab = char_vocab("abc")
     ids, lengths = pad_right(vocab, ["abcabc", "b"], 4)
