@@ -67,6 +67,7 @@ def n_active(config: Config, step: int) -> int:
 
 
 def make_model(config: Config):
+    """``vector_gpt`` on (d + 1)-feature tokens, context 2n, one output: z (B, 2n, d + 1) → (B, 2n, 1)."""
     from jdl.models.gpt import GPTConfig
     from jdl.models.gpt_vectors import vector_gpt
 
@@ -89,6 +90,7 @@ def learning_rate(config: Config):
 
 
 def y_scale(config: Config) -> float:
+    """s = √d under ``normalize_y`` (the model reads and writes y/s), else 1."""
     return float(np.sqrt(config.d)) if config.normalize_y else 1.0
 
 
