@@ -31,7 +31,7 @@ D5 = Config(d=5, n_points=11, steps=5000, learning_rate=1e-3, warmup_steps=200, 
 D3_COSINE = Config(steps=6000, learning_rate=3e-3, warmup_steps=100, schedule="cosine", eval_every=250)
 # twice the depth (6 blocks, twice the CPU a step), 8,000 steps
 D3_DEEP = Config(num_layers=6, steps=8000)
-SETTINGS = {"d3": Config(), "d3_deep": D3_DEEP, "d3_cosine": D3_COSINE, "d5": D5}
+SETTINGS = {"d3": Config(), "d3_deep": D3_DEEP, "d3_deep_cosine": dataclasses.replace(D3_DEEP, schedule="cosine"), "d3_cosine": D3_COSINE, "d5": D5}
 QUICK = Config(d=3, n_points=8, num_layers=1, d_model=16, num_heads=2, batch_size=32, steps=60,
                learning_rate=3e-3, warmup_steps=5, schedule="cosine", curriculum_every=20, eval_every=20,
                eval_prompts=256)
@@ -161,6 +161,6 @@ if __name__ == "__main__":
     from experiments import common
 
     flags.DEFINE_integer("steps", None, "Training steps (default: the setting's).")
-    flags.DEFINE_enum("setting", "d3", sorted(SETTINGS), "d3: d = 3, k ≤ 9 (Config); d3_deep: 6 blocks; d3_cosine: the same at lr 3e-3, cosine, 6,000 steps; d5: d = 5, k ≤ 10.")
+    flags.DEFINE_enum("setting", "d3", sorted(SETTINGS), "d3: d = 3, k ≤ 9 (Config); d3_deep(_cosine): 6 blocks, 8,000 steps (cosine decay); d3_cosine: the same at lr 3e-3, cosine, 6,000 steps; d5: d = 5, k ≤ 10.")
     flags.DEFINE_string("overrides", "", "Config fields to replace, e.g. learning_rate=1e-3,schedule=constant.")
     common.main(run, "in_context")

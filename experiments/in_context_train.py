@@ -3,10 +3,10 @@ draws every batch inside the jitted step from a key, ``eval_every`` steps per ca
 
 The batch of step t is ``linear_function_prompts(fold_in(data_key, t), B, n_t, d, d_t)`` with
 d_t and n_t the curricula's dimension and number of points at t — the same draw a Python loop
-calling the generator once a step would make (``tests/experiments/test_in_context.py`` checks
+calling the generator once a step would make (``tests/experiments/test_in_context_train.py`` checks
 the trained weights against such a loop). Drawing inside ``lax.scan`` removes one dispatch and
 one host round-trip a step; the step itself (the model's forward and backward pass) is the
-cost (≈ 40 ms of CPU at one thread for ``Config``, docs/in_context.md).
+cost (measured in docs/in_context.md).
 """
 
 from __future__ import annotations
