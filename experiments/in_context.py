@@ -18,44 +18,23 @@ in-context examples i − 1; predicting 0 scores 1 (E[y²] = d).
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import numpy as np
 
 
-@dataclasses.dataclass(frozen=True)
-class Config:
-    """The task (d, n_points = k_max + 1), the model, the optimizer, the curriculum, and the
-    evaluation (``eval_prompts`` fresh prompts, the training curve every ``eval_every`` steps)."""
+from experiments.in_context_train import Config, d_active, make_model, n_active, train as _train  # noqa: F401
 
-    d: int = 3
-    n_points: int = 10  # up to 9 = 3d in-context examples
-    num_layers: int = 3
-    d_model: int = 64
-    num_heads: int = 4
-    batch_size: int = 64
-    steps: int = 6000
-    learning_rate: float = 3e-3
-    warmup_steps: int = 100
-    clip_norm: float = 1.0
-    curriculum_start: int = 2  # d_active at step 0; +1 every curriculum_every steps up to d
-    curriculum_every: int = 300
-    eval_every: int = 250
-    eval_prompts: int = 1000
-    knn: int = 3
-    normalize_y: bool = False  # the model reads and writes y/√d (unit variance), scored as y
-
-
-# the first full run: d = 5, k up to 2d, lr 10⁻³ (its numbers are in docs/in_context.md)
-D5 = Config(d=5, n_points=11, steps=5000, learning_rate=1e-3, warmup_steps=200, curriculum_every=500)
-SETTINGS = {"d3": Config(), "d5": D5}
+# the earlier runs (their numbers are in docs/in_context.md): d = 5, k up to 2d, lr 10⁻³; then
+# d = 3 at lr 3·10⁻³ with a cosine decay over 6,000 steps, eval every 250 steps
+D5 = Config(d=5, n_points=11, steps=5000, learning_rate=1e-3, warmup_steps=200, schedule="cosine",
+            curriculum_every=500, eval_every=250)
+D3_COSINE = Config(steps=6000, learning_rate=3e-3, warmup_steps=100, schedule="cosine", eval_every=250)
+# twice the depth (6 blocks, twice the CPU a step), 8,000 steps
+D3_DEEP = Config(num_layers=6, steps=8000)
+SETTINGS = {"d3": Config(), "d3_deep": D3_DEEP, "d3_deep_cosine": dataclasses.replace(D3_DEEP, schedule="cosine"), "d3_cosine": D3_COSINE, "d5": D5}
 QUICK = Config(d=3, n_points=8, num_layers=1, d_model=16, num_heads=2, batch_size=32, steps=60,
-               learning_rate=3e-3, warmup_steps=5, curriculum_every=20, eval_every=20, eval_prompts=256)
-
-
-def d_active(config: Config, step: int) -> int:
-    """The curriculum: min(d, curriculum_start + ⌊step / curriculum_every⌋)."""
-    return min(config.d, config.curriculum_start + step // config.curriculum_every)
+               learning_rate=3e-3, warmup_steps=5, schedule="cosine", curriculum_every=20, eval_every=20,
+               eval_prompts=256)
 
 
 def normalized_errors(pred, ys, d: int) -> tuple[np.ndarray, np.ndarray]:
@@ -64,63 +43,6 @@ def normalized_errors(pred, ys, d: int) -> tuple[np.ndarray, np.ndarray]:
     Shapes: pred, ys (B, n) → mean (n,), sem (n,)."""
     e = np.asarray((pred - ys) ** 2, np.float64) / d  # (B, n)
     return e.mean(axis=0), e.std(axis=0, ddof=1) / np.sqrt(len(e))
-
-
-def make_model(config: Config):
-    from jdl.models.gpt import GPTConfig
-    from jdl.models.gpt_vectors import vector_gpt
-
-    gpt_config = GPTConfig(vocab_size=1, context=2 * config.n_points, num_layers=config.num_layers,
-                           d_model=config.d_model, num_heads=config.num_heads)
-    return vector_gpt(gpt_config, d_in=config.d + 1, d_out=1)
-
-
-def train(config: Config, seed: int) -> dict:
-    """Train on fresh prompts at every step; returns the params, the curve of the test error
-    (mean over positions, and at k = d) against the step, the curriculum and the time taken."""
-    import jax
-    import jax.numpy as jnp
-
-    from jdl import optim
-    from jdl.data.linear_functions import interleave, linear_function_prompts
-    from jdl.train import init_train_state, make_step
-
-    model = make_model(config)
-    n, d = config.n_points, config.d
-    scale = float(np.sqrt(d)) if config.normalize_y else 1.0
-
-    def loss_fn(params, state, batch, key):
-        z, ys = batch
-        pred = model.apply(params, state, z, key=key, train=True)[0][:, ::2, 0]  # (B, n): ŷ_i at x_i
-        return jnp.mean((pred - ys) ** 2), (state, {})
-
-    @jax.jit
-    def draw(key, active):
-        xs, ys, _ = linear_function_prompts(key, config.batch_size, n, d, active)
-        return interleave(xs, ys / scale), ys / scale
-
-    lr = optim.schedules.warmup_cosine_decay_schedule(0.0, config.learning_rate, config.warmup_steps, config.steps)
-    optimizer = optim.chain(optim.clip_by_global_norm(config.clip_norm), optim.adam(lr))
-    ts = init_train_state(model, optimizer, jax.ShapeDtypeStruct((1, 2 * n, d + 1), jnp.float32), seed)
-    step = make_step(loss_fn, optimizer)
-    test = test_prompts(config, seed)
-    predict = jax.jit(lambda p, z: scale * model.apply(p, {}, z)[0][:, ::2, 0])
-    curve, data_key, start = {"step": [], "error": [], "error_at_d": [], "train_loss": []}, jax.random.key(seed + 1), time.perf_counter()
-    losses = []
-    for t in range(config.steps + 1):
-        if t % config.eval_every == 0 or t == config.steps:
-            err, _ = normalized_errors(predict(ts.params, test["z"]), test["ys"], d)
-            curve["step"].append(t)
-            curve["error"].append(float(err.mean()))
-            curve["error_at_d"].append(float(err[d]))
-            curve["train_loss"].append(float(np.mean(jax.device_get(losses[-config.eval_every:]))) * scale ** 2 / d if losses else float("nan"))
-            print(f"step {t}: d_active {d_active(config, t)}, test error {err.mean():.3f}, at k=d {err[d]:.3f}", flush=True)
-        if t == config.steps:
-            break
-        ts, metrics = step(ts, draw(jax.random.fold_in(data_key, t), d_active(config, t)))
-        losses.append(metrics["loss"])
-    return {"params": ts.params, "curve": curve, "seconds": time.perf_counter() - start,
-            "predict": predict, "test": test}
 
 
 def test_prompts(config: Config, seed: int) -> dict:
@@ -184,6 +106,8 @@ def plot(results: dict, workdir: str) -> str:
     curve = results["training"]["curve"]
     ax2.plot(curve["step"], curve["error"], "o-", ms=3, label="test error, mean over k")
     ax2.plot(curve["step"], curve["error_at_d"], "s-", ms=3, label=f"test error at k = d = {d}")
+    k2 = min(2 * d, c["n_points"] - 1)
+    ax2.plot(curve["step"], curve["error_at_2d"], "^-", ms=3, label=f"test error at k = {k2}")
     ax2.set_xlabel("step")
     ax2.set_ylabel("squared error / d")
     ax2.set_ylim(0, 1.6)
@@ -192,8 +116,22 @@ def plot(results: dict, workdir: str) -> str:
     return save_figure(fig, workdir, "in_context.png", dpi=90)
 
 
+def with_overrides(config: Config, overrides: str) -> Config:
+    """``config`` with the fields of "name=value,name=value" replaced, each value parsed as the
+    field's default is typed (None, int, float, str, bool): the probes' command-line knob."""
+    changes = {}
+    for item in filter(None, overrides.split(",")):
+        name, _, value = item.partition("=")
+        if name not in Config.__dataclass_fields__:
+            raise ValueError(f"in_context: no Config field {name!r}")
+        old = getattr(Config(), name)
+        kind = int if name == "points_start" else type(old)
+        changes[name] = None if value == "None" else (value == "True" if kind is bool else kind(value))
+    return dataclasses.replace(config, **changes)
+
+
 def run(workdir: str, quick: bool = False, seed: int = 0, steps: int | None = None,
-        setting: str = "d3") -> dict:
+        setting: str = "d3", overrides: str = "") -> dict:
     """Train (``SETTINGS[setting]``; ``QUICK`` with ``quick``), compare with the baselines on fresh
     prompts, write results.json and in_context.png. Returns {'config', 'training', 'curves',
     'table', 'max_gap_to_least_squares', 'gap_to_least_squares', 'plots'}."""
@@ -205,7 +143,9 @@ def run(workdir: str, quick: bool = False, seed: int = 0, steps: int | None = No
     config = QUICK if quick else SETTINGS[setting]
     if steps is not None:
         config = dataclasses.replace(config, steps=steps)
-    trained = train(config, seed)
+    config = with_overrides(config, overrides)
+    test = test_prompts(config, seed)
+    trained = {**_train(config, seed, test), "test": test}
     results = {"config": dataclasses.asdict(config),
                "training": {"curve": trained["curve"], "seconds": trained["seconds"],
                             "params_count": jdl.param_count(trained["params"])},
@@ -221,5 +161,6 @@ if __name__ == "__main__":
     from experiments import common
 
     flags.DEFINE_integer("steps", None, "Training steps (default: the setting's).")
-    flags.DEFINE_enum("setting", "d3", sorted(SETTINGS), "d3: d = 3, k ≤ 9 (Config); d5: d = 5, k ≤ 10.")
+    flags.DEFINE_enum("setting", "d3", sorted(SETTINGS), "d3: d = 3, k ≤ 9 (Config); d3_deep(_cosine): 6 blocks, 8,000 steps (cosine decay); d3_cosine: the same at lr 3e-3, cosine, 6,000 steps; d5: d = 5, k ≤ 10.")
+    flags.DEFINE_string("overrides", "", "Config fields to replace, e.g. learning_rate=1e-3,schedule=constant.")
     common.main(run, "in_context")
