@@ -10,7 +10,7 @@ import pytest
 import jdl
 from jdl.nn import DecoderBlock, TransformerBlock, TransformerDecoder, TransformerEncoder, sinusoidal_positions
 from jdl.nn.attention import causal_mask, padding_mask
-from tests.helpers import assert_init_shapes
+from tests.helpers import assert_init_shapes, draw_normal
 from tests.nn import torch_transformer as tt
 
 B, T, S, D, H, F = 2, 5, 4, 8, 2, 16
@@ -113,8 +113,8 @@ def test_gradients_match_finite_differences():
     """A Post-LN GELU decoder block (self- and cross-attention, feed-forward, three LayerNorms)
     entry by entry, and a Pre-LN ReLU encoder block along random directions, in float64."""
     with jax.enable_x64(True):
-        x = jax.random.normal(jax.random.key(1), (1, 3, 4), jnp.float64)
-        ctx = jax.random.normal(jax.random.key(2), (1, 2, 4), jnp.float64)
+        x = draw_normal(jax.random.key(1), (1, 3, 4), jnp.float64)
+        ctx = draw_normal(jax.random.key(2), (1, 2, 4), jnp.float64)
         dec = DecoderBlock(2, 4, 4, norm_first=False, activation="gelu")
         t = _perturbed({"dec": dec.init(jax.random.key(4), x)[0], "x": x, "ctx": ctx}, 5)
         f = jax.jit(lambda t: jnp.sum(jnp.sin(dec.apply(t["dec"], {}, t["x"], context=t["ctx"])[0])))
@@ -139,7 +139,7 @@ def test_gradients_match_finite_differences():
 
 
 def test_causal_block_ignores_the_future(key):
-    x = jax.random.normal(key, (B, T, D))
+    x = draw_normal(key, (B, T, D))
     block = TransformerBlock(H, D, F, causal=True)
     params, _ = block.init(key, x)
     apply = jax.jit(block.apply)
