@@ -1,6 +1,6 @@
-"""Shared test setup: silent broadcasting between ranks is an error, a key fixture, and the
+"""Shared test setup: silent broadcasting between ranks is an error, a key fixture, the
 ``jdl`` commands the tests start keep their compilation cache in a folder of this session
-(``JDL_CACHE``), not in the home folder of the machine."""
+(``JDL_CACHE``), not in the home folder of the machine, and the longest files run first."""
 
 import atexit
 import os
@@ -22,5 +22,41 @@ def key():
     return jax.random.key(0)
 
 
+# ``make test`` hands whole files to two pytest-xdist workers (``--dist loadfile``) in collection
+# order, and a worker that gets a long file near the end runs it alone while the other idles.
+# These files take longest (CPU seconds, one file at a time; the quick benchmark commands the
+# most), so they are collected first, longest first, then the rest of the experiments' and
+# command-line tests (one long test each); the many short files come last and even out the end.
+LONG_FILES = (
+    "tests/benchmarks/test_quick_command.py", "tests/benchmarks/test_quick_command_extras.py",
+    "tests/benchmarks/test_quick_command_gpt.py", "tests/benchmarks/test_quick_command_char_lstm.py",
+    "tests/experiments/test_sft.py", "tests/train/test_fit_mesh.py", "tests/experiments/test_generative.py",
+    "tests/nn/test_norm.py", "tests/experiments/test_contrastive.py", "tests/test_cli.py",
+    "tests/train/test_kill.py", "tests/experiments/test_seq2seq.py", "tests/experiments/test_scaling_cost.py",
+    "tests/models/test_transformer.py", "tests/nn/test_transformer.py", "tests/nn/test_multihead.py",
+    "tests/experiments/test_rag.py", "tests/experiments/test_diffusion_gan.py",
+    "tests/experiments/test_generalization_quick.py", "tests/test_cli_detection.py", "tests/test_cli_config.py",
+    "tests/detection/test_roi.py", "tests/models/test_diffusion.py",
+)
+LONG_FOLDERS = ("tests/experiments/", "tests/benchmarks/test_quick", "tests/test_cli")
+
+
+def file_rank(path: str) -> int:
+    """Where the file ``path`` (relative to the repository) runs: its place in LONG_FILES, then
+    the other files under LONG_FOLDERS, then everything else (each group in collection order)."""
+    if path in LONG_FILES:
+        return LONG_FILES.index(path)
+    return len(LONG_FILES) + (0 if path.startswith(LONG_FOLDERS) else 1)
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "torch: compares against PyTorch (skipped without torch)")
+    if hasattr(config.option, "loadscopereorder"):
+        # pytest-xdist would reorder the files by their number of tests, most first: the one-test
+        # experiment and quick-command files, the longest, would start last
+        config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(config, items):
+    """The longest files first (LONG_FILES); the order of the tests within a file is kept."""
+    items.sort(key=lambda item: file_rank(item.nodeid.split("::", 1)[0]))

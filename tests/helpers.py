@@ -3,6 +3,8 @@
 import jax
 import numpy as np
 
+from jdl.init import draw
+
 
 def assert_close(a, b, rtol=1e-5, atol=1e-6):
     """Leaf-by-leaf numpy allclose over two pytrees."""
@@ -20,3 +22,15 @@ def assert_init_shapes(module, x, key=None):
     y_struct = jax.eval_shape(lambda p, s, x: module.apply(p, s, x)[0], params, state, x)
     assert jax.tree.map(lambda a: (a.shape, a.dtype), y) == jax.tree.map(lambda a: (a.shape, a.dtype), y_struct)
     return params, state, y
+
+
+def draw_normal(key, shape=(), dtype=float):
+    """``jax.random.normal(key, shape, dtype)`` bit for bit, without an XLA program compiled for
+    each shape: ``jdl.init.draw`` slices it from a flat draw of one of three sizes (a sampler's
+    compile costs ~0.4 s of CPU, most of a small test)."""
+    return draw(jax.random.normal, key, tuple(shape), dtype)
+
+
+def draw_uniform(key, shape=(), dtype=float, minval=0.0, maxval=1.0):
+    """``jax.random.uniform(key, shape, dtype, minval, maxval)`` bit for bit, as draw_normal."""
+    return draw(jax.random.uniform, key, tuple(shape), dtype, minval, maxval)

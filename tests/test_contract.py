@@ -12,8 +12,9 @@ import pytest
 from jdl import nn
 from jdl.core import Module, leaf, output_struct
 from jdl.nn import Dense, parallel, relu, repeat, residual, serial
+from tests.helpers import draw_normal
 
-X = jax.random.normal(jax.random.key(42), (2, 4))
+X = draw_normal(jax.random.key(42), (2, 4))
 IMG = jnp.ones((2, 6, 6, 4))
 SEQ = jnp.ones((2, 6, 4))
 

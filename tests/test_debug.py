@@ -9,6 +9,7 @@ import pytest
 
 import jdl
 from jdl.train import init_train_state
+from tests.helpers import draw_normal
 
 
 def log_loss(out, y, reduction="mean"):
@@ -17,7 +18,7 @@ def log_loss(out, y, reduction="mean"):
 
 def test_find_nan_names_the_primitive_and_line(key):
     model = jdl.models.mlp([4, 2])
-    x, y = jax.random.normal(key, (6, 3)), jnp.zeros(6, jnp.int32)
+    x, y = draw_normal(key, (6, 3)), jnp.zeros(6, jnp.int32)
     ts = init_train_state(model, jdl.optim.sgd(0.1), x)
     found = jdl.debug.find_nan(model, log_loss, jdl.optim.sgd(0.1), ts, (x, y))
     line = inspect.getsourcelines(log_loss)[1] + 1

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from jdl import losses
+from tests.helpers import draw_normal
 
 # logits (0, log 3): p = softmax = (1/4, 3/4), worked by hand below.
 LOGITS = jnp.array([[0.0, np.log(3.0)], [0.0, np.log(3.0)]])
@@ -22,7 +23,7 @@ def test_gce_equals_hand_computation():
 
 
 def test_gce_tends_to_cross_entropy_as_q_goes_to_zero():
-    z = jax.random.normal(jax.random.key(0), (6, 5)) * 3
+    z = draw_normal(jax.random.key(0), (6, 5)) * 3
     y = jnp.arange(6) % 5
     ce = losses.softmax_cross_entropy(z, y, reduction="none")
     np.testing.assert_allclose(losses.generalized_cross_entropy(z, y, q=0.0, reduction="none"), ce, rtol=1e-6)
@@ -32,7 +33,7 @@ def test_gce_tends_to_cross_entropy_as_q_goes_to_zero():
 
 
 def test_gce_gradient_is_cross_entropy_gradient_weighted_by_p_y_to_the_q():
-    z = jax.random.normal(jax.random.key(1), (4, 3))
+    z = draw_normal(jax.random.key(1), (4, 3))
     y = jnp.array([0, 1, 2, 1])
     q = 0.7
     g = jax.grad(lambda z: losses.generalized_cross_entropy(z, y, q=q, reduction="sum"))(z)  # row i: ∂ℓ_i/∂z_i

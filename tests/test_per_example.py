@@ -9,7 +9,7 @@ import pytest
 import jdl
 from jdl.losses import mse, softmax_cross_entropy
 from jdl.per_example import per_example_grads, per_example_loss, supports_fast_path, vmap_grads
-from tests.helpers import assert_close
+from tests.helpers import assert_close, draw_normal
 
 
 def loop_grads(model, loss_fn, params, state, x, y):
@@ -22,7 +22,7 @@ def loop_grads(model, loss_fn, params, state, x, y):
 @pytest.fixture(scope="module")
 def mlp_case():
     model = jdl.models.mlp([16, 12, 5])
-    x = jax.random.normal(jax.random.key(1), (6, 3, 4))  # flattened to (6, 12) by the MLP
+    x = draw_normal(jax.random.key(1), (6, 3, 4))  # flattened to (6, 12) by the MLP
     y = jax.random.randint(jax.random.key(2), (6,), 0, 5)
     params, state = model.init(jax.random.key(0), x)
     return model, params, state, x, y
@@ -54,16 +54,16 @@ def test_out_buffer_is_reused_and_gives_the_same_values(mlp_case):
 def test_sequence_inputs_sum_over_time():
     """Dense on (B, T, d): ∂ℓ_i/∂W = Σ_t a_it ⊗ δ_it, ℓ_i the mean over the example's T steps."""
     model = jdl.models.mlp([7, 3], flatten=False)
-    x = jax.random.normal(jax.random.key(3), (4, 5, 6))
-    y = jax.random.normal(jax.random.key(4), (4, 5, 3))
+    x = draw_normal(jax.random.key(3), (4, 5, 6))
+    y = draw_normal(jax.random.key(4), (4, 5, 3))
     params, state = model.init(jax.random.key(0), x)
     fast = per_example_grads(model, mse, params)(params, state, x, y)
     assert_close(fast, loop_grads(model, mse, params, state, x, y), rtol=1e-5, atol=1e-6)
 
 
 def test_lone_dense_and_fallback_for_other_models():
-    x = jax.random.normal(jax.random.key(5), (3, 4))
-    y = jax.random.normal(jax.random.key(6), (3, 2))
+    x = draw_normal(jax.random.key(5), (3, 4))
+    y = draw_normal(jax.random.key(6), (3, 2))
     dense = jdl.nn.Dense(2)
     p, s = dense.init(jax.random.key(0), x)
     assert_close(per_example_grads(dense, mse, p)(p, s, x, y), loop_grads(dense, mse, p, s, x, y))

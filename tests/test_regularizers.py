@@ -7,13 +7,13 @@ import pytest
 import jdl
 from jdl import regularizers
 from jdl.losses import softmax_cross_entropy
-from tests.helpers import assert_close
+from tests.helpers import assert_close, draw_normal
 
 
 @pytest.fixture(scope="module")
 def model_params():
     model = jdl.nn.serial(jdl.nn.Dense(4), jdl.nn.BatchNorm(), jdl.nn.relu, jdl.nn.Dense(3))
-    x = jax.random.normal(jax.random.key(0), (8, 5))
+    x = draw_normal(jax.random.key(0), (8, 5))
     params, state = model.init(jax.random.key(1), x)
     params = jax.tree.map(lambda a: a + 0.1, params)  # biases and beta not zero
     return model, params, state, x

@@ -6,12 +6,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks import conv_variants
+from tests.helpers import draw_normal
 
 
 def test_shifted_conv_equals_lax_conv_value_and_grads():
-    x = jax.random.normal(jax.random.key(0), (2, 9, 9, 1))
-    w = jax.random.normal(jax.random.key(1), (5, 5, 1, 3))
-    g = jax.random.normal(jax.random.key(2), (2, 9, 9, 3))
+    x = draw_normal(jax.random.key(0), (2, 9, 9, 1))
+    w = draw_normal(jax.random.key(1), (5, 5, 1, 3))
+    g = draw_normal(jax.random.key(2), (2, 9, 9, 3))
     lax_conv = lambda x, w: jax.lax.conv_general_dilated(x, w, (1, 1), "SAME",
                                                          dimension_numbers=("NHWC", "HWIO", "NHWC"))
     # the reference value by definition: y[b,h,w,o] = Σ x_pad[b,h+i,w+j,0]·w[i,j,0,o]

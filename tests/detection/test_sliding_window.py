@@ -10,6 +10,7 @@ import pytest
 from jdl.detection import sliding_window as sw
 from jdl.detection.detector import Detections
 from tests.detection.few_steps import train_few_steps
+from tests.helpers import draw_uniform
 
 CFG = sw.SlidingWindowConfig(widths=(4, 6, 6, 8), box_sizes=(10.0, 16.0), image_size=24, pad=4,
                              n_negative=6, max_detections=10, pre_nms_top_k=40)
@@ -24,7 +25,7 @@ def classifier_params():
 
 def test_convolutional_application_equals_classifying_every_crop(classifier_params):
     clf, params = classifier_params
-    image = jax.random.uniform(jax.random.key(1), (2, 27, 31, 3))
+    image = draw_uniform(jax.random.key(1), (2, 27, 31, 3))
     dense = jax.jit(lambda p, x: sw.apply_convolutionally(clf, p, x))(params, image)  # (2, g_h, g_w, C + 1)
     g_h, g_w = (27 - CFG.window) // sw.STRIDE + 1, (31 - CFG.window) // sw.STRIDE + 1
     assert dense.shape == (2, g_h, g_w, CFG.n_classes + 1)
@@ -37,7 +38,7 @@ def test_convolutional_application_equals_classifying_every_crop(classifier_para
 
 
 def test_training_crops_equal_the_pyramid_windows():
-    images = jax.random.uniform(jax.random.key(2), (1, CFG.image_size, CFG.image_size, 3))
+    images = draw_uniform(jax.random.key(2), (1, CFG.image_size, CFG.image_size, 3))
     @jax.jit
     def levels_and_crops(images):
         out = []

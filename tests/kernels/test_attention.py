@@ -10,14 +10,15 @@ import pytest
 import jdl
 from jdl.kernels.attention import blockwise_attention
 from jdl.nn import MultiHeadAttention, attend, causal_mask, dot_product_attention, padding_mask
+from tests.helpers import draw_normal
 
 B, H, NQ, NK, DK, DV = 2, 2, 9, 13, 4, 3
 
 
 def inputs(key, nq=NQ, nk=NK, dtype=jnp.float32):
     ks = jax.random.split(key, 4)
-    return (jax.random.normal(ks[0], (B, H, nq, DK), dtype), jax.random.normal(ks[1], (B, H, nk, DK), dtype),
-            jax.random.normal(ks[2], (B, H, nk, DV), dtype), jax.random.normal(ks[3], (H, nq, nk), dtype))
+    return (draw_normal(ks[0], (B, H, nq, DK), dtype), draw_normal(ks[1], (B, H, nk, DK), dtype),
+            draw_normal(ks[2], (B, H, nk, DV), dtype), draw_normal(ks[3], (H, nq, nk), dtype))
 
 
 def value_and_grads(impl, causal, block_size=4):
@@ -64,7 +65,7 @@ def test_gradient_equals_plain_to_float64_rounding(key):
 
 
 def test_multihead_blockwise_equals_plain(key):
-    x = jax.random.normal(key, (B, 11, 8))
+    x = draw_normal(key, (B, 11, 8))
     params, _ = MultiHeadAttention(2, 8).init(key, x)
     mask = padding_mask(jnp.array([7, 11]), 11)
     run = lambda impl: MultiHeadAttention(2, 8, impl=impl).apply(params, {}, x, mask=mask,

@@ -10,7 +10,7 @@ import pytest
 
 from jdl.kernels.conv import MAX_C_IN, choose_conv_impl, fast_conv, shifted_conv2d
 from jdl.nn import Conv2D, conv2d
-from tests.helpers import assert_close
+from tests.helpers import assert_close, draw_normal
 
 NHWC = ("NHWC", "HWIO", "NHWC")
 
@@ -26,19 +26,19 @@ CASES = [(2, 1, (5, 5), ((2, 2), (2, 2))), (3, 3, (3, 2), ((0, 0), (0, 0))), (1,
 @pytest.mark.parametrize("batch, c_in, kernel, pads", CASES)
 def test_value_gradient_and_jvp_equal_lax(batch, c_in, kernel, pads):
     kx, kw, kg, kt = jax.random.split(jax.random.key(0), 4)
-    x = jax.random.normal(kx, (batch, 7, 6, c_in))
-    w = jax.random.normal(kw, (*kernel, c_in, 4))
+    x = draw_normal(kx, (batch, 7, 6, c_in))
+    w = draw_normal(kw, (*kernel, c_in, 4))
     y = jax.jit(shifted_conv2d, static_argnums=2)(x, w, pads)
     np.testing.assert_allclose(y, lax_conv(x, w, pads), rtol=1e-5, atol=1e-5)
     # by definition, for one output: y[n, i, j, o] = Σ x_pad[n, i + a, j + b, c] w[a, b, c, o]
     xp = np.pad(np.asarray(x), ((0, 0), *pads, (0, 0)))
     ref = np.einsum("abc,abco->o", xp[-1, 1:1 + kernel[0], 2:2 + kernel[1]], np.asarray(w))
     np.testing.assert_allclose(y[-1, 1, 2], ref, rtol=1e-5, atol=1e-5)
-    g = jax.random.normal(kg, y.shape)
+    g = draw_normal(kg, y.shape)
     ours = jax.grad(lambda x, w: jnp.sum(jnp.tanh(shifted_conv2d(x, w, pads)) * g), (0, 1))(x, w)
     theirs = jax.grad(lambda x, w: jnp.sum(jnp.tanh(lax_conv(x, w, pads)) * g), (0, 1))(x, w)
     assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
-    dx, dw = jax.random.normal(kt, x.shape), jax.random.normal(kg, w.shape)
+    dx, dw = draw_normal(kt, x.shape), draw_normal(kg, w.shape)
     ours = jax.jvp(lambda x, w: jnp.tanh(shifted_conv2d(x, w, pads)), (x, w), (dx, dw))
     theirs = jax.jvp(lambda x, w: jnp.tanh(lax_conv(x, w, pads)), (x, w), (dx, dw))
     assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
@@ -48,8 +48,8 @@ def test_value_gradient_and_jvp_equal_lax(batch, c_in, kernel, pads):
 
 def test_gradients_match_finite_differences_in_float64():
     with jax.enable_x64(True):
-        x = jax.random.normal(jax.random.key(1), (2, 5, 5, 1), jnp.float64)
-        w = jax.random.normal(jax.random.key(2), (3, 3, 1, 2), jnp.float64)
+        x = draw_normal(jax.random.key(1), (2, 5, 5, 1), jnp.float64)
+        w = draw_normal(jax.random.key(2), (3, 3, 1, 2), jnp.float64)
         f = lambda w: jnp.sum(jnp.sin(shifted_conv2d(x, w, ((1, 1), (1, 1)))))
         g = jax.grad(f)(w)
         e = np.zeros(w.shape)
@@ -72,7 +72,7 @@ def test_the_auto_rule_reads_shapes_dtype_and_backend():
 
 @pytest.fixture(scope="module")
 def layer_case():
-    x = jax.random.normal(jax.random.key(3), (3, 8, 8, 1))
+    x = draw_normal(jax.random.key(3), (3, 8, 8, 1))
     params, _ = Conv2D(4, 5).init(jax.random.key(4), x)
     params = {"w": params["w"], "b": jnp.arange(4.0)}
     return x, params

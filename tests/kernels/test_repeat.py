@@ -9,7 +9,7 @@ import pytest
 import jdl
 from jdl.core import leaf
 from jdl.kernels.repeat import stack_custom_vjp
-from tests.helpers import assert_close
+from tests.helpers import assert_close, draw_normal
 
 N = 3
 
@@ -18,7 +18,7 @@ def shifted(d: int):
     """x + tanh(x @ w + shift) · scale: a layer with a float keyword input (shift) and a bool
     one (keep), to check the shared keyword inputs' gradient (Σ over the layers)."""
     def init(key, x):
-        return {"w": jax.random.normal(key, (d, d), x.dtype) / d}, {}
+        return {"w": draw_normal(key, (d, d), x.dtype) / d}, {}
 
     def apply(params, state, x, *, shift=0.0, keep=None, key=None, train=False):
         y = jnp.tanh(x @ params["w"] + shift)
@@ -34,7 +34,7 @@ def case():
     with jax.enable_x64(True):
         block = jdl.nn.residual(jdl.nn.serial(jdl.nn.Dense(6), jnp.tanh, jdl.nn.Dropout(0.3),
                                               jdl.nn.Dense(4)))
-        x = jax.random.normal(jax.random.key(1), (3, 4), jnp.float64)
+        x = draw_normal(jax.random.key(1), (3, 4), jnp.float64)
         params, state = jdl.nn.repeat(block, N).init(jax.random.key(0), x)
         params = jax.tree.map(lambda a: a.astype(jnp.float64), params)
         serial_params = {f"{i}_residual": jax.tree.map(lambda a: a[i], params) for i in range(N)}
@@ -90,7 +90,7 @@ def test_residuals_pullback_equals_scan(case):
 @pytest.mark.parametrize("save", ["residuals", "inputs", "split"])
 def test_keyword_inputs_get_their_gradient(save):
     with jax.enable_x64(True):
-        x = jax.random.normal(jax.random.key(2), (2, 3), jnp.float64)
+        x = draw_normal(jax.random.key(2), (2, 3), jnp.float64)
         keep = jnp.array([[True, False, True]])
         model = jdl.nn.repeat(shifted(3), N)
         params, _ = model.init(jax.random.key(0), x)

@@ -7,6 +7,7 @@ from jdl import models
 from jdl.nn import conv_params, dense_params
 
 from tests.models.shapes import S, count, numpy_init
+from tests.helpers import draw_normal
 
 
 def test_lenet5_default_takes_28x28_and_has_61706_params():
@@ -21,7 +22,7 @@ def test_lenet5_default_takes_28x28_and_has_61706_params():
 
 def test_lenet5_forward_and_layer_shapes(key):
     model = models.lenet5()
-    x = jax.random.normal(key, (2, 28, 28, 1))
+    x = draw_normal(key, (2, 28, 28, 1))
     params, state = numpy_init(model, x.shape)
     table = jdl.summary(model, x)
     for shape in ["(2, 28, 28, 6)", "(2, 14, 14, 6)", "(2, 10, 10, 16)", "(2, 5, 5, 16)", "(2, 400)", "(2, 84)"]:

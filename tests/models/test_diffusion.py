@@ -13,7 +13,7 @@ from jdl.models import TimeMLP, diffusion, time_embedding
 from jdl.models.denoisers import eps_fn
 from jdl.sample_metrics import median_bandwidth, mmd2
 from jdl.train import init_train_state, make_step
-from tests.helpers import assert_init_shapes
+from tests.helpers import assert_init_shapes, draw_normal
 
 
 def test_linear_schedule_matches_its_formula():
@@ -48,8 +48,8 @@ def test_forward_marginal_equals_iterated_single_steps(t):
     x = jnp.broadcast_to(x0, (n, 3))
     keys = jax.random.split(jax.random.key(t), t + 1)
     for step in range(1, t + 1):
-        x = diffusion.q_step(s, x, jnp.full((n,), step), jax.random.normal(keys[step], x.shape))
-    closed = diffusion.q_sample(s, jnp.broadcast_to(x0, (n, 3)), jnp.full((n,), t), jax.random.normal(keys[0], (n, 3)))
+        x = diffusion.q_step(s, x, jnp.full((n,), step), draw_normal(keys[step], x.shape))
+    closed = diffusion.q_sample(s, jnp.broadcast_to(x0, (n, 3)), jnp.full((n,), t), draw_normal(keys[0], (n, 3)))
     abar = float(s.alpha_bars[t - 1])
     for draws in (x, closed):
         se_mean, se_var = np.sqrt((1 - abar) / n), (1 - abar) * np.sqrt(2 / n)
@@ -83,7 +83,7 @@ def test_ddim_eta_0_is_deterministic_and_follows_its_formula():
     with jax.enable_x64(True):
         s = diffusion.linear_schedule(40, 1e-3, 0.2)
         f = _gaussian_eps(s, -0.5, 0.5)
-        x_T = jax.random.normal(jax.random.key(0), (8, 2), jnp.float64)
+        x_T = draw_normal(jax.random.key(0), (8, 2), jnp.float64)
         a = diffusion.ddim_sample(f, s, x_T.shape, jax.random.key(1), steps=8, x_T=x_T)
         b = diffusion.ddim_sample(f, s, x_T.shape, jax.random.key(2), steps=8, x_T=x_T)
         np.testing.assert_array_equal(a, b)  # the key only draws x_T
@@ -118,12 +118,12 @@ def test_samplers_with_the_exact_predictor_reproduce_gaussian_data():
 
 def test_ddpm_loss_is_the_noise_regression_with_the_keys_it_splits():
     s = diffusion.linear_schedule(30)
-    x0 = jax.random.normal(jax.random.key(0), (5, 3))
+    x0 = draw_normal(jax.random.key(0), (5, 3))
     f = lambda x, t: 0.1 * x * t[:, None]  # noqa: E731  any function of (x_t, t)
     key = jax.random.key(7)
     kt, ke = jax.random.split(key)
     t = jax.random.randint(kt, (5,), 1, 31)
-    eps = jax.random.normal(ke, (5, 3))
+    eps = draw_normal(ke, (5, 3))
     abar = np.asarray(s.alpha_bars)[np.asarray(t) - 1][:, None]
     x_t = np.sqrt(abar) * np.asarray(x0) + np.sqrt(1 - abar) * np.asarray(eps)
     want = np.mean((np.asarray(eps) - 0.1 * x_t * np.asarray(t)[:, None]) ** 2)

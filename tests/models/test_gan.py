@@ -11,7 +11,7 @@ import pytest
 from jdl import optim
 from jdl.models import gan
 from jdl.train import init_train_state
-from tests.helpers import assert_close, assert_init_shapes
+from tests.helpers import assert_close, assert_init_shapes, draw_normal, draw_uniform
 
 
 def test_losses_equal_their_definitions_through_sigmoid():
@@ -44,7 +44,7 @@ def test_non_saturating_gradient_dominates_where_the_discriminator_wins(d_fake):
 def test_generator_gradients_differ_by_the_factor_through_a_fixed_discriminator():
     """For one z, ∇_θG of the two losses are parallel, in the ratio (1 − D(G(z)))/D(G(z))."""
     G, D = gan.mlp_generator((2, 2, 1), hidden=(8,)), gan.mlp_discriminator(hidden=(8,))
-    z = jax.random.normal(jax.random.key(0), (1, 3))
+    z = draw_normal(jax.random.key(0), (1, 3))
     gp, _ = G.init(jax.random.key(1), z)
     dp, _ = D.init(jax.random.key(2), jnp.zeros((1, 2, 2, 1)))
     dp["3_dense"]["b"] = jnp.array([-4.0])  # make D reject: D(G(z)) small
@@ -58,7 +58,7 @@ def test_generator_gradients_differ_by_the_factor_through_a_fixed_discriminator(
 
 def test_one_jitted_step_equals_two_manual_steps_with_their_own_optimizers(loss="minimax"):
     G, D = gan.mlp_generator((4, 4, 1), hidden=(16,)), gan.mlp_discriminator(hidden=(16,))
-    real = jax.random.uniform(jax.random.key(9), (8, 4, 4, 1))
+    real = draw_uniform(jax.random.key(9), (8, 4, 4, 1))
     g_ts = init_train_state(G, optim.adam(1e-2), jnp.zeros((1, 5)), seed=1)
     d_ts = init_train_state(D, optim.sgd(0.1, momentum=0.9), real, seed=2)
     step = gan.make_gan_step(G, D, optim.adam(1e-2), optim.sgd(0.1, momentum=0.9), z_dim=5, generator_loss=loss)
@@ -81,7 +81,7 @@ def test_one_jitted_step_equals_two_manual_steps_with_their_own_optimizers(loss=
         return optax.apply_updates(gp, u), dp, g_os, d_os, d_fake
 
     for t in range(2):
-        z = jax.random.normal(jax.random.fold_in(g_key, t), (8, 5))
+        z = draw_normal(jax.random.fold_in(g_key, t), (8, 5))
         gp, dp, g_os, d_os, d_fake = reference(gp, dp, g_os, d_os, z)
         if t == 0:
             assert_close(d_ts.params, dp, rtol=1e-5, atol=1e-6)

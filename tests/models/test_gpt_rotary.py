@@ -10,6 +10,7 @@ import pytest
 from jdl.models.gpt import GPTConfig, gpt, stack_blocks
 from jdl.models.gpt_generate import decode_step, generate, init_cache
 from jdl.nn.multihead import init_params, multi_head_attention
+from tests.helpers import draw_normal
 
 ROT = GPTConfig(vocab_size=23, context=16, num_layers=2, d_model=32, num_heads=4, positions="rotary",
                 rope_base=100.0)
@@ -38,7 +39,7 @@ def numpy_rotary_mha(params, x, h, base):
 @pytest.fixture(scope="module")
 def mha():
     params = init_params(jax.random.key(0), 4, 16, 4, 4)
-    x = jax.random.normal(jax.random.key(1), (2, 9, 16))
+    x = draw_normal(jax.random.key(1), (2, 9, 16))
     return params, x
 
 

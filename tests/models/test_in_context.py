@@ -6,12 +6,13 @@ from jdl.data.linear_functions import linear_function_prompts
 from jdl.models.in_context import (
     averaging_predictions, least_squares_predictions, nearest_neighbour_predictions,
 )
+from tests.helpers import draw_normal
 
 
 @pytest.fixture(scope="module")
 def prompts():
     xs, ys, _ = linear_function_prompts(jax.random.key(3), 3, 9, 4)
-    return np.asarray(xs), np.asarray(ys + 0.1 * jax.random.normal(jax.random.key(4), ys.shape))  # noisy y
+    return np.asarray(xs), np.asarray(ys + 0.1 * draw_normal(jax.random.key(4), ys.shape))  # noisy y
 
 
 def test_least_squares_is_numpys_min_norm_lstsq_on_each_prefix(prompts):

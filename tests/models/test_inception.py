@@ -6,6 +6,7 @@ import jdl
 from jdl import models
 from jdl.nn import conv2d, conv_params, max_pool
 from tests.models.shapes import count, numpy_init
+from tests.helpers import draw_normal
 
 
 def test_inception_3a_params_and_channels():
@@ -17,7 +18,7 @@ def test_inception_3a_params_and_channels():
 
 
 def test_inception_block_equals_its_branches(key):
-    x = jax.random.normal(key, (2, 6, 6, 5))
+    x = draw_normal(key, (2, 6, 6, 5))
     block = models.inception_block(2, 3, 4, 2, 3, 1)
     params, state = numpy_init(block, x.shape)
     y, _ = block.apply(params, state, x)
@@ -33,7 +34,7 @@ def test_inception_block_equals_its_branches(key):
 
 def test_googlenet_small_forward(key):
     model = models.googlenet_small(10, width=8)
-    x = jax.random.normal(key, (2, 8, 8, 1))
+    x = draw_normal(key, (2, 8, 8, 1))
     params, state = numpy_init(model, x.shape)
     y, _ = jax.jit(model.apply)(params, state, x)
     assert y.shape == (2, 10) and bool(jnp.all(jnp.isfinite(y)))

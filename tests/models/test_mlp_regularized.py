@@ -10,9 +10,9 @@ import jdl
 from jdl.autodiff.gradcheck import check_grads
 from jdl.losses import softmax_cross_entropy
 from jdl.train import init_train_state, make_step, supervised
-from tests.helpers import assert_close
+from tests.helpers import assert_close, draw_normal
 
-X = jax.random.normal(jax.random.key(0), (8, 2, 2, 1))
+X = draw_normal(jax.random.key(0), (8, 2, 2, 1))
 Y = jnp.array([0, 1, 2, 0, 1, 2, 0, 1])
 
 
@@ -95,7 +95,7 @@ def test_step_vmapped_over_seeds_equals_one_run_per_seed(bn_dropout_step):
 def test_gradient_through_batchnorm_and_dropout_matches_finite_differences():
     with jax.enable_x64(True):
         model = jdl.models.mlp([4, 3], norm="batch", dropout=0.5, activation=jnp.tanh)
-        x = jax.random.normal(jax.random.key(1), (6, 3), jnp.float64)
+        x = draw_normal(jax.random.key(1), (6, 3), jnp.float64)
         y = jnp.array([0, 1, 2, 0, 1, 2])
         params, state = model.init(jax.random.key(0), x)
         key = jax.random.key(5)  # a fixed key: a fixed dropout mask

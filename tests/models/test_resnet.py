@@ -9,6 +9,7 @@ import jdl
 from jdl import models
 from jdl.nn import batchnorm_params, conv_params
 from tests.models.shapes import count, numpy_init
+from tests.helpers import draw_normal
 
 
 def identity_norm():
@@ -56,7 +57,7 @@ def test_cifar_resnets_sizes(depth, million):
 
 
 def test_plain_counterpart_has_no_skip_and_same_depth(key):
-    x = jax.random.normal(key, (2, 8, 8, 1))
+    x = draw_normal(key, (2, 8, 8, 1))
     res, plain = models.cifar_resnet(8, norm=identity_norm), models.cifar_resnet(8, norm=identity_norm, shortcut=False)
     p_res, s_res = numpy_init(res, x.shape)
     p_plain, s_plain = numpy_init(plain, x.shape)
@@ -79,7 +80,7 @@ def test_residual_block_gradient_keeps_the_identity_path(key):
     the gradient is exactly the identity; the plain block's gradient is zero."""
     block = models.basic_block(4, norm=identity_norm)
     plain = models.basic_block(4, norm=identity_norm, shortcut=False)
-    x = jnp.abs(jax.random.normal(key, (1, 5, 5, 4))) + 0.1
+    x = jnp.abs(draw_normal(key, (1, 5, 5, 4))) + 0.1
     for m, expected in [(block, jnp.ones_like(x)), (plain, jnp.zeros_like(x))]:
         p, s = numpy_init(m, x.shape)
         p = jax.tree_util.tree_map_with_path(
@@ -129,7 +130,7 @@ def test_named_resnet_equals_positional_given_the_same_weights(key, block, short
     sizes, widths = (1, 2), (4, 8)
     kw = dict(n_classes=3, block=block, stem="cifar", shortcut=shortcut)
     pos, nam = models.resnet(sizes, widths, keys="positional", **kw), models.resnet(sizes, widths, **kw)
-    x = jax.random.normal(key, (2, 8, 8, 3))
+    x = draw_normal(key, (2, 8, 8, 3))
     p, s = pos.init(jax.random.key(1), x)
     rng = np.random.default_rng(0)
     p = jax.tree.map(lambda v: v + 0.1 * rng.normal(size=v.shape).astype(np.float32), p)  # BN γ ≠ 1, β ≠ 0

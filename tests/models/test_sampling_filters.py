@@ -9,6 +9,7 @@ import pytest
 from jdl.models.sampling_filters import (
     greedy, next_token, ranks, temperature_logits, top_k_logits, top_p_logits,
 )
+from tests.helpers import draw_normal
 
 
 def nucleus_reference(z, p):
@@ -36,7 +37,7 @@ def test_top_k_keeps_exactly_k_even_with_ties():
 
 
 def test_top_k_matches_sorting_and_batches():
-    z = jax.random.normal(jax.random.key(0), (4, 3, 50))
+    z = draw_normal(jax.random.key(0), (4, 3, 50))
     out = np.asarray(top_k_logits(z, 7))
     for row, orow in zip(np.asarray(z).reshape(-1, 50), out.reshape(-1, 50)):
         assert kept(orow) == set(np.argsort(-row)[:7].tolist())
@@ -100,7 +101,7 @@ def test_top_k_and_top_p_sampling_stay_in_the_kept_set_with_renormalized_probabi
 
 
 def test_greedy_and_temperature_zero():
-    z = jax.random.normal(jax.random.key(1), (3, 10))
+    z = draw_normal(jax.random.key(1), (3, 10))
     np.testing.assert_array_equal(np.asarray(greedy(z)), np.argmax(np.asarray(z), -1))
     np.testing.assert_array_equal(np.asarray(next_token(None, z, 0.0)), np.argmax(np.asarray(z), -1))
     traced = jax.jit(next_token)(jax.random.key(0), z, 0.0)  # τ traced: greedy through jnp.where

@@ -11,14 +11,15 @@ import jdl
 from jdl.nn.attention import (
     attend, attention_weights, causal_mask, dot_product_attention, masked_softmax, padding_mask,
 )
+from tests.helpers import draw_normal
 
 B, H, NQ, NK, DK, DV = 2, 3, 5, 7, 4, 6
 
 
 def qkv(key, nq=NQ, nk=NK, dtype=jnp.float32):
     kq, kk, kv = jax.random.split(key, 3)
-    return (jax.random.normal(kq, (B, H, nq, DK), dtype), jax.random.normal(kk, (B, H, nk, DK), dtype),
-            jax.random.normal(kv, (B, H, nk, DV), dtype))
+    return (draw_normal(kq, (B, H, nq, DK), dtype), draw_normal(kk, (B, H, nk, DK), dtype),
+            draw_normal(kv, (B, H, nk, DV), dtype))
 
 
 def numpy_attention(q, k, v, mask):
@@ -59,7 +60,7 @@ def test_equals_the_course_equations_with_a_padding_and_causal_mask(key):
 def test_equals_flax_and_jax_nn_with_a_mask_and_bias(key):
     q, k, v = qkv(key)
     mask = jax.random.bernoulli(jax.random.key(5), 0.7, (B, 1, NQ, NK)).at[..., 0].set(True)
-    bias = jax.random.normal(jax.random.key(6), (H, NQ, NK))
+    bias = draw_normal(jax.random.key(6), (H, NQ, NK))
     ours = dot_product_attention(q, k, v, mask, bias)  # (B, H, n_q, d_v)
     t = lambda a: a.swapaxes(1, 2)  # (B, H, T, D) ↔ (B, T, H, D), flax's and jax.nn's layout
     flax_out = fnn.dot_product_attention(t(q), t(k), t(v), bias=bias[None], mask=mask)
@@ -103,7 +104,7 @@ def test_kv_cache_rows_equal_the_full_causal_attention(key):
 def test_gradient_matches_finite_differences_float64(key):
     with jax.enable_x64(True):
         q, k, v = (a[:1, :1, :4] for a in qkv(key, dtype=jnp.float64))  # (1, 1, 4, d)
-        bias = jax.random.normal(jax.random.key(2), (4, 4), jnp.float64)
+        bias = draw_normal(jax.random.key(2), (4, 4), jnp.float64)
         mask = causal_mask(4, 4)
         f = lambda t: jnp.sum(jnp.sin(dot_product_attention(t["q"], t["k"], t["v"], mask, t["bias"])))
         errors = jdl.autodiff.check_grads(jax.jit(f), {"q": q, "k": k, "v": v, "bias": bias})
@@ -126,8 +127,8 @@ def test_the_course_worked_shapes():
     """Encoder output 4×512, decoder input 2×512, d_k = 64: Q = X_dec W_q is 2×64, K = V =
     X_enc W_k is 4×64 and the attention is 2×64 (values checked against the loops above)."""
     ks = jax.random.split(jax.random.key(0), 5)
-    x_enc, x_dec = jax.random.normal(ks[0], (4, 512)), jax.random.normal(ks[1], (2, 512))
-    w_q, w_k, w_v = (jax.random.normal(k_, (512, 64)) / np.sqrt(512) for k_ in ks[2:])
+    x_enc, x_dec = draw_normal(ks[0], (4, 512)), draw_normal(ks[1], (2, 512))
+    w_q, w_k, w_v = (draw_normal(k_, (512, 64)) / np.sqrt(512) for k_ in ks[2:])
     q, k, v = x_dec @ w_q, x_enc @ w_k, x_enc @ w_v
     assert (q.shape, k.shape, v.shape) == ((2, 64), (4, 64), (4, 64))
     z = dot_product_attention(q, k, v)

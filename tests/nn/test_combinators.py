@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from jdl.nn import Dense, PReLU, parallel, relu, repeat, residual, serial, tanh
-from tests.helpers import assert_close, assert_init_shapes
+from tests.helpers import assert_close, assert_init_shapes, draw_normal
 
-X = jax.random.normal(jax.random.key(42), (5, 4))
+X = draw_normal(jax.random.key(42), (5, 4))
 
 
 def run(module, params, x):
@@ -119,7 +119,7 @@ def test_stochastic_key_folding_is_order_independent():
 
 def test_named_children_key_params_by_name_and_compute_the_same(key):
     from jdl.nn import named
-    x = jax.random.normal(key, (2, 4))
+    x = draw_normal(key, (2, 4))
     pos = serial(Dense(3), relu, residual(Dense(3), Dense(3)))
     nam = serial(named("fc1", Dense(3)), relu, named("block", residual(Dense(3), named("proj", Dense(3)))))
     p, s = pos.init(key, x)
@@ -136,7 +136,7 @@ def test_named_children_key_params_by_name_and_compute_the_same(key):
 
 
 def test_residual_activation_after_the_sum(key):
-    x = jax.random.normal(key, (3, 4))
+    x = draw_normal(key, (3, 4))
     m = residual(Dense(4), activation=relu)
     p, s = m.init(key, x)
     np.testing.assert_allclose(m.apply(p, s, x)[0], jax.nn.relu(x @ p["0_dense"]["w"] + p["0_dense"]["b"][None] + x),

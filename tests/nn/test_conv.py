@@ -6,7 +6,7 @@ import pytest
 
 import jdl
 from jdl.nn import Conv1D, Conv2D, conv1d, conv2d, conv2d_im2col
-from tests.helpers import assert_close, assert_init_shapes
+from tests.helpers import assert_close, assert_init_shapes, draw_normal
 
 # (H, W, C_in, C_out, kernel, stride, padding, dilation, groups): paddings in every form
 CASES = [
@@ -103,7 +103,7 @@ def test_alexnet_layer_has_34944_params(key):
 
 
 def test_conv_jit_vmap_grad_consistent(key):
-    x = jax.random.normal(key, (2, 6, 6, 2))
+    x = draw_normal(key, (2, 6, 6, 2))
     layer = Conv2D(3, 3)
     params, _ = layer.init(key, x)
     f = lambda p, x: layer.apply(p, {}, x)[0]

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from jdl.nn import Dropout, dropout
+from tests.helpers import draw_normal
 
 
 def test_dropout_keeps_the_mean_over_many_keys():
@@ -28,7 +29,7 @@ def test_classic_dropout_keeps_the_train_test_mean():
 
 
 def test_dropout_eval_identity_and_same_key_same_mask(key):
-    x = jax.random.normal(key, (8, 16))
+    x = draw_normal(key, (8, 16))
     layer = Dropout(0.5)
     y, state = layer.apply({}, {}, x, train=False)
     assert y is x and state == {}
@@ -55,7 +56,7 @@ def test_spatial_dropout_equals_flax_and_drops_whole_channels(key):
     the same output, and each (example, channel) map is either all kept or all zero."""
     import flax.linen as fnn
 
-    x = jax.random.normal(jax.random.key(1), (4, 5, 6, 8)) + 3.0  # no exact zeros
+    x = draw_normal(jax.random.key(1), (4, 5, 6, 8)) + 3.0  # no exact zeros
     layer = Dropout(0.5, broadcast_dims=(1, 2))
     y, _ = layer.apply({}, {}, x, key=key, train=True)
     y_flax = fnn.Dropout(0.5, broadcast_dims=(1, 2), deterministic=False).apply({}, x, rng=key)

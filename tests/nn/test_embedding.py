@@ -10,7 +10,7 @@ import pytest
 import jdl
 from jdl.data.text import one_hot
 from jdl.nn import Embedding, embed
-from tests.helpers import assert_close, assert_init_shapes
+from tests.helpers import assert_close, assert_init_shapes, draw_normal
 
 V, D = 7, 5
 IDS = jnp.array([[0, 3, 3, 6], [2, 0, 5, 3]], jnp.int32)  # (B, T) = (2, 4), with repeats
@@ -44,7 +44,7 @@ def test_default_init_is_flax_embed_init(key):
 
 
 def test_equals_flax_embed_given_the_same_table(key):
-    w = jax.random.normal(key, (V, D))
+    w = draw_normal(key, (V, D))
     e, _ = Embedding(V, D).apply({"w": w}, {}, IDS)
     e_flax = fnn.Embed(V, D).apply({"params": {"embedding": w}}, IDS)
     np.testing.assert_array_equal(e, e_flax)
@@ -53,8 +53,8 @@ def test_equals_flax_embed_given_the_same_table(key):
 @pytest.mark.torch
 def test_equals_torch_embedding_values_and_weight_gradient(key):
     torch = pytest.importorskip("torch")
-    w = np.asarray(jax.random.normal(key, (V, D)))
-    g = np.asarray(jax.random.normal(jax.random.key(1), (2, 4, D)))  # upstream gradient ∂L/∂e
+    w = np.asarray(draw_normal(key, (V, D)))
+    g = np.asarray(draw_normal(jax.random.key(1), (2, 4, D)))  # upstream gradient ∂L/∂e
     ref = torch.nn.Embedding(V, D)
     with torch.no_grad():
         ref.weight.copy_(torch.tensor(w))
@@ -67,8 +67,8 @@ def test_equals_torch_embedding_values_and_weight_gradient(key):
 
 
 def test_gradient_is_the_scatter_add_of_upstream_gradients(key):
-    w = jax.random.normal(key, (V, D))
-    g = jax.random.normal(jax.random.key(1), (2, 4, D))
+    w = draw_normal(key, (V, D))
+    g = draw_normal(jax.random.key(1), (2, 4, D))
     grad = jax.grad(lambda w: jnp.sum(embed({"w": w}, IDS) * g))(w)
     want = np.zeros((V, D), np.float32)
     np.add.at(want, np.asarray(IDS), np.asarray(g))  # row v gets Σ of g at the positions where id = v
@@ -90,7 +90,7 @@ def test_jit_and_vmap_give_the_same_embeddings(key):
 
 
 def test_ids_outside_the_table_give_nan_rows_and_no_gradient(key):
-    w = jax.random.normal(key, (V, D))
+    w = draw_normal(key, (V, D))
     ids = jnp.array([1, V, -1, V + 100, 0])
     for f in (embed, jax.jit(embed)):
         e = np.asarray(f({"w": w}, ids))

@@ -8,19 +8,19 @@ import pytest
 
 import jdl
 from jdl.nn import FeedForward, feed_forward
-from tests.helpers import assert_init_shapes
+from tests.helpers import assert_init_shapes, draw_normal
 
 B, T, D, F = 2, 3, 4, 10
 
 
 def params_of(key, d=D, f=F, dtype=jnp.float32):
     k = jax.random.split(key, 4)
-    return {"fc1": {"w": jax.random.normal(k[0], (d, f), dtype), "b": jax.random.normal(k[1], (f,), dtype)},
-            "fc2": {"w": jax.random.normal(k[2], (f, d), dtype), "b": jax.random.normal(k[3], (d,), dtype)}}
+    return {"fc1": {"w": draw_normal(k[0], (d, f), dtype), "b": draw_normal(k[1], (f,), dtype)},
+            "fc2": {"w": draw_normal(k[2], (f, d), dtype), "b": draw_normal(k[3], (d,), dtype)}}
 
 
 def test_shapes_and_the_formula(key):
-    x = jax.random.normal(key, (B, T, D))
+    x = draw_normal(key, (B, T, D))
     params, state, y = assert_init_shapes(FeedForward(F), x)
     assert jax.tree.map(jnp.shape, params) == {"fc1": {"w": (D, F), "b": (F,)}, "fc2": {"w": (F, D), "b": (D,)}}
     assert jdl.param_count(params) == 2 * D * F + F + D and state == {}
@@ -38,7 +38,7 @@ def test_shapes_and_the_formula(key):
 def test_equals_torch(key, activation):
     torch = pytest.importorskip("torch")
     p = params_of(key)
-    x = np.asarray(jax.random.normal(jax.random.key(1), (B, T, D)))
+    x = np.asarray(draw_normal(jax.random.key(1), (B, T, D)))
     act = {"relu": torch.nn.ReLU(), "gelu": torch.nn.GELU(), "gelu_tanh": torch.nn.GELU("tanh")}[activation]
     ref = torch.nn.Sequential(torch.nn.Linear(D, F), act, torch.nn.Linear(F, D))
     with torch.no_grad():
@@ -53,7 +53,7 @@ def test_equals_torch(key, activation):
 def test_gradients_match_finite_differences(key):
     with jax.enable_x64(True):
         p = params_of(key, 3, 5, jnp.float64)
-        x = jax.random.normal(jax.random.key(2), (2, 2, 3), jnp.float64)
+        x = draw_normal(jax.random.key(2), (2, 2, 3), jnp.float64)
         f = lambda t: jnp.sum(jnp.sin(feed_forward(t["p"], t["x"])))  # exact GELU
         errors = jdl.autodiff.check_grads(f, {"p": p, "x": x})
     assert max(errors.values()) < 1e-7, errors
@@ -61,7 +61,7 @@ def test_gradients_match_finite_differences(key):
 
 def test_dropout_on_the_hidden_units(key):
     p = params_of(key)
-    x = jax.random.normal(key, (B, T, D))
+    x = draw_normal(key, (B, T, D))
     layer = FeedForward(F, dropout=0.5)
     y_eval, _ = layer.apply(p, {}, x)
     y1, _ = layer.apply(p, {}, x, key=jax.random.key(3), train=True)

@@ -6,7 +6,7 @@ import pytest
 
 import jdl
 from jdl.nn import Dense, Flatten
-from tests.helpers import assert_close, assert_init_shapes
+from tests.helpers import assert_close, assert_init_shapes, draw_normal
 
 
 def test_dense_shapes_and_keys(key):
@@ -23,16 +23,16 @@ def test_dense_init_from_shape_struct(key):
 
 
 def test_dense_equals_flax_given_same_weights(key):
-    x = jax.random.normal(key, (6, 5))
+    x = draw_normal(key, (6, 5))
     params, _ = Dense(4).init(jax.random.key(1), x)
-    params["b"] = jax.random.normal(jax.random.key(2), (4,))
+    params["b"] = draw_normal(jax.random.key(2), (4,))
     y, _ = Dense(4).apply(params, {}, x)
     y_flax = fnn.Dense(4).apply({"params": {"kernel": params["w"], "bias": params["b"]}}, x)
     np.testing.assert_allclose(y, y_flax, rtol=1e-5, atol=1e-6)
 
 
 def test_dense_3d_input_equals_per_position(key):
-    x = jax.random.normal(key, (2, 3, 5))
+    x = draw_normal(key, (2, 3, 5))
     params, _ = Dense(4).init(key, x)
     y, _ = Dense(4).apply(params, {}, x)
     np.testing.assert_allclose(y, jnp.einsum("btc,cd->btd", x, params["w"]) + params["b"][None, None], rtol=1e-5, atol=1e-6)
@@ -63,7 +63,7 @@ def test_dense_bad_arguments():
 
 def test_dense_gradient_matches_finite_differences():
     with jax.enable_x64(True):
-        x = jax.random.normal(jax.random.key(3), (4, 3), jnp.float64)
+        x = draw_normal(jax.random.key(3), (4, 3), jnp.float64)
         params, _ = Dense(2).init(jax.random.key(4), x)
         errors = jdl.autodiff.check_grads(lambda p: jnp.sum(jnp.sin(Dense(2).apply(p, {}, x)[0])), params)
     assert max(errors.values()) < 1e-8, errors

@@ -13,7 +13,7 @@ from jdl.models.gpt import GPTConfig, gpt
 from jdl.models.mlp import mlp
 from jdl.nn import lora
 from jdl.nn.linear import dense
-from tests.helpers import assert_close
+from tests.helpers import assert_close, draw_normal
 
 GPT_CONFIG = GPTConfig(vocab_size=32, context=16, num_layers=2, d_model=32, num_heads=4, tied_head=False)
 ATTN = lora.LoRAConfig(rank=4, alpha=8.0, targets="blocks/*/attn/*")
@@ -31,7 +31,7 @@ def random_adapters(params, key, scale=0.1):
     leaves, tree = jax.tree.flatten(params["lora"])
     keys = jax.random.split(key, len(leaves))
     return {"base": params["base"],
-            "lora": jax.tree.unflatten(tree, [scale * jax.random.normal(k, x.shape) for k, x in zip(keys, leaves)])}
+            "lora": jax.tree.unflatten(tree, [scale * draw_normal(k, x.shape) for k, x in zip(keys, leaves)])}
 
 
 def test_wrapped_gpt_equals_base_at_init(gpt_setup):
@@ -49,7 +49,7 @@ def test_wrapped_gpt_equals_base_at_init(gpt_setup):
 def test_merge_equals_unmerged_form():
     """dense(merge(params)) = x W + b + (α/r)(x A) B, float64 reference in numpy."""
     model = mlp([16, 12, 5])
-    x = jax.random.normal(jax.random.key(3), (7, 10))
+    x = draw_normal(jax.random.key(3), (7, 10))
     params, state = model.init(jax.random.key(4), x)
     cfg = lora.LoRAConfig(rank=3, alpha=6.0, init="kaiming")
     lp = random_adapters(lora.init_lora(jax.random.key(5), params, cfg), jax.random.key(6))
@@ -106,10 +106,10 @@ def test_peft_style_forward_in_torch():
     (r, d_in), lora_B.weight = bᵀ (d_out, r); jdl runs the merged W + (α/r) a b."""
     torch = pytest.importorskip("torch")
     d_in, d_out, cfg = 12, 9, lora.LoRAConfig(rank=4, alpha=16.0, init="kaiming")
-    params = {"w": jax.random.normal(jax.random.key(8), (d_in, d_out)), "b": jnp.arange(d_out) * 0.1}
+    params = {"w": draw_normal(jax.random.key(8), (d_in, d_out)), "b": jnp.arange(d_out) * 0.1}
     lp = random_adapters(lora.init_lora(jax.random.key(9), {"fc": params}, cfg), jax.random.key(10))
     ad = lp["lora"]["fc"]
-    x = np.asarray(jax.random.normal(jax.random.key(11), (5, d_in)))
+    x = np.asarray(draw_normal(jax.random.key(11), (5, d_in)))
     t = lambda a: torch.tensor(np.asarray(a), dtype=torch.float64)
     base = torch.nn.Linear(d_in, d_out).double()
     lora_a, lora_b = torch.nn.Linear(d_in, 4, bias=False).double(), torch.nn.Linear(4, d_out, bias=False).double()

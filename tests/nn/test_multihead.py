@@ -13,7 +13,7 @@ from jdl.nn.attention import causal_mask, dot_product_attention, padding_mask
 from jdl.nn.multihead import (
     MultiHeadAttention, merge_heads, multi_head_attention, project_out, project_qkv, split_heads,
 )
-from tests.helpers import assert_init_shapes
+from tests.helpers import assert_init_shapes, draw_normal
 
 B, TQ, TK, D, H = 2, 5, 6, 8, 2
 
@@ -22,9 +22,9 @@ B, TQ, TK, D, H = 2, 5, 6, 8, 2
 def setup():
     """Random (non-zero) biases too, so that every projection's bias is checked."""
     ks = jax.random.split(jax.random.key(0), 4)
-    x, ctx = jax.random.normal(ks[0], (B, TQ, D)), jax.random.normal(ks[1], (B, TK, D))
+    x, ctx = draw_normal(ks[0], (B, TQ, D)), draw_normal(ks[1], (B, TK, D))
     params, _ = MultiHeadAttention(H, D).init(ks[2], x)
-    params = jax.tree.map(lambda p, k_: p + 0.1 * jax.random.normal(k_, p.shape), params,
+    params = jax.tree.map(lambda p, k_: p + 0.1 * draw_normal(k_, p.shape), params,
                           jax.tree.unflatten(jax.tree.structure(params),
                                              list(jax.random.split(ks[3], 8))))
     return x, ctx, params
@@ -100,8 +100,8 @@ def test_equals_torch_values_weights_and_gradients(setup, cross):
 
 def test_gradient_matches_finite_differences_float64():
     with jax.enable_x64(True):
-        x = jax.random.normal(jax.random.key(1), (B, 3, 4), jnp.float64)
-        ctx = jax.random.normal(jax.random.key(2), (B, 4, 4), jnp.float64)
+        x = draw_normal(jax.random.key(1), (B, 3, 4), jnp.float64)
+        ctx = draw_normal(jax.random.key(2), (B, 4, 4), jnp.float64)
         layer = MultiHeadAttention(2, 4, d_k=1, d_v=2)
         params, _ = layer.init(jax.random.key(3), x)
         mask = padding_mask(jnp.array([2, 4]), 4)
@@ -122,8 +122,8 @@ def test_the_course_worked_shapes():
     (head i in columns 64i..64i+63, equal to single-head attention on head i's projections),
     and W^O (512×512) keeps 2×512."""
     layer = MultiHeadAttention(8, 512)
-    x_dec = jax.random.normal(jax.random.key(1), (2, 512))
-    x_enc = jax.random.normal(jax.random.key(2), (4, 512))
+    x_dec = draw_normal(jax.random.key(1), (2, 512))
+    x_enc = draw_normal(jax.random.key(2), (4, 512))
     params, _ = layer.init(jax.random.key(0), x_dec)
     q, k, v = project_qkv(params, x_dec[None], x_enc[None], num_heads=8)
     assert (q.shape, k.shape, v.shape) == ((1, 8, 2, 64), (1, 8, 4, 64), (1, 8, 4, 64))

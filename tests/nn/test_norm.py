@@ -6,15 +6,15 @@ import pytest
 
 from jdl.autodiff.gradcheck import check_grads
 from jdl.nn import BatchNorm, GroupNorm, InstanceNorm, LayerNorm, RMSNorm, torch_momentum
-from tests.helpers import assert_close, assert_init_shapes
+from tests.helpers import assert_close, assert_init_shapes, draw_normal
 
 
 def random_affine(params, key):
     """gamma, beta drawn at random so that a swapped pair would show."""
     k1, k2 = jax.random.split(key)
-    out = {"gamma": 1 + 0.5 * jax.random.normal(k1, params["gamma"].shape)}
+    out = {"gamma": 1 + 0.5 * draw_normal(k1, params["gamma"].shape)}
     if "beta" in params:
-        out["beta"] = jax.random.normal(k2, params["beta"].shape)
+        out["beta"] = draw_normal(k2, params["beta"].shape)
     return out
 
 
@@ -27,7 +27,7 @@ def batches(shape, n, key):
     c = shape[-1]
     lead = (1,) * (len(shape) - 1)
     scale, shift = 1 + jnp.arange(c).reshape(*lead, c), 3.0 - jnp.arange(c).reshape(*lead, c)
-    return [jax.random.normal(k, shape) * scale + shift for k in jax.random.split(key, n)]
+    return [draw_normal(k, shape) * scale + shift for k in jax.random.split(key, n)]
 
 
 # ---------------------------------------------------------------- BatchNorm
@@ -100,11 +100,11 @@ def test_torch_momentum_conversion():
 
 def test_batchnorm_gradient_matches_finite_differences():
     with jax.enable_x64(True):
-        x = jax.random.normal(jax.random.key(1), (4, 3), jnp.float64)
+        x = draw_normal(jax.random.key(1), (4, 3), jnp.float64)
         bn = BatchNorm()
         params, state = bn.init(jax.random.key(0), x)
         params = jax.tree.map(lambda a: a.astype(jnp.float64), random_affine(params, jax.random.key(2)))
-        w = jax.random.normal(jax.random.key(3), (4, 3), jnp.float64)
+        w = draw_normal(jax.random.key(3), (4, 3), jnp.float64)
 
         def f(p):  # a loss that weights every output differently, through x and the params
             y, _ = bn.apply(p["params"], state, p["x"], train=True)
@@ -201,10 +201,10 @@ def test_layer_group_instance_norm_equal_torch(key):
                                          (LayerNorm(), (2, 4)), (InstanceNorm(), (2, 3, 2))])
 def test_stateless_norm_gradients_match_finite_differences(layer, shape):
     with jax.enable_x64(True):
-        x = jax.random.normal(jax.random.key(1), shape, jnp.float64)
+        x = draw_normal(jax.random.key(1), shape, jnp.float64)
         params, _ = layer.init(jax.random.key(0), x)
         params = jax.tree.map(lambda a: a.astype(jnp.float64), random_affine(params, jax.random.key(2)))
-        w = jax.random.normal(jax.random.key(3), shape, jnp.float64)
+        w = draw_normal(jax.random.key(3), shape, jnp.float64)
         f = lambda p: jnp.sum(w * jnp.tanh(layer.apply(p["params"], {}, p["x"])[0]))
         errors = check_grads(f, {"params": params, "x": x})
     assert max(errors.values()) < 1e-6, errors

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from jdl.nn import LearnedPositions, SinusoidalPositions, sinusoidal_positions
-from tests.helpers import assert_close, assert_init_shapes
+from tests.helpers import assert_close, assert_init_shapes, draw_normal
 
 
 def numpy_pe(n, d, base=10000.0):
@@ -69,7 +69,7 @@ def test_an_offset_is_a_rotation_of_each_pair():
 
 
 def test_sinusoidal_module_adds_the_table(key):
-    x = jax.random.normal(key, (2, 6, 10))
+    x = draw_normal(key, (2, 6, 10))
     layer = SinusoidalPositions()
     params, state, y = assert_init_shapes(layer, x)
     assert params == {} and state == {}
@@ -83,7 +83,7 @@ def test_sinusoidal_module_adds_the_table(key):
 
 
 def test_learned_positions_add_the_first_rows_and_train_them(key):
-    x = jax.random.normal(key, (2, 3, 4))
+    x = draw_normal(key, (2, 3, 4))
     layer = LearnedPositions(5)
     params, _, y = assert_init_shapes(layer, x)
     assert params["w"].shape == (5, 4)

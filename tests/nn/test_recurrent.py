@@ -10,7 +10,7 @@ import pytest
 
 from jdl import nn
 from jdl.nn import GRU, LSTM, LSTMCarry, SimpleRNN
-from tests.helpers import assert_close
+from tests.helpers import assert_close, draw_normal
 
 B, T, C, H = 3, 5, 4, 6
 RNG = np.random.default_rng(0)
@@ -130,8 +130,8 @@ def test_course_gru_convention_is_the_reset_before_matmul():
     """reset_after_matmul=False: n = tanh(x w_xn + (r ⊙ h) w_hn + b_n), written out by hand."""
     key = jax.random.key(3)
     params, _ = GRU(H, reset_after_matmul=False).init(key, X)
-    params = {**params, "b": jax.random.normal(key, (3 * H,))}
-    h = jax.random.normal(jax.random.key(4), (B, H))
+    params = {**params, "b": draw_normal(key, (3 * H,))}
+    h = draw_normal(jax.random.key(4), (B, H))
     h1 = jax.jit(lambda p, h, x: nn.gru_step(p, h, x @ p["w_x"] + p["b"][None],
                                              reset_after_matmul=False))(params, h, X[:, 0])
     w_xr, w_xz, w_xn = np.split(np.asarray(params["w_x"]), 3, axis=1)
@@ -167,9 +167,9 @@ def test_equals_flax_cells(kind, key):
     layer = jdl_layer(kind)
     params, _ = layer.init(key, X)
     k1, k2 = jax.random.split(jax.random.key(9))
-    params["b"] = jax.random.normal(k1, params["b"].shape)
+    params["b"] = draw_normal(k1, params["b"].shape)
     if kind == "gru":
-        params["b_h"] = params["b_h"].at[2 * H:].set(jax.random.normal(k2, (H,)))
+        params["b_h"] = params["b_h"].at[2 * H:].set(draw_normal(k2, (H,)))
     y, c = jit_apply(layer)(params, X)
     cell = fnn.LSTMCell(H) if kind == "lstm" else fnn.GRUCell(H)
     variables = to_flax_lstm(params) if kind == "lstm" else to_flax_gru(params)

@@ -14,7 +14,7 @@ import pytest
 import jdl
 from jdl import nn
 from jdl.nn import GRU, LSTM, Bidirectional, LSTMCarry, SimpleRNN, StackedRNN
-from tests.helpers import assert_close
+from tests.helpers import assert_close, draw_normal
 from tests.nn.test_recurrent import H, LENGTHS, MASK, X, jit_apply
 
 SCANS = {"rnn": nn.rnn_scan, "lstm": nn.lstm_scan, "gru": nn.gru_scan,
@@ -50,8 +50,8 @@ def test_forget_one_input_zero_copies_the_cell_state_exactly():
     gate = lambda a, j, v: a.at[..., j * H:(j + 1) * H].set(v)      # noqa: E731
     params = {"w_x": gate(gate(params["w_x"], 0, 0.0), 1, 0.0),
               "w_h": gate(gate(params["w_h"], 0, 0.0), 1, 0.0),
-              "b": gate(gate(jax.random.normal(key, (4 * H,)), 0, -200.0), 1, 100.0)}
-    h0, c0 = jax.random.normal(jax.random.key(3), (2, X.shape[0], H))
+              "b": gate(gate(draw_normal(key, (4 * H,)), 0, -200.0), 1, 100.0)}
+    h0, c0 = draw_normal(jax.random.key(3), (2, X.shape[0], H))
     c_T = jax.jit(lambda c, x, h: nn.lstm_scan(params, x, LSTMCarry(h, c))[1].c)
     np.testing.assert_array_equal(c_T(c0, X, h0), c0)
     jac = jax.jacrev(lambda c: c_T(c[None], X[:1], h0[:1])[0])(c0[0])  # (H, H), one sequence
@@ -76,7 +76,7 @@ def test_a_padded_batch_equals_each_sequence_alone(kind, key):
     layer = (Bidirectional(LSTM(H, return_carry=True)) if kind == "bidirectional"
              else LAYERS[kind](H, return_carry=True))
     params, _ = layer.init(key, X)
-    w = jax.random.normal(key, (X.shape[0], X.shape[1], 2 * H if kind == "bidirectional" else H))
+    w = draw_normal(key, (X.shape[0], X.shape[1], 2 * H if kind == "bidirectional" else H))
 
     @jax.jit
     def grad_and_out(p, x, w, mask=None):
@@ -103,7 +103,7 @@ def test_truncated_bptt_threads_the_carry_and_cuts_only_the_gradient(key):
     detach the gradient is the long run's, with it the sum of each window's gradient from a
     constant initial carry (the paths across window edges are cut, nothing else)."""
     layer = LSTM(H, return_carry=True)
-    x = jax.random.normal(key, (2, 12, X.shape[-1]))
+    x = draw_normal(key, (2, 12, X.shape[-1]))
     params, _ = layer.init(key, x)
     windows = jnp.split(x, 4, axis=1)
 

@@ -7,10 +7,10 @@ import pytest
 
 from jdl import nn
 from jdl.nn.recurrent_cells import LSTMCarry
-from tests.helpers import assert_close
+from tests.helpers import assert_close, draw_normal
 
-X = jax.random.normal(jax.random.key(1), (3, 5, 4))
-CARRY = LSTMCarry(jax.random.normal(jax.random.key(2), (3, 6)), jax.random.normal(jax.random.key(3), (3, 6)))
+X = draw_normal(jax.random.key(1), (3, 5, 4))
+CARRY = LSTMCarry(draw_normal(jax.random.key(2), (3, 6)), draw_normal(jax.random.key(3), (3, 6)))
 
 
 @pytest.mark.parametrize("reverse", [False, True])

@@ -4,12 +4,12 @@ import jax
 import jax.numpy as jnp
 
 import jdl
-from tests.helpers import assert_close
+from tests.helpers import assert_close, draw_normal
 
 
 def test_unrolled_repeat_equals_rolled():
     block = jdl.nn.serial(jdl.nn.Dense(5), jnp.tanh)
-    x = jax.random.normal(jax.random.key(1), (3, 5))
+    x = draw_normal(jax.random.key(1), (3, 5))
     rolled, unrolled = jdl.nn.repeat(block, 4), jdl.nn.repeat(block, 4, unroll=2)
     params, state = rolled.init(jax.random.key(0), x)
     loss = lambda m: lambda p: jnp.sum(m.apply(p, state, x)[0] ** 2)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from jdl.nn import rope, rope_frequencies
+from tests.helpers import draw_normal
 
 B, H, T, D = 2, 3, 5, 8
 
@@ -25,8 +26,8 @@ def numpy_rope(x, positions, base=10000.0, interleaved=False):
 
 @pytest.fixture(scope="module")
 def qk():
-    q = jax.random.normal(jax.random.key(1), (B, H, T, D))
-    k = jax.random.normal(jax.random.key(2), (B, H, T, D))
+    q = draw_normal(jax.random.key(1), (B, H, T, D))
+    k = draw_normal(jax.random.key(2), (B, H, T, D))
     return q, k
 
 

@@ -10,7 +10,7 @@ import pytest
 import jdl
 from jdl.nn import DecoderBlock, TransformerBlock, TransformerDecoder, TransformerEncoder, sinusoidal_positions
 from jdl.nn.attention import causal_mask, padding_mask
-from tests.helpers import assert_init_shapes
+from tests.helpers import assert_init_shapes, draw_normal
 from tests.nn import torch_transformer as tt
 
 B, T, S, D, H, F = 2, 5, 4, 8, 2, 16
@@ -77,8 +77,10 @@ def test_stacks_equal_torch_encoder_and_decoder(xs, norm_first, scan):
     src_mask = padding_mask(jnp.asarray(SRC_LENGTHS), S)
     p_enc = tt.stack(ref_enc, tt.encoder_layer, "transformer_block", scan)
     p_dec = tt.stack(ref_dec, tt.decoder_layer, "decoder_block", scan)
-    assert jax.tree.map(jnp.shape, p_enc) == jax.tree.map(jnp.shape, encoder.init(jax.random.key(0), memory)[0])
-    assert jax.tree.map(jnp.shape, p_dec) == jax.tree.map(jnp.shape, decoder.init(jax.random.key(0), x)[0])
+    shapes = lambda tree: jax.tree.map(jnp.shape, tree)  # noqa: E731
+    # the shapes init draws (eval_shape: no sampler compiled for each leaf's shape)
+    assert shapes(p_enc) == shapes(jax.eval_shape(encoder.init, jax.random.key(0), memory)[0])
+    assert shapes(p_dec) == shapes(jax.eval_shape(decoder.init, jax.random.key(0), x)[0])
     z, _ = jax.jit(encoder.apply)(p_enc, {}, jnp.asarray(memory), mask=src_mask)
     np.testing.assert_allclose(z, tt.to_numpy(z_ref), rtol=1e-5, atol=3e-5)
     y, _ = jax.jit(decoder.apply)(p_dec, {}, jnp.asarray(x), context=z, context_mask=src_mask)
@@ -111,8 +113,8 @@ def test_gradients_match_finite_differences():
     """A Post-LN GELU decoder block (self- and cross-attention, feed-forward, three LayerNorms)
     entry by entry, and a Pre-LN ReLU encoder block along random directions, in float64."""
     with jax.enable_x64(True):
-        x = jax.random.normal(jax.random.key(1), (1, 3, 4), jnp.float64)
-        ctx = jax.random.normal(jax.random.key(2), (1, 2, 4), jnp.float64)
+        x = draw_normal(jax.random.key(1), (1, 3, 4), jnp.float64)
+        ctx = draw_normal(jax.random.key(2), (1, 2, 4), jnp.float64)
         dec = DecoderBlock(2, 4, 4, norm_first=False, activation="gelu")
         t = _perturbed({"dec": dec.init(jax.random.key(4), x)[0], "x": x, "ctx": ctx}, 5)
         f = jax.jit(lambda t: jnp.sum(jnp.sin(dec.apply(t["dec"], {}, t["x"], context=t["ctx"])[0])))
@@ -137,7 +139,7 @@ def test_gradients_match_finite_differences():
 
 
 def test_causal_block_ignores_the_future(key):
-    x = jax.random.normal(key, (B, T, D))
+    x = draw_normal(key, (B, T, D))
     block = TransformerBlock(H, D, F, causal=True)
     params, _ = block.init(key, x)
     apply = jax.jit(block.apply)

@@ -4,14 +4,14 @@ import optax
 import pytest
 
 from jdl import optim
-from tests.helpers import assert_close
+from tests.helpers import assert_close, draw_normal
 
 PARAMS = {"w": jnp.ones((3, 2)), "b": jnp.zeros(2)}
 
 
 def random_grads(i):
     k = jax.random.key(i)
-    return {"w": jax.random.normal(k, (3, 2)), "b": jax.random.normal(jax.random.fold_in(k, 1), (2,))}
+    return {"w": draw_normal(k, (3, 2)), "b": draw_normal(jax.random.fold_in(k, 1), (2,))}
 
 
 def run(opt, steps=100, params=PARAMS):

@@ -8,6 +8,7 @@ import pytest
 import jdl
 from jdl.losses import softmax_cross_entropy
 from jdl.train import evaluate, fit, init_train_state, make_eval_step, make_step, supervised
+from tests.helpers import draw_normal
 
 
 def test_fit_learns_xor_and_writes_files(tmp_path):
@@ -37,7 +38,7 @@ def test_fit_same_seed_same_bits():
 
 def test_step_is_one_sgd_update(key):
     model = jdl.models.mlp([4, 3])
-    x = jax.random.normal(key, (8, 5))
+    x = draw_normal(key, (8, 5))
     y = jnp.arange(8) % 3
     ts = init_train_state(model, jdl.optim.sgd(0.1), x, seed=0)
     params0 = jax.tree.map(jnp.copy, ts.params)
@@ -50,7 +51,7 @@ def test_step_is_one_sgd_update(key):
 
 def test_evaluate_pads_last_batch_exactly(key):
     model = jdl.models.mlp([4, 3])
-    x = np.asarray(jax.random.normal(key, (10, 5)))
+    x = np.asarray(draw_normal(key, (10, 5)))
     y = np.arange(10, dtype=np.int32) % 3
     params, state = model.init(key, x)
     logits = model.apply(params, state, x)[0]
@@ -91,7 +92,7 @@ def test_early_stopping_restores_best_params(tmp_path):
 
 def test_penalty_and_augment_enter_the_step(key):
     model = jdl.models.mlp([3])
-    x = jax.random.normal(key, (4, 2))
+    x = draw_normal(key, (4, 2))
     y = jnp.arange(4) % 3
     ts = init_train_state(model, jdl.optim.sgd(0.1), x)
     p0 = jax.tree.map(jnp.copy, ts.params)

@@ -11,6 +11,7 @@ import jdl
 from jdl.data import batches, epoch_order
 from jdl.losses import mse
 from jdl.train import NonFiniteError, fit, init_train_state, make_step, supervised
+from tests.helpers import draw_normal
 
 X = np.random.default_rng(0).normal(size=(200, 3)).astype(np.float32)
 Y = (X @ np.array([[1.0], [-2.0], [0.5]], np.float32)).astype(np.float32)  # (200, 1) regression
@@ -77,7 +78,7 @@ def test_skip_equals_leaving_the_bad_batch_out(key):
 
 def test_make_step_modes(key):
     model = jdl.models.mlp([4, 2])
-    x, y = jax.random.normal(key, (6, 3)), jnp.arange(6) % 2
+    x, y = draw_normal(key, (6, 3)), jnp.arange(6) % 2
     ts = init_train_state(model, jdl.optim.sgd(0.1), x)
     loss_fn = supervised(model, jdl.losses.softmax_cross_entropy)
     _, metrics = make_step(loss_fn, jdl.optim.sgd(0.1), donate=False)(ts, (x, y))

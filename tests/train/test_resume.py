@@ -15,13 +15,14 @@ import jdl
 from jdl.losses import softmax_cross_entropy
 from jdl.train import checkpoint as ckpt
 from jdl.train import fit
+from tests.helpers import draw_normal
 
 TRAIN = tuple(a[:200] for a in jdl.data.load("moons", "train"))  # 8 steps of 25 an epoch
 VAL = jdl.data.load("moons", "validation")
 
 
 def _augment(key, x):  # uses the step's key: a resume that got the keys wrong would differ
-    return x + 0.05 * jax.random.normal(key, x.shape, x.dtype)
+    return x + 0.05 * draw_normal(key, x.shape, x.dtype)
 
 
 def _fit(workdir, epochs=4, loss=softmax_cross_entropy, **kw):

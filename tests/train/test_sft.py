@@ -14,6 +14,7 @@ from jdl.models.gpt import GPTConfig, gpt
 from jdl.train.sft import (
     complete, encode_pairs, masked_lm_loss, next_token_batch, sequence_log_probs, sft_objective,
 )
+from tests.helpers import draw_normal
 
 VOCAB = char_vocab("Q: abcdefghij\nA0123456789")
 
@@ -46,7 +47,7 @@ def test_masked_loss_equals_hand_computed_value_on_two_examples():
 
 def test_where_equals_the_unmasked_mean_on_the_selected_rows():
     k1, k2, k3 = jax.random.split(jax.random.key(0), 3)
-    logits = jax.random.normal(k1, (4, 7, 11))
+    logits = draw_normal(k1, (4, 7, 11))
     labels = jax.random.randint(k2, (4, 7), 0, 11)
     mask = jax.random.bernoulli(k3, 0.4, (4, 7))
     sel = np.asarray(mask)
@@ -57,7 +58,7 @@ def test_where_equals_the_unmasked_mean_on_the_selected_rows():
 
 def test_prompt_positions_get_exactly_zero_gradient():
     k1, k2 = jax.random.split(jax.random.key(1))
-    logits = jax.random.normal(k1, (2, 6, 5))
+    logits = draw_normal(k1, (2, 6, 5))
     y = jax.random.randint(k2, (2, 6), 0, 5)
     m = jnp.array([[0, 0, 0, 1, 1, 0], [0, 0, 1, 1, 1, 1]], jnp.float32)
     g = jax.grad(masked_lm_loss)(logits, y, m)  # (2, 6, 5)

@@ -12,6 +12,7 @@ import jdl
 from jdl.losses import sigmoid_binary_cross_entropy, softmax_cross_entropy
 from jdl.nn import Dense, relu, serial
 from jdl.train import TrainState, init_train_state, make_step, supervised
+from tests.helpers import draw_normal
 
 
 def _data(n=32, d=5, k=3, seed=0):
@@ -76,16 +77,16 @@ def test_a_two_model_gan_from_the_public_pieces():
 
     @jax.jit
     def gan_step(d_ts, g_ts, real, key):
-        z = jax.random.normal(key, real.shape)
+        z = draw_normal(key, real.shape)
         d_ts, d_m = d_step(d_ts, {"real": real, "fake": G.apply(g_ts.params, g_ts.state, z)[0]})
         g_ts, g_m = g_step(g_ts, {"z": z, "d_params": d_ts.params})
         return d_ts, g_ts, d_m["loss"], g_m["loss"]
 
     key = jax.random.key(0)
     for t in range(300):
-        real = 3.0 + 0.5 * jax.random.normal(jax.random.fold_in(key, 2 * t), (64, 1))
+        real = 3.0 + 0.5 * draw_normal(jax.random.fold_in(key, 2 * t), (64, 1))
         d_ts, g_ts, d_l, g_l = gan_step(d_ts, g_ts, real, jax.random.fold_in(key, 2 * t + 1))
-    samples = G.apply(g_ts.params, g_ts.state, jax.random.normal(key, (2000, 1)))[0]
+    samples = G.apply(g_ts.params, g_ts.state, draw_normal(key, (2000, 1)))[0]
     assert abs(float(samples.mean()) - 3.0) < 0.5  # from ~0 at init
     assert int(d_ts.step) == int(g_ts.step) == 300 and np.isfinite(float(d_l) + float(g_l))
 
@@ -102,7 +103,7 @@ def test_a_vae_loss_with_a_key_and_extra_outputs():
     def neg_elbo(params, state, batch, key):
         h, _ = enc.apply(params["enc"], {}, batch)
         mu, logvar = h[:, :2], h[:, 2:]
-        z = mu + jnp.exp(0.5 * logvar) * jax.random.normal(key, mu.shape)
+        z = mu + jnp.exp(0.5 * logvar) * draw_normal(key, mu.shape)
         logits, _ = dec.apply(params["dec"], {}, z)
         recon = sigmoid_binary_cross_entropy(logits, batch, reduction="none").sum(-1).mean()
         kl = (0.5 * (jnp.exp(logvar) + mu ** 2 - 1 - logvar).sum(-1)).mean()

@@ -12,6 +12,7 @@ from jdl.models.mlp import mlp
 from jdl.nn import lora
 from jdl.train import init_train_state, load_matching, restore_matching, starting_from
 from jdl.train.checkpoint import save
+from tests.helpers import draw_normal
 
 X = jax.ShapeDtypeStruct((1, 6), jnp.float32)
 
@@ -54,7 +55,7 @@ def test_load_checkpoint_into_lora_params(tmp_path):
     assert report.copied == ["base/1_dense/b", "base/1_dense/w", "base/3_dense/b", "base/3_dense/w"]
     assert report.fresh == ["lora/1_dense/a", "lora/1_dense/b", "lora/3_dense/a", "lora/3_dense/b"]
     np.testing.assert_array_equal(new["base"]["1_dense"]["w"], ts.params["1_dense"]["w"])
-    x = jax.random.normal(jax.random.key(1), (4, 6))
+    x = draw_normal(jax.random.key(1), (4, 6))
     np.testing.assert_array_equal(lora.with_lora(model, cfg).apply(new, {}, x)[0], model.apply(ts.params, {}, x)[0])
 
 
