@@ -21,7 +21,10 @@ several ways, one lever at a time:
   compiled as one function each instead of a sequence of runtime thunks (XLA hoists only loops
   without custom fusions, so it needs ``+noynn``: no YNNPACK dot fusions); ``+dp2`` makes two
   host devices and runs the same step data-parallel over them (``jdl.distributed``: each
-  device the recurrence of 16 of the 32 sequences, the gradients all-reduced) — jdl only.
+  device the recurrence of 16 of the 32 sequences, the gradients all-reduced) — jdl only; ``+t1``
+  runs the variant on one thread (XLA without Eigen threads, PyTorch ``set_num_threads(1)``)
+  whatever ``--threads`` says, to set one implementation's single-threaded step beside the
+  others' multi-threaded ones in one interleaved run.
 
 ``python -m benchmarks.lstm_variants [--variants=scan,fused/u4,flax] [--rounds=2] [--threads=1]``
 runs each variant in its own process (alternating over rounds), with XLA and PyTorch pinned to
@@ -69,6 +72,7 @@ def gates4_sequence(params, x, unroll: int = 1):
 
 SMALL_WHILE = "--xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold=1000000000"
 NO_YNN = "--xla_cpu_experimental_ynn_fusion_type="
+ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
 
 def set_up(variant: str) -> tuple[str, int]:
@@ -85,12 +89,18 @@ def set_up(variant: str) -> tuple[str, int]:
             os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + SMALL_WHILE).strip()
         elif suffix == "noynn":
             os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + NO_YNN).strip()
+        elif suffix == "t1":
+            import torch
+
+            torch.set_num_threads(1)
+            os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + ONE_THREAD).strip()
+            os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # XLA sizes its pool by this
         elif suffix == "dp2":
             devices = 2
             os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                                        + " --xla_force_host_platform_device_count=2").strip()
         else:
-            raise ValueError(f"lstm_variants: unknown suffix +{suffix} (known: +keep, +small, +noynn, +dp2)")
+            raise ValueError(f"lstm_variants: unknown suffix +{suffix} (known: +keep, +small, +noynn, +dp2, +t1)")
     return variant, devices
 
 
@@ -133,7 +143,7 @@ def measure_one(variant: str, options: dict, threads: int) -> dict:
 def env(threads: int) -> dict:
     """The children's environment: XLA's CPU pool of ``threads`` threads (1: no Eigen threads)."""
     e = dict(os.environ)
-    flags = ("--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" if threads == 1 else "")
+    flags = ONE_THREAD if threads == 1 else ""
     e["XLA_FLAGS"] = (e.get("XLA_FLAGS", "") + " " + flags).strip()
     e["JAX_PLATFORMS"] = "cpu"
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
