@@ -42,6 +42,8 @@ import subprocess
 import sys
 import tempfile
 
+from benchmarks.timing import ONE_THREAD, pin_to_one_core
+
 DEFAULT = ("gates4", "scan", "hoisted", "fused", "hoisted/u4", "fused/u2", "fused/u4", "fused/u8", "table", "table/u4",
            "flax", "torch")
 
@@ -72,7 +74,6 @@ def gates4_sequence(params, x, unroll: int = 1):
 
 SMALL_WHILE = "--xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold=1000000000"
 NO_YNN = "--xla_cpu_experimental_ynn_fusion_type="
-ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
 
 def set_up(variant: str) -> tuple[str, int]:
@@ -94,7 +95,7 @@ def set_up(variant: str) -> tuple[str, int]:
 
             torch.set_num_threads(1)
             os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + ONE_THREAD).strip()
-            os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # XLA sizes its pool by this
+            pin_to_one_core()
         elif suffix == "dp2":
             devices = 2
             os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
@@ -159,7 +160,8 @@ def alternate(module: str, variants: list[str], options: dict, rounds: int, thre
     for r in range(rounds):
         for v in variants[r % len(variants):] + variants[:r % len(variants)]:
             proc = subprocess.run([sys.executable, "-m", module, "--one", v, "--options", json.dumps(options),
-                                   "--threads", str(threads), *extra], capture_output=True, text=True, env=env(threads))
+                                   "--threads", str(threads), *extra], capture_output=True, text=True, env=env(threads),
+                                  preexec_fn=pin_to_one_core if threads == 1 else None)
             line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
             if not line:
                 raise RuntimeError(f"variant {v} failed: {proc.stderr[-800:]}")

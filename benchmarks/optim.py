@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from benchmarks.timing import ONE_THREAD, pin_to_one_core
 from jdl import optim
 from jdl.runtime import with_multi_output_fusion
 
@@ -130,16 +131,6 @@ def run_rows(names: list[str], n_params: int, leaves: list[int], repeats: int, t
             "backend": jax.default_backend(), "device": str(jax.devices()[0])}
 
 
-ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-# XLA ignores the second word (a flag without dashes ends its flag list), and XLA:CPU splits each
-# loop over as many threads as the process may use: threads=1 also pins the worker to one core
-
-
-def _one_core() -> None:
-    """Pin the calling (child) process to the lowest-numbered core it may run on."""
-    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-
-
 def _spawn(kind: str, args: dict, fusion: bool = False) -> dict:
     """Run ``benchmarks.worker`` with {'kind': kind, 'args': args} in a fresh process
     (``fusion``: with XLA:CPU's multi-output fusion in its XLA_FLAGS)."""
@@ -149,7 +140,7 @@ def _spawn(kind: str, args: dict, fusion: bool = False) -> dict:
         env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + ONE_THREAD).strip()
     if fusion:
         env["XLA_FLAGS"] = with_multi_output_fusion(env.get("XLA_FLAGS", ""))
-    pin = _one_core if args.get("threads") == 1 and hasattr(os, "sched_setaffinity") else None
+    pin = pin_to_one_core if args.get("threads") == 1 and hasattr(os, "sched_setaffinity") else None
     proc = subprocess.run([sys.executable, "-m", "benchmarks.worker", json.dumps({"kind": kind, "args": args})],
                           preexec_fn=pin,
                           capture_output=True, text=True, env=env, timeout=1800)

@@ -9,9 +9,25 @@ loop gets, with Python dispatch overlapping the previous step's compute as it do
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from typing import Any, Callable, NamedTuple
+
+
+ONE_THREAD = "--xla_cpu_multi_thread_eigen=false"
+# XLA_FLAGS for one thread: Eigen's own pool off. It does not size XLA:CPU's runtime pool (which
+# runs the YNNPACK dots and splits loops): that pool takes as many threads as the process may
+# run on, so a single-threaded measurement also needs ``pin_to_one_core`` before the backend starts.
+
+
+def pin_to_one_core() -> None:
+    """Restrict the calling process (and the threads it starts later) to the lowest-numbered
+    core it may run on — as ``subprocess.run(preexec_fn=...)`` for a child, or before the child's
+    first JAX call. With ONE_THREAD it makes XLA and PyTorch (``set_num_threads(1)``) run on one
+    core: without it XLA's pool still uses every core (CPU time ≈ 1.75 × wall for the char-LSTM
+    at "one thread")."""
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
 
 class Runner(NamedTuple):

@@ -38,9 +38,11 @@ import subprocess
 import sys
 import time
 
+from benchmarks.timing import ONE_THREAD, pin_to_one_core
+
 LAYERS = ("attention", "mha", "rnn", "lstm")
 PAIRS = (("attention", "rnn"), ("attention", "lstm"), ("mha", "lstm"), ("mha", "rnn"))
-PINNED = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+PINNED = ONE_THREAD
 
 
 def theory_flops(layer: str, n: int, d: int) -> float:
@@ -149,15 +151,16 @@ def measure(config: dict) -> dict:
 
 
 def measure_pinned(config: dict) -> dict:
-    """``measure(config)`` in a child Python whose XLA runs on one thread (XLA_FLAGS is read
-    once, when the backend starts, so it cannot be changed in this process)."""
+    """``measure(config)`` in a child Python whose XLA runs on one thread: Eigen's pool off in
+    XLA_FLAGS (read once, when the backend starts, so it cannot be changed in this process) and
+    the child pinned to one core (XLA:CPU sizes its runtime pool by the cores it may use)."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = {**os.environ, "XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") + " " + PINNED).strip(),
            "JAX_PLATFORMS": "cpu", "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
     code = ("import json, sys; from experiments.scaling_cost import measure; "
             "print('RESULT ' + json.dumps(measure(json.loads(sys.argv[1]))))")
     proc = subprocess.run([sys.executable, "-c", code, json.dumps(config)], env=env, cwd=root,
-                          capture_output=True, text=True, check=False)
+                          capture_output=True, text=True, check=False, preexec_fn=pin_to_one_core)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode or not lines:
         raise RuntimeError(f"scaling_cost: the measuring child failed:\n{proc.stderr[-3000:]}")

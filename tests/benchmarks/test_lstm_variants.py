@@ -31,3 +31,26 @@ def test_jdl_runner_on_a_one_device_mesh_takes_the_same_steps(tmp_path):
         losses.append([float(runner.step()["loss"]) for _ in range(2)])
     np.testing.assert_allclose(losses[1], losses[0], rtol=1e-6)
     assert losses[0][1] < losses[0][0]
+
+
+def test_one_thread_children_run_on_one_core():
+    """A child started as ``--threads=1`` starts (ONE_THREAD in XLA_FLAGS, pinned by
+    pin_to_one_core) may use one core, so XLA's pool cannot spread a matmul over two: its CPU
+    time stays within its wall time (unpinned, XLA:CPU used ~1.75 cores "at one thread")."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from benchmarks.timing import pin_to_one_core
+
+    code = ("import json, os, time, jax, jax.numpy as jnp; x = jnp.ones((1024, 1024)); "
+            "f = jax.jit(lambda a: a @ a @ a); f(x).block_until_ready(); "
+            "t, c = time.perf_counter(), time.process_time(); [f(x).block_until_ready() for _ in range(20)]; "
+            "print(json.dumps([len(os.sched_getaffinity(0)), time.process_time() - c, time.perf_counter() - t]))")
+    env = lstm_variants.env(1)
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          preexec_fn=pin_to_one_core, check=True)
+    cores, cpu, wall = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert cores == 1 and "intra_op" not in env["XLA_FLAGS"]
+    assert cpu <= 1.1 * wall + 0.01
