@@ -137,6 +137,8 @@ def measure_one(variant: str, options: dict, threads: int) -> dict:
     from benchmarks.timing import measure
 
     torch.set_num_threads(threads)
+    if threads == 1:
+        pin_to_one_core()  # XLA sizes its pool by the cores this process may use
     variant, devices = set_up(variant)  # before the variant's first JAX call starts the backend
     return measure(runner(variant, options, devices), 10, 5, 3)
 
@@ -160,8 +162,7 @@ def alternate(module: str, variants: list[str], options: dict, rounds: int, thre
     for r in range(rounds):
         for v in variants[r % len(variants):] + variants[:r % len(variants)]:
             proc = subprocess.run([sys.executable, "-m", module, "--one", v, "--options", json.dumps(options),
-                                   "--threads", str(threads), *extra], capture_output=True, text=True, env=env(threads),
-                                  preexec_fn=pin_to_one_core if threads == 1 else None)
+                                   "--threads", str(threads), *extra], capture_output=True, text=True, env=env(threads))
             line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
             if not line:
                 raise RuntimeError(f"variant {v} failed: {proc.stderr[-800:]}")

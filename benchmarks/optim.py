@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from benchmarks.timing import ONE_THREAD, pin_to_one_core
+from benchmarks.timing import ONE_THREAD
 from jdl import optim
 from jdl.runtime import with_multi_output_fusion
 
@@ -140,9 +140,7 @@ def _spawn(kind: str, args: dict, fusion: bool = False) -> dict:
         env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + ONE_THREAD).strip()
     if fusion:
         env["XLA_FLAGS"] = with_multi_output_fusion(env.get("XLA_FLAGS", ""))
-    pin = pin_to_one_core if args.get("threads") == 1 and hasattr(os, "sched_setaffinity") else None
     proc = subprocess.run([sys.executable, "-m", "benchmarks.worker", json.dumps({"kind": kind, "args": args})],
-                          preexec_fn=pin,
                           capture_output=True, text=True, env=env, timeout=1800)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):

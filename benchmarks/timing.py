@@ -23,10 +23,10 @@ ONE_THREAD = "--xla_cpu_multi_thread_eigen=false"
 
 def pin_to_one_core() -> None:
     """Restrict the calling process (and the threads it starts later) to the lowest-numbered
-    core it may run on — as ``subprocess.run(preexec_fn=...)`` for a child, or before the child's
-    first JAX call. With ONE_THREAD it makes XLA and PyTorch (``set_num_threads(1)``) run on one
-    core: without it XLA's pool still uses every core (CPU time ≈ 1.75 × wall for the char-LSTM
-    at "one thread")."""
+    core it may run on; call it first thing in the measuring child, before its first JAX call
+    (not as a ``preexec_fn``: forking a parent that runs JAX's threads may deadlock). With
+    ONE_THREAD it makes XLA and PyTorch (``set_num_threads(1)``) run on one core: without it
+    XLA's pool still uses every core (CPU time ≈ 1.75 × wall for the char-LSTM at "one thread")."""
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
 

@@ -25,6 +25,10 @@ def measure(config: dict) -> dict:
 
         return extras.run(config["extra"], quick=config["quick"], seed=config.get("seed", 0))
     if config["kind"] in ("optim_jax", "optim_torch"):
+        if config["args"].get("threads") == 1:  # before XLA's pool (sized by the cores) starts
+            from benchmarks.timing import pin_to_one_core
+
+            pin_to_one_core()
         from benchmarks import optim, optim_torch
 
         return (optim.run_rows if config["kind"] == "optim_jax" else optim_torch.run_rows)(**config["args"])

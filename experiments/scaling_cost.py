@@ -38,7 +38,7 @@ import subprocess
 import sys
 import time
 
-from benchmarks.timing import ONE_THREAD, pin_to_one_core
+from benchmarks.timing import ONE_THREAD
 
 LAYERS = ("attention", "mha", "rnn", "lstm")
 PAIRS = (("attention", "rnn"), ("attention", "lstm"), ("mha", "lstm"), ("mha", "rnn"))
@@ -157,10 +157,11 @@ def measure_pinned(config: dict) -> dict:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = {**os.environ, "XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") + " " + PINNED).strip(),
            "JAX_PLATFORMS": "cpu", "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    code = ("import json, sys; from experiments.scaling_cost import measure; "
+    code = ("import json, sys; from benchmarks.timing import pin_to_one_core; pin_to_one_core(); "
+            "from experiments.scaling_cost import measure; "
             "print('RESULT ' + json.dumps(measure(json.loads(sys.argv[1]))))")
     proc = subprocess.run([sys.executable, "-c", code, json.dumps(config)], env=env, cwd=root,
-                          capture_output=True, text=True, check=False, preexec_fn=pin_to_one_core)
+                          capture_output=True, text=True, check=False)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode or not lines:
         raise RuntimeError(f"scaling_cost: the measuring child failed:\n{proc.stderr[-3000:]}")

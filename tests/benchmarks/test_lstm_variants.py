@@ -42,15 +42,14 @@ def test_one_thread_children_run_on_one_core():
     import subprocess
     import sys
 
-    from benchmarks.timing import pin_to_one_core
-
-    code = ("import json, os, time, jax, jax.numpy as jnp; x = jnp.ones((1024, 1024)); "
+    code = ("from benchmarks.timing import pin_to_one_core; pin_to_one_core(); "
+            "import json, os, time, jax, jax.numpy as jnp; x = jnp.ones((1024, 1024)); "
             "f = jax.jit(lambda a: a @ a @ a); f(x).block_until_ready(); "
             "t, c = time.perf_counter(), time.process_time(); [f(x).block_until_ready() for _ in range(20)]; "
             "print(json.dumps([len(os.sched_getaffinity(0)), time.process_time() - c, time.perf_counter() - t]))")
     env = lstm_variants.env(1)
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          preexec_fn=pin_to_one_core, check=True)
+    env["PYTHONPATH"] = os.getcwd() + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     cores, cpu, wall = json.loads(proc.stdout.strip().splitlines()[-1])
     assert cores == 1 and "intra_op" not in env["XLA_FLAGS"]
     assert cpu <= 1.1 * wall + 0.01
