@@ -37,7 +37,10 @@ def measure_one(variant: str, options: dict, threads: int, steps: tuple[int, int
     """Time one variant in this process: ``steps`` = (steps a block, blocks, warm-up steps)."""
     import torch
 
-    from benchmarks.timing import measure
+    from benchmarks.timing import measure, pin_to_one_core
+
+    if threads == 1:
+        pin_to_one_core()  # XLA sizes its pool by the cores this process may use
     from benchmarks.workloads import gpt
 
     torch.set_num_threads(threads)
