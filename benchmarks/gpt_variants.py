@@ -2,8 +2,9 @@
 (``benchmarks.workloads.gpt``) with jdl's model configured one lever at a time, beside the
 workload's flax and PyTorch implementations.
 
-A variant is ``jdl`` (the defaults of ``jdl.models.gpt``), ``jdl:<field>=<value>[,...]`` (fields
-of ``GPTConfig``, e.g. ``jdl:attention=jax``), ``flax`` or ``torch``; a ``+keep`` suffix (``flax+keep``) runs
+A variant is ``jdl`` (the workload's jdl model: ``GPTConfig`` defaults over
+``gpt.JDL_OPTIONS``), ``jdl:<field>=<value>[,...]`` (fields of ``GPTConfig``, e.g.
+``jdl:attention=jax`` or ``jdl:ffn_impl=xla``), ``flax`` or ``torch``; a ``+keep`` suffix (``flax+keep``) runs
 ``jdl.runtime.keep_host_memory`` in that variant's process first.
 
 ``python -m benchmarks.gpt_variants [--variants=jdl,jdl:attention=jax,flax,torch] [--rounds=2]

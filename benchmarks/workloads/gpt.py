@@ -33,6 +33,9 @@ OPTIMIZER = "adamw"
 # jdl.runtime.keep_host_memory in the workers it names (--keep-host-memory); the other workloads'
 # temporaries are small, and synchronous dispatch only costs them (benchmarks/NOTES.md, "GPT").
 LARGE_TEMPORARIES = True
+# jdl's GPT as the benchmark runs it: the feed-forward's weight gradients as plain matmuls
+# (jdl.kernels.dense; same values), which XLA:CPU runs in YNNPACK (benchmarks/NOTES.md, "GPT")
+JDL_OPTIONS = {"ffn_impl": "xt"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,7 +153,8 @@ def configure(quick: bool, seed: int, workdir: str, sizes: Sizes | None = None) 
 
 
 def build(impl: str, options: dict, device: str = "cpu", **jdl_kw):
-    """The Runner of one implementation: 'jdl', 'flax' or 'torch' (``jdl_kw`` go to GPTConfig)."""
+    """The Runner of one implementation: 'jdl', 'flax' or 'torch' (``jdl_kw`` go to GPTConfig,
+    over JDL_OPTIONS)."""
     from benchmarks.workloads import gpt_twins
 
     s = Sizes(**options.get("sizes", {}))
@@ -158,6 +162,7 @@ def build(impl: str, options: dict, device: str = "cpu", **jdl_kw):
     x, y = data(s, options["seed"])
     opt, dtype = options["optimizer"], common.compute_dtype(options)
     if impl == "jdl":
+        jdl_kw = {**JDL_OPTIONS, **jdl_kw}
         return common.jdl_runner(jdl_model(s, **jdl_kw), weights, opt, x, y, dtype,
                                  load=lambda params, w: in_layout(nested(w), jdl_kw.get("stack", "loop")))
     if impl == "flax":

@@ -34,7 +34,7 @@ from jdl.nn.attention import IMPLS
 from jdl.nn.combinators import repeat, serial
 from jdl.nn.dropout import dropout as dropout_fn
 from jdl.nn.embedding import embed
-from jdl.nn.feedforward import ACTIVATIONS, feed_forward
+from jdl.nn.feedforward import ACTIVATIONS, FFN_IMPLS, feed_forward
 from jdl.nn.multihead import multi_head_attention
 from jdl.nn.norm import moments, normalize
 
@@ -65,6 +65,8 @@ class GPTConfig:
       positions: "learned" (GPT-2's ``wpe`` table) or "rotary" (RoPE on q, k; base ``rope_base``).
       prev_tokens: n ≥ 0 tables of previous-token embeddings added to the input (``embed_tokens``;
         a token shift: one attention layer can then match x_{s−1} to x_t, an induction head).
+      ffn_impl: the feed-forward's matmuls, "xla" (``jdl.nn.dense``) or "xt" (``jdl.kernels.dense``:
+        the same values, weight gradients as plain matmuls of a materialized xᵀ; faster on XLA:CPU).
     """
 
     vocab_size: int
@@ -82,6 +84,7 @@ class GPTConfig:
     positions: str = "learned"
     rope_base: float = 10000.0
     prev_tokens: int = 0
+    ffn_impl: str = "xla"
 
     def __post_init__(self):
         for name in ("vocab_size", "context", "num_layers", "d_model", "num_heads"):
@@ -89,23 +92,20 @@ class GPTConfig:
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"GPTConfig: {name} must be a positive int, got {value!r}")
         if self.d_model % self.num_heads:
-            raise ValueError(f"GPTConfig: d_model={self.d_model} is not divisible by "
-                             f"num_heads={self.num_heads}")
+            raise ValueError(f"GPTConfig: d_model={self.d_model} is not divisible by num_heads={self.num_heads}")
         if self.d_ff is None:
             object.__setattr__(self, "d_ff", 4 * self.d_model)
         if not isinstance(self.d_ff, int) or self.d_ff < 1:
             raise ValueError(f"GPTConfig: d_ff must be a positive int or None, got {self.d_ff!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"GPTConfig: dropout must be in [0, 1), got {self.dropout!r}")
-        if self.stack not in STACKS:
-            raise ValueError(f"GPTConfig: stack must be one of {STACKS}, got {self.stack!r}")
-        if self.attention not in IMPLS:
-            raise ValueError(f"GPTConfig: attention must be one of {IMPLS}, got {self.attention!r}")
+        for name, allowed in (("stack", STACKS), ("attention", IMPLS), ("positions", POSITIONS),
+                              ("ffn_impl", FFN_IMPLS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"GPTConfig: {name} must be one of {allowed}, got {getattr(self, name)!r}")
         if self.dropout and self.attention != "plain":
             raise ValueError(f"GPTConfig: dropout={self.dropout} drops attention weights, which needs "
                              f"attention='plain', got {self.attention!r}")
-        if self.positions not in POSITIONS:
-            raise ValueError(f"GPTConfig: positions must be one of {POSITIONS}, got {self.positions!r}")
         if not isinstance(self.prev_tokens, int) or self.prev_tokens < 0:
             raise ValueError(f"GPTConfig: prev_tokens must be an int >= 0, got {self.prev_tokens!r}")
         if not self.layer_norm_eps > 0:
@@ -136,7 +136,7 @@ def block(params: Params, x: jax.Array, attend, config: GPTConfig, key: PRNGKey 
     a, aux = attend(params["attn"], layer_norm(params["ln_1"], x, config.layer_norm_eps))  # (B, T, C)
     x = x + drop(0, a)
     u = layer_norm(params["ln_2"], x, config.layer_norm_eps)  # (B, T, C)
-    x = x + drop(1, feed_forward(params["mlp"], u, ACTIVATIONS["gelu_tanh"]))  # GPT-2's tanh GELU
+    x = x + drop(1, feed_forward(params["mlp"], u, ACTIVATIONS["gelu_tanh"], impl=config.ffn_impl))  # GPT-2's GELU
     return x, aux
 
 

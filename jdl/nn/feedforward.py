@@ -32,23 +32,34 @@ def activation_fn(layer: str, activation: str | Callable[[jax.Array], jax.Array]
     return ACTIVATIONS[activation]
 
 
+FFN_IMPLS = ("xla", "xt")
+
+
 def feed_forward(params: Params, x: jax.Array, phi: Callable[[jax.Array], jax.Array] = gelu, *,
-                 p: float = 0.0, key: PRNGKey | None = None) -> jax.Array:
+                 p: float = 0.0, key: PRNGKey | None = None, impl: str = "xla") -> jax.Array:
     """FFN(x) = φ(x W_1 + b_1) W_2 + b_2, the same two-layer network at every position, with
     inverted dropout of probability ``p`` on the hidden activations when ``key`` is given (as
     PyTorch's ``TransformerEncoderLayer``).
 
     The tokens are flattened to a (B·T, d_model) matrix once around both matmuls, which XLA:CPU
-    differentiates fastest.
+    differentiates fastest. ``impl='xt'`` computes the same two Dense layers with
+    ``jdl.kernels.dense.dense_xt``, whose weight gradients XLA:CPU runs as plain matmuls
+    (same values to rounding); 'xla' (default) with ``jdl.nn.dense``.
 
     Shapes: x (..., d_model), fc1.w (d_model, d_ff), fc2.w (d_ff, d_model) → (..., d_model).
     """
+    if impl not in FFN_IMPLS:
+        raise ValueError(f"feed_forward: impl must be one of {FFN_IMPLS}, got {impl!r}")
+    if impl == "xt":
+        from jdl.kernels.dense import dense_xt as linear  # jdl.kernels builds on jdl.nn
+    else:
+        linear = dense
     lead, d_model = x.shape[:-1], x.shape[-1]
     h = x.reshape(math.prod(lead), d_model)  # (B·T, d_model)
-    h = phi(dense(params["fc1"], h))  # (B·T, d_ff)
+    h = phi(linear(params["fc1"], h))  # (B·T, d_ff)
     if p and key is not None:
         h = dropout_fn(key, h, p)
-    y = dense(params["fc2"], h)  # (B·T, d_out)
+    y = linear(params["fc2"], h)  # (B·T, d_out)
     return y.reshape(*lead, y.shape[-1])  # (..., d_out)
 
 
