@@ -144,7 +144,8 @@ def measure_one(variant: str, options: dict, threads: int) -> dict:
 
 
 def env(threads: int) -> dict:
-    """The children's environment: XLA's CPU pool of ``threads`` threads (1: no Eigen threads)."""
+    """The children's environment (1 thread: no Eigen threads; the child then pins itself to one
+    core in ``measure_one``, which is what limits XLA's pool)."""
     e = dict(os.environ)
     flags = ONE_THREAD if threads == 1 else ""
     e["XLA_FLAGS"] = (e.get("XLA_FLAGS", "") + " " + flags).strip()

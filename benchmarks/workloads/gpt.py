@@ -90,10 +90,11 @@ def jdl_config(s: Sizes, **kw):
 
 
 def jdl_model(s: Sizes = Sizes(), **kw):
-    """``jdl.models.gpt.gpt`` of the workload's shape (keyword arguments go to GPTConfig)."""
+    """``jdl.models.gpt.gpt`` of the workload's shape (keyword arguments go to GPTConfig, over
+    JDL_OPTIONS)."""
     from jdl.models.gpt import gpt
 
-    return gpt(jdl_config(s, **kw))
+    return gpt(jdl_config(s, **{**JDL_OPTIONS, **kw}))
 
 
 def flat(params: Any) -> dict[str, np.ndarray]:
@@ -162,7 +163,6 @@ def build(impl: str, options: dict, device: str = "cpu", **jdl_kw):
     x, y = data(s, options["seed"])
     opt, dtype = options["optimizer"], common.compute_dtype(options)
     if impl == "jdl":
-        jdl_kw = {**JDL_OPTIONS, **jdl_kw}
         return common.jdl_runner(jdl_model(s, **jdl_kw), weights, opt, x, y, dtype,
                                  load=lambda params, w: in_layout(nested(w), jdl_kw.get("stack", "loop")))
     if impl == "flax":
