@@ -42,7 +42,6 @@ from benchmarks.timing import ONE_THREAD
 
 LAYERS = ("attention", "mha", "rnn", "lstm")
 PAIRS = (("attention", "rnn"), ("attention", "lstm"), ("mha", "lstm"), ("mha", "rnn"))
-PINNED = ONE_THREAD
 
 
 def theory_flops(layer: str, n: int, d: int) -> float:
@@ -155,7 +154,7 @@ def measure_pinned(config: dict) -> dict:
     XLA_FLAGS (read once, when the backend starts, so it cannot be changed in this process) and
     the child pinned to one core (XLA:CPU sizes its runtime pool by the cores it may use)."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = {**os.environ, "XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") + " " + PINNED).strip(),
+    env = {**os.environ, "XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") + " " + ONE_THREAD).strip(),
            "JAX_PLATFORMS": "cpu", "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
     code = ("import json, sys; from benchmarks.timing import pin_to_one_core; pin_to_one_core(); "
             "from experiments.scaling_cost import measure; "
@@ -240,7 +239,7 @@ def run(workdir: str, quick: bool = False, seed: int = 0) -> dict:
     start = time.perf_counter()
     measured = measure_pinned(config)
     rows = [r for r in measured["rows"] if "layer" in r]
-    results = {**config, "xla_flags": PINNED, "timer": "time.process_time, median of repeats",
+    results = {**config, "xla_flags": ONE_THREAD, "pinned_to_one_core": True, "timer": "time.process_time, median of repeats",
                "rows": rows, "loop_body_flops": {r["d"]: {k: v for k, v in r.items() if k != "d"}
                                           for r in measured["rows"] if "layer" not in r},
                "crossovers": {d: crossovers(rows, config["n"], d) for d in config["d"]},
