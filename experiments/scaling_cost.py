@@ -239,7 +239,8 @@ def run(workdir: str, quick: bool = False, seed: int = 0) -> dict:
     start = time.perf_counter()
     measured = measure_pinned(config)
     rows = [r for r in measured["rows"] if "layer" in r]
-    results = {**config, "xla_flags": ONE_THREAD, "pinned_to_one_core": True, "timer": "time.process_time, median of repeats",
+    results = {**config, "xla_flags": ONE_THREAD, "pinned_to_one_core": True,
+               "timer": "time.process_time, median of repeats",
                "rows": rows, "loop_body_flops": {r["d"]: {k: v for k, v in r.items() if k != "d"}
                                           for r in measured["rows"] if "layer" not in r},
                "crossovers": {d: crossovers(rows, config["n"], d) for d in config["d"]},
