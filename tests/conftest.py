@@ -1,13 +1,26 @@
 """Shared test setup: silent broadcasting between ranks is an error, a key fixture, the
 ``jdl`` commands the tests start keep their compilation cache in a folder of this session
-(``JDL_CACHE``), not in the home folder of the machine, and the longest files run first."""
+(``JDL_CACHE``), not in the home folder of the machine, XLA's LLVM backend compiles at level 1,
+and the longest files run first.
+
+The suite is compile-bound (XLA's compilation is about 60% of tests/models/test_gpt.py's time), and
+``--xla_backend_optimization_level=1`` compiles faster than the default without changing a bit of
+any result this suite checks: the LLVM passes it drops are loop and SLP vectorization and the other
+heavier optimizations, while floating-point contraction into FMAs, which decides the rounding, is
+the same as at the default level. Level 0 is not used: it turns contraction off, so programs that
+users compile at the default level round differently (four bit-for-bit tests failed with it).
+The flag reaches the processes the tests start too; a level already in ``XLA_FLAGS`` wins."""
 
 import atexit
 import os
 import shutil
 import tempfile
 
-import jax
+if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = " ".join(
+        f for f in (os.environ.get("XLA_FLAGS"), "--xla_backend_optimization_level=1") if f)
+
+import jax  # noqa: E402  (after XLA_FLAGS: the backend reads them when it starts)
 import pytest
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
