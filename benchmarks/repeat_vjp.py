@@ -3,7 +3,8 @@ blocks: the Python loop (``serial``), ``repeat`` (scan), ``repeat(impl='custom_v
 split pullback) and the custom VJP's other variants, the whole pullback in the batched pass or
 only the layer inputs saved (``jdl.kernels.repeat.stack_custom_vjp(save='residuals' | 'inputs')``).
 
-    python -m benchmarks.repeat_vjp [--layers=12,24] [--rounds=7] [--steps=10] [--out=FILE.json]
+    python -m benchmarks.repeat_vjp [--layers=12,24] [--rounds=7] [--steps=10] [--keep_host_memory]
+        [--out=FILE.json]
 
 Blocks x + Dense(d)(tanh(Dense(2d)(x))), batch 128, d 256, Adam lr 1e-3, jitted steps donating
 params and optimizer state (as benchmarks/repeat_probe.py). Compile time: wall and process-CPU
@@ -24,6 +25,7 @@ import statistics
 import time
 
 KINDS = ("loop", "repeat", "custom_vjp", "custom_vjp_residuals", "custom_vjp_inputs")
+# also accepted: "repeat_unrollN" (the scan running N layers per iteration)
 
 
 def build_step(kind: str, layers: int, d: int, x, y):
@@ -40,7 +42,8 @@ def build_step(kind: str, layers: int, d: int, x, y):
     if kind == "loop":
         model = jdl.nn.serial(*[block] * layers)
     else:
-        model = jdl.nn.repeat(block, layers, impl="scan" if kind == "repeat" else "custom_vjp")
+        unroll = int(kind.split("unroll")[1]) if "unroll" in kind else 1
+        model = jdl.nn.repeat(block, layers, unroll, "custom_vjp" if kind == "custom_vjp" else "scan")
     params, state = model.init(jax.random.key(0), x)
     if kind in ("custom_vjp_inputs", "custom_vjp_residuals"):
         f = lambda p, h, k: block.apply(p, {}, h)[0]
@@ -66,8 +69,14 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--width", type=int, default=256)
     p.add_argument("--options", default="", help="JSON dict of XLA compiler options: adds "
                    "'<kind>+opts' rows compiled with them (same process, same inputs)")
+    p.add_argument("--keep_host_memory", action="store_true", help="jdl.runtime.keep_host_memory() "
+                   "first: synchronous dispatch and glibc's heap kept, so no temporaries are re-mapped")
     p.add_argument("--out", default="")
     args = p.parse_args(argv)
+    if args.keep_host_memory:
+        from jdl.runtime import keep_host_memory
+
+        print(keep_host_memory())
 
     import jax.numpy as jnp
     import numpy as np
