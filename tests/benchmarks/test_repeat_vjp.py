@@ -28,7 +28,7 @@ def test_every_kind_takes_the_loops_step():
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=kind)
 
 
-def test_main_reports_a_ratio_per_kind_with_the_allocator_fix(capsys):
+def test_main_reports_each_kinds_ratio_to_the_loop():
     out = repeat_vjp.main(["--layers=2", "--kinds=loop,repeat_unroll2", "--rounds=1", "--steps=1",
                            "--width=8"])
     rows = {r["kind"]: r for r in out["rows"]}
