@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import time
 
@@ -86,6 +87,9 @@ def main(argv: list[str] | None = None) -> dict:
     y = jnp.asarray(rng.integers(0, args.width, 128).astype(np.int32))
     options = json.loads(args.options) if args.options else {}
     kinds = args.kinds.split(",")
+    unknown = [k for k in kinds if k not in KINDS and not re.fullmatch(r"repeat_unroll\d+", k)]
+    if unknown:
+        p.error(f"--kinds: unknown {unknown}; choose from {KINDS} or repeat_unrollN")
     kinds += [f"{k}+opts" for k in kinds if k != "loop"] if options else []
     configs = [(k, int(n)) for n in args.layers.split(",") for k in kinds]
     steps, carries, compile_s = {}, {}, {}
