@@ -11,7 +11,9 @@ several ways, one lever at a time:
 - ``fused``: hoisted, with the hand-written BPTT whose weight gradients are single matmuls after
   the loop (``impl='fused'``);
 - ``table``: ``fused`` with the input projection gathered from the (V, 4H) table E·W_x + b
-  (``embedded_lstm_sequence``, the workload's jdl model);
+  (``embedded_lstm_sequence``);
+- ``native``: ``table`` with its two scans as the native C++ kernel (``impl='native'``, the
+  workload's jdl model on a CPU that can build it);
 - ``<variant>/u<k>``: the same with ``unroll=k``;
 - ``flax`` and ``torch``: the workload's other two implementations;
 - suffixes, any number, set up the variant's process before its first JAX call: ``+keep``
@@ -118,14 +120,15 @@ def runner(variant: str, options: dict, devices: int = 1):
         return char_lstm.build(variant, options)
     name, _, unroll = variant.partition("/u")
     unroll = int(unroll or 1)
-    if name == "table":  # the workload's jdl model: embedded_lstm_sequence
-        sequence = None
+    impl = "fused"
+    if name in ("table", "native"):  # embedded_lstm_sequence: the workload's jdl model
+        sequence, impl = None, "native" if name == "native" else "fused"
     elif name == "gates4":
         sequence = functools.partial(gates4_sequence, unroll=unroll)
     else:
         sequence = functools.partial(lstm_sequence, impl=name, unroll=unroll)
     x, y = char_lstm.data(options["seed"])
-    return common.jdl_runner(char_lstm.jdl_model(sequence, unroll), common.load_layers(options["weights"]),
+    return common.jdl_runner(char_lstm.jdl_model(sequence, unroll, impl), common.load_layers(options["weights"]),
                              options["optimizer"], x, y, load=char_lstm.load_jdl,
                              mesh=None if devices == 1 else data_mesh(devices))
 

@@ -5,7 +5,8 @@ the B·T positions, Adam lr 1e-3 (PERFORMANCE.md's char-LSTM row).
     e_t = W_emb[id_t],   (h_t, c_t) = LSTM(e_t, h_{t−1}, c_{t−1}),   logits_t = h_t W_out + b_out
 
 jdl runs ``jdl.nn.Embedding``'s table through ``jdl.kernels.lstm.embedded_lstm_sequence`` (the
-input projection gathered from E·W_x, a leaf module here) and ``jdl.nn.Dense``; flax ``nn.Embed``, ``nn.RNN(nn.OptimizedLSTMCell)`` and ``nn.Dense``; PyTorch
+input projection gathered from E·W_x, a leaf module here; its recurrence the native C++ kernel
+on CPUs that can build it, XLA's scans elsewhere: ``lstm_impl``) and ``jdl.nn.Dense``; flax ``nn.Embed``, ``nn.RNN(nn.OptimizedLSTMCell)`` and ``nn.Dense``; PyTorch
 ``nn.Embedding``, ``nn.LSTM`` (oneDNN on CPU) and ``nn.Linear``. The LSTM's weights are jdl's
 layout ``w_x`` (C, 4H), ``w_h`` (H, 4H), ``b`` (4H,) with gates i, f, g, o; flax splits them into
 per-gate kernels (its one bias per gate sits on the hidden kernels), PyTorch takes the
@@ -82,11 +83,19 @@ def LSTMLayer(hidden: int, sequence: Callable[..., Any]) -> Any:
     return leaf(init, apply, "lstm")
 
 
-def EmbeddingLSTM(hidden: int, unroll: int = UNROLL) -> Any:
+def lstm_impl(device: str = "cpu") -> str:
+    """The recurrence jdl's model runs on: the native C++ kernel ('native') on a CPU that can
+    build it (``jdl.kernels.native.available()``), XLA's scans ('fused') elsewhere."""
+    from jdl.kernels import native
+
+    return "native" if device == "cpu" and native.available() else "fused"
+
+
+def EmbeddingLSTM(hidden: int, unroll: int = UNROLL, impl: str = "fused") -> Any:
     """ids (B, T) → hs (B, T, H): ``jdl.nn.Embedding(V, E)`` (its init and its table ``w``)
-    feeding the LSTM through ``jdl.kernels.lstm.embedded_lstm_sequence``, which gathers the
-    input projection from the (V, 4H) table E·W_x + b instead of projecting B·T embeddings.
-    Params ``{'embedding': {'w'}, 'lstm': {'w_x', 'w_h', 'b'}}``."""
+    feeding the LSTM through ``jdl.kernels.lstm.embedded_lstm_sequence`` (``impl`` 'fused' or
+    'native'), which gathers the input projection from the (V, 4H) table E·W_x + b instead of
+    projecting B·T embeddings. Params ``{'embedding': {'w'}, 'lstm': {'w_x', 'w_h', 'b'}}``."""
     import jax
 
     import jdl
@@ -101,19 +110,20 @@ def EmbeddingLSTM(hidden: int, unroll: int = UNROLL) -> Any:
 
     def apply(params, state, ids, *, key=None, train=False):
         del key, train
-        return embedded_lstm_sequence(params["embedding"]["w"], params["lstm"], ids, unroll=unroll)[0], state
+        return embedded_lstm_sequence(params["embedding"]["w"], params["lstm"], ids, unroll=unroll, impl=impl)[0], state
 
     return leaf(init, apply, "embedding_lstm")
 
 
-def jdl_model(sequence: Callable[..., Any] | None = None, unroll: int = UNROLL):
-    """serial(EmbeddingLSTM(H), Dense(V)) by default (the benchmark's jdl model); with
+def jdl_model(sequence: Callable[..., Any] | None = None, unroll: int = UNROLL, impl: str = "fused"):
+    """serial(EmbeddingLSTM(H, impl=impl), Dense(V)) by default (the benchmark's jdl model, with
+    ``impl=lstm_impl(device)``); with
     ``sequence(params, x)`` (e.g. ``lstm_sequence``), serial(Embedding(V, E), LSTMLayer(H,
     sequence), Dense(V)) — the same network with the embedding applied on its own."""
     import jdl
 
     if sequence is None:
-        return jdl.nn.serial(EmbeddingLSTM(HIDDEN, unroll), jdl.nn.Dense(VOCAB))
+        return jdl.nn.serial(EmbeddingLSTM(HIDDEN, unroll, impl), jdl.nn.Dense(VOCAB))
     return jdl.nn.serial(jdl.nn.Embedding(VOCAB, EMBED), LSTMLayer(HIDDEN, sequence), jdl.nn.Dense(VOCAB))
 
 
@@ -242,7 +252,7 @@ def build(impl: str, options: dict, device: str = "cpu"):
     x, y = data(options["seed"])
     opt, dtype = options["optimizer"], common.compute_dtype(options)
     if impl == "jdl":
-        return common.jdl_runner(jdl_model(), layers, opt, x, y, dtype, load=load_jdl)
+        return common.jdl_runner(jdl_model(impl=lstm_impl(device)), layers, opt, x, y, dtype, load=load_jdl)
     if impl == "flax":
         import jax.numpy as jnp
 

@@ -12,11 +12,12 @@ from jdl.cli.flags import CNN_MODELS, DEFAULT_LEARNING_RATES, LM_MODELS, MODELS,
 
 def build_model(name: str, n_classes: int, hidden: Sequence[int], activation: str,
                 norm: str = "none", dropout: float = 0.0, input_shape: Sequence[int] | None = None,
-                embed: int = 64, heads: int = 4):
+                embed: int = 64, heads: int = 4, lstm_impl: str = "fused"):
     """The model named by ``--model``, ending in ``n_classes`` logits; ``input_shape`` is one
     example's shape (no batch axis), which the convolutional models adapt to. For a language
     model ``n_classes`` is the vocabulary size, ``embed`` the embedding size of the recurrent
-    ones and ``heads`` the GPT's attention heads."""
+    ones, ``lstm_impl`` the LSTM's recurrence ('fused' or 'native') and ``heads`` the GPT's
+    attention heads."""
     from jdl import models, nn
 
     if name == "mlp":
@@ -26,7 +27,7 @@ def build_model(name: str, n_classes: int, hidden: Sequence[int], activation: st
     if name == "gpt":
         return build_gpt_model(n_classes, hidden, heads, norm, dropout, input_shape)
     if name in LM_MODELS:
-        return build_lm_model(name, n_classes, hidden, embed, norm, dropout, input_shape)
+        return build_lm_model(name, n_classes, hidden, embed, norm, dropout, input_shape, lstm_impl)
     raise app.UsageError(f"--model={name!r}: valid choices are {', '.join(MODELS)}")
 
 
@@ -87,14 +88,15 @@ def build_gpt_model(vocab_size: int, hidden: Sequence[int], heads: int, norm: st
 
 
 def build_lm_model(name: str, vocab_size: int, hidden: Sequence[int], embed: int, norm: str = "none",
-                   dropout: float = 0.0, input_shape: Sequence[int] | None = None):
+                   dropout: float = 0.0, input_shape: Sequence[int] | None = None, lstm_impl: str = "fused"):
     """A character language model of ``LM_MODELS`` (``jdl.models.lstm_lm`` with kind lstm, gru
-    or rnn): one recurrent layer per ``--hidden`` size (all equal), ``--dropout`` between them."""
+    or rnn): one recurrent layer per ``--hidden`` size (all equal), ``--dropout`` between them;
+    ``--lstm_impl`` for lstm_lm."""
     from jdl import models
 
     check_lm_input(name, hidden, norm, input_shape)
     return models.lstm_lm(vocab_size, embed=embed, hidden=hidden[0], num_layers=len(hidden), dropout=dropout,
-                          kind=name[:-len("_lm")])
+                          kind=name[:-len("_lm")], **({"lstm_impl": lstm_impl} if name == "lstm_lm" else {}))
 
 
 def build_schedule(name: str, learning_rate: float, total_steps: int, decay_rate: float = 0.5,

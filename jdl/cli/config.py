@@ -23,6 +23,7 @@ class TrainConfig:
     activation: str = "relu"
     embed: int = 64
     heads: int = 4
+    lstm_impl: str = "fused"
     seq_len: int = 64
     data_dir: str | None = None
     validation_fraction: float = 0.1
@@ -125,6 +126,8 @@ def check(config: TrainConfig) -> None:
     if 0 < len(missing) < 3:
         raise app.UsageError(f"--coordinator, --num_processes and --process_id go together; missing "
                              f"{', '.join(missing)}, e.g. --coordinator=10.0.0.1:1234 --num_processes=2 --process_id=0")
+    if config.lstm_impl != "fused" and config.model != "lstm_lm":
+        raise app.UsageError(f"--lstm_impl={config.lstm_impl} is for --model=lstm_lm, not --model={config.model}")
     if config.accumulate_steps > 1 and config.batch_size % config.accumulate_steps:
         raise app.UsageError(f"--accumulate_steps={config.accumulate_steps} must divide "
                              f"--batch_size={config.batch_size}")

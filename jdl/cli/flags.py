@@ -34,6 +34,9 @@ flags.DEFINE_list("hidden", ["128"], "MLP hidden layer sizes, comma-separated (l
                   "block, all equal, e.g. 128,128,128,128 for 4 blocks of width 128).")
 flags.DEFINE_integer("embed", 64, "Language models (lstm_lm, gru_lm, rnn_lm): the size of each character's "
                      "embedding vector (gpt: unused, its embeddings are d_model wide).", lower_bound=1)
+flags.DEFINE_enum("lstm_impl", "fused", ["fused", "native"], "lstm_lm: how the LSTM's recurrence runs: 'fused' "
+                  "(XLA's scans, any device) or 'native' (C++ scans for x86-64 CPUs with AVX2, built with g++ on first "
+                  "use; jdl.kernels.lstm_native) — the same numbers to float32 rounding.")
 flags.DEFINE_integer("heads", 4, "gpt: the number h of attention heads; d_model (--hidden) must be "
                      "divisible by h.", lower_bound=1)
 flags.DEFINE_integer("seq_len", 64, "Text data sets (pydoc_text): the length T of the next-character "

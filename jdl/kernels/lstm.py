@@ -22,7 +22,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-IMPLS = ("scan", "hoisted", "fused")
+IMPLS = ("scan", "hoisted", "fused", "native")
 
 
 def _gates(z: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
@@ -77,22 +77,32 @@ def _backward_scan(dhs, dc_T, acts, cs, c0, w_h, unroll: int):
     return dz, dh0, dc0
 
 
-def _recurrence_vjp(unroll: int):
+def _scans(impl: str, unroll: int):
+    """The forward and backward scans: XLA's ``lax.scan`` ('fused') or the native CPU kernel
+    ('native', ``jdl.kernels.lstm_native``), with the same arguments and results."""
+    if impl == "native":
+        from jdl.kernels import lstm_native
+        return lstm_native.forward_scan, lstm_native.backward_scan
+    return (lambda *a: _forward_scan(*a, unroll)), (lambda *a: _backward_scan(*a, unroll))
+
+
+def _recurrence_vjp(unroll: int, impl: str = "fused"):
     """The recurrence (xw, w_h, h0, c0) → (hs, c_T) with the hand-written backward."""
+    forward_scan, backward_scan = _scans(impl, unroll)
 
     @jax.custom_vjp
     def recurrence(xw, w_h, h0, c0):
-        hs, cs, _ = _forward_scan(xw, w_h, h0, c0, unroll)
+        hs, cs, _ = forward_scan(xw, w_h, h0, c0)
         return hs, cs[-1]
 
     def fwd(xw, w_h, h0, c0):
-        hs, cs, acts = _forward_scan(xw, w_h, h0, c0, unroll)
+        hs, cs, acts = forward_scan(xw, w_h, h0, c0)
         return (hs, cs[-1]), (hs, cs, acts, w_h, h0, c0)
 
     def bwd(res, cotangents):
         hs, cs, acts, w_h, h0, c0 = res
         dhs, dc_T = cotangents
-        dz, dh0, dc0 = _backward_scan(dhs, dc_T, acts, cs, c0, w_h, unroll)
+        dz, dh0, dc0 = backward_scan(dhs, dc_T, acts, cs, c0, w_h)
         t, b, h = hs.shape
         h_prev = jnp.concatenate([h0[None], hs[:-1]], axis=0).reshape(t * b, h)  # (T·B, H)
         dw_h = h_prev.T @ dz.reshape(t * b, 4 * h)  # (H, 4H): one matmul over all steps
@@ -136,8 +146,12 @@ def lstm_sequence(params: Any, x: jax.Array, h0: jax.Array | None = None, c0: ja
       impl: 'scan' — the plain formulation, x_t W_x inside the loop, gradients by autodiff of
         the scan (the reference); 'hoisted' — the input projection for all T steps as one matmul
         before the loop, gradients by autodiff; 'fused' — hoisted, with the hand-written BPTT
-        whose weight gradients are single matmuls after the loop (the fastest on XLA:CPU).
-      unroll: steps per loop iteration of the scans (``jax.lax.scan``'s ``unroll``).
+        whose weight gradients are single matmuls after the loop (the fastest on XLA:CPU);
+        'native' — 'fused' with its two scans as C++ custom calls for x86-64 CPUs with AVX2
+        (``jdl.kernels.lstm_native``; float32, H a multiple of 8, built on first use; raises
+        ``jdl.kernels.native.NativeUnavailable`` where it cannot run).
+      unroll: steps per loop iteration of the scans (``jax.lax.scan``'s ``unroll``; not used
+        by 'native').
 
     Returns:
       (hs, (h_T, c_T)): every step's hidden state and the final state.
@@ -164,12 +178,12 @@ def lstm_sequence(params: Any, x: jax.Array, h0: jax.Array | None = None, c0: ja
             hs, cs, _ = _forward_scan(xw, w_h, h0, c0, unroll)
             c_T = cs[-1]
         else:
-            hs, c_T = _recurrence_vjp(unroll)(xw, w_h, h0, c0)
+            hs, c_T = _recurrence_vjp(unroll, impl)(xw, w_h, h0, c0)
     return jnp.swapaxes(hs, 0, 1), (hs[-1], c_T)  # (B, T, H)
 
 
 def embedded_lstm_sequence(table: jax.Array, params: Any, ids: jax.Array, h0: jax.Array | None = None,
-                           c0: jax.Array | None = None, *, unroll: int = 1):
+                           c0: jax.Array | None = None, *, unroll: int = 1, impl: str = "fused"):
     """The LSTM over embedded token ids, x_t = E[id_t], with the input projection gathered from
     one (V, 4H) table: x_t W_x + b = (E W_x + b)[id_t] (the one-hot·W identity applied twice).
 
@@ -188,6 +202,7 @@ def embedded_lstm_sequence(table: jax.Array, params: Any, ids: jax.Array, h0: ja
       ids: token ids, batch-major.
       h0, c0: the initial state (zeros when None).
       unroll: steps per loop iteration of the scans.
+      impl: 'fused' (XLA's scans) or 'native' (the C++ scans), as in ``lstm_sequence``.
 
     Returns:
       (hs, (h_T, c_T)) as ``lstm_sequence`` returns for x = E[ids].
@@ -199,10 +214,12 @@ def embedded_lstm_sequence(table: jax.Array, params: Any, ids: jax.Array, h0: ja
     b_size, h = ids.shape[0], params["w_h"].shape[0]
     h0 = jnp.zeros((b_size, h), table.dtype) if h0 is None else h0
     c0 = jnp.zeros((b_size, h), table.dtype) if c0 is None else c0
-    _check(params, jax.ShapeDtypeStruct((b_size, 1, table.shape[-1]), table.dtype), h0, c0, "fused")
+    if impl not in ("fused", "native"):
+        raise ValueError(f"embedded_lstm_sequence: impl must be 'fused' or 'native', got {impl!r}")
+    _check(params, jax.ShapeDtypeStruct((b_size, 1, table.shape[-1]), table.dtype), h0, c0, impl)
     projected = table @ params["w_x"] + params["b"][None, :]  # (V, 4H)
     # (T, B, 4H), time-major by gathering with the transposed ids; an id outside 0..V−1 gives a
     # NaN row, as jdl.nn.Embedding's lookup does (not a silently clamped one)
     xw = projected.at[ids.T].get(mode="fill", fill_value=jnp.nan, wrap_negative_indices=False)
-    hs, c_T = _recurrence_vjp(unroll)(xw, params["w_h"], h0, c0)
+    hs, c_T = _recurrence_vjp(unroll, impl)(xw, params["w_h"], h0, c0)
     return jnp.swapaxes(hs, 0, 1), (hs[-1], c_T)  # (B, T, H)

@@ -46,15 +46,15 @@ def _check_carry(name: str, carry: Any, num_layers: int) -> None:
                          + (f" of {len(carry)}" if isinstance(carry, (tuple, list)) else ""))
 
 
-def _embedded_lstm(table: jax.Array, params: Params, ids: jax.Array, carry: LSTMCarry | None):
+def _embedded_lstm(table: jax.Array, params: Params, ids: jax.Array, carry: LSTMCarry | None, impl: str):
     """The first LSTM layer on the ids, x_t = E[id_t] never formed: ``embedded_lstm_sequence``
     gathers x_t W_x + b from the (V, 4H) table E W_x + b. Returns (hs (B, T, H), LSTMCarry)."""
-    hs, (h, c) = embedded_lstm_sequence(table, params, ids, *((None, None) if carry is None else carry))
+    hs, (h, c) = embedded_lstm_sequence(table, params, ids, *((None, None) if carry is None else carry), impl=impl)
     return hs, LSTMCarry(h, c)
 
 
 def lstm_lm(vocab_size: int, *, embed: int = 64, hidden: int = 256, num_layers: int = 1, dropout: float = 0.0,
-            kind: str = "lstm") -> Module:
+            kind: str = "lstm", lstm_impl: str = "fused") -> Module:
     """A recurrent language model: for ids x (B, T),
 
         e_t = W_e[x_t],   h_t^(1) = cell(e_t, h_{t−1}^(1)),   h_t^(l) = cell(drop(h_t^(l−1)), h_{t−1}^(l)),
@@ -86,6 +86,9 @@ def lstm_lm(vocab_size: int, *, embed: int = 64, hidden: int = 256, num_layers: 
       num_layers: L, recurrent layers stacked.
       dropout: p, the drop probability on each recurrent layer's output (training only).
       kind: 'lstm', 'gru' (PyTorch's reset-after-matmul form) or 'rnn' (tanh).
+      lstm_impl: for 'lstm', the kernel's recurrence: 'fused' (XLA's scans, any backend) or
+        'native' (C++ scans for x86-64 CPUs, ``jdl.kernels.lstm_native``; float32, H a
+        multiple of 8) — the same numbers to float32 rounding.
 
     >>> import jax, jax.numpy as jnp
     >>> model = lstm_lm(10, embed=4, hidden=8)
@@ -94,8 +97,11 @@ def lstm_lm(vocab_size: int, *, embed: int = 64, hidden: int = 256, num_layers: 
     ({'b': (32,), 'w_h': (8, 32), 'w_x': (4, 32)}, (2, 5, 10))
     """
     _check_sizes(vocab_size, embed, hidden, num_layers, dropout, kind)
+    if lstm_impl not in ("fused", "native"):
+        raise ValueError(f"lstm_lm: lstm_impl must be 'fused' or 'native', got {lstm_impl!r}")
     name = f"{kind}_lm"
-    layers = (Embedding(vocab_size, embed), *(KINDS[kind](hidden, return_carry=True) for _ in range(num_layers)),
+    cell = functools.partial(LSTM, impl=lstm_impl) if kind == "lstm" else KINDS[kind]
+    layers = (Embedding(vocab_size, embed), *(cell(hidden, return_carry=True) for _ in range(num_layers)),
               Dense(vocab_size))
     names, drop = child_names(layers), Dropout(dropout)
 
@@ -120,7 +126,7 @@ def lstm_lm(vocab_size: int, *, embed: int = 64, hidden: int = 256, num_layers: 
         for i in range(1, num_layers + 1):
             c_in = None if carry is None else carry[i - 1]
             if i == 1 and table:
-                h, c = _embedded_lstm(params[names[0]]["w"], params[names[1]], x, c_in)
+                h, c = _embedded_lstm(params[names[0]]["w"], params[names[1]], x, c_in, lstm_impl)
             else:
                 (h, c), _ = layers[i].apply(params[names[i]], {}, h, carry=c_in)
             h, _ = drop.apply({}, {}, h, key=fold_in(key, i), train=train)  # (B, T, H)

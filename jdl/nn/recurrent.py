@@ -15,6 +15,7 @@ and its construction says what it returns: every step's h (B, T, H) or, with
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import jax
@@ -27,7 +28,7 @@ from jdl.nn.recurrent_cells import (
     GATES, Carry, LSTMCarry, check_sequence, gru_scan, hidden_of, initial_carry, lstm_scan, rnn_scan,
 )
 
-LSTM_IMPLS = ("scan", "fused")
+LSTM_IMPLS = ("scan", "fused", "native")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,17 +126,18 @@ def SimpleRNN(hidden: int, *, return_sequences: bool = True, return_carry: bool 
 
 
 def fused_lstm_scan(params: Params, x: Any, carry: LSTMCarry, *, mask: Any = None,
-                    reverse: bool = False, unroll: int | bool = 1) -> tuple[jax.Array, LSTMCarry]:
+                    reverse: bool = False, unroll: int | bool = 1, impl: str = "fused") -> tuple[jax.Array, LSTMCarry]:
     """``lstm_scan``'s numbers through the fast kernel ``jdl.kernels.lstm.lstm_sequence``
-    (impl='fused': hand-written BPTT, weight gradients after the loop); no padding mask.
+    (impl='fused': hand-written BPTT, weight gradients after the loop; 'native': the same with
+    its scans in C++ for x86-64 CPUs); no padding mask.
 
     Shapes: x (B, T, C), carry LSTMCarry(h_0, c_0) each (B, H) → (h (B, T, H), LSTMCarry(h_T, c_T)).
     """
     if mask is not None:
-        raise ValueError("LSTM(impl='fused'): the fused kernel takes no mask; padded batches "
+        raise ValueError(f"LSTM(impl={impl!r}): the fused kernel takes no mask; padded batches "
                          "need LSTM(..., impl='scan') (the default)")
     x = jnp.flip(x, 1) if reverse else x
-    hs, (h, c) = lstm_sequence(params, x, carry.h, carry.c, impl="fused", unroll=unroll)
+    hs, (h, c) = lstm_sequence(params, x, carry.h, carry.c, impl=impl, unroll=unroll)
     return (jnp.flip(hs, 1) if reverse else hs), LSTMCarry(h, c)
 
 
@@ -156,7 +158,9 @@ def LSTM(hidden: int, *, forget_bias: float = 1.0, return_sequences: bool = True
 
     ``impl`` picks how the recurrence runs, with the same numbers: 'scan' (default) is
     ``lstm_scan``, the plain definition; 'fused' is the fast kernel (``fused_lstm_scan``; no
-    ``mask``), measured in benchmarks/NOTES.md ("char-LSTM").
+    ``mask``), measured in benchmarks/NOTES.md ("char-LSTM"); 'native' is 'fused' with its two
+    scans compiled from C++ (``jdl.kernels.lstm_native``: float32 on x86-64 CPUs with AVX2, H a
+    multiple of 8; equal to float32 rounding, not bit for bit).
     """
     if impl not in LSTM_IMPLS:
         raise ValueError(f"LSTM: impl must be one of {LSTM_IMPLS}, got {impl!r}")
@@ -165,7 +169,7 @@ def LSTM(hidden: int, *, forget_bias: float = 1.0, return_sequences: bool = True
         b = params["b"].at[hidden:2 * hidden].add(forget_bias)   # gate f is the 2nd block
         return {**params, "b": b}
 
-    scan = lstm_scan if impl == "scan" else fused_lstm_scan
+    scan = lstm_scan if impl == "scan" else functools.partial(fused_lstm_scan, impl=impl)
     return _recurrent("LSTM", "lstm", "lstm", hidden, scan,
                       return_sequences=return_sequences, return_carry=return_carry,
                       reverse=reverse, unroll=unroll, init=init, adjust=adjust)

@@ -111,7 +111,7 @@ def test_char_lstm_counts_by_hand():
 
 
 def test_char_lstm_implementations_agree_step_for_step(tmp_path):
-    """jdl (Embedding + the fused LSTM kernel + Dense), flax (RNN of OptimizedLSTMCell) and
+    """jdl (Embedding + the LSTM kernel, its recurrence native where it builds + Dense), flax (RNN of OptimizedLSTMCell) and
     PyTorch (nn.LSTM) from the same weights and batch: equal losses at step 0 and after two
     Adam steps, the same parameter count, and the loss near log V at initialization."""
     torch = pytest.importorskip("torch")

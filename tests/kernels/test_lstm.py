@@ -134,7 +134,7 @@ def test_errors_name_the_function_and_the_shapes():
         lstm_sequence({**params, "w_h": params["w_h"][:, :-1]}, x)
     with pytest.raises(ValueError, match=r"expected c0 of shape \(B, H\) = \(3, 6\), got \(2, 6\)"):
         lstm_sequence(params, x, h0, c0[:2])
-    assert set(IMPLS) == {"scan", "hoisted", "fused"}
+    assert set(IMPLS) == {"scan", "hoisted", "fused", "native"}  # native: tests/kernels/test_lstm_native.py
 
 
 def test_embedded_equals_lstm_of_the_embeddings_in_values_and_gradients():

@@ -36,5 +36,5 @@ def test_fused_lstm_refuses_a_mask_and_an_unknown_impl(key):
     params, state = fused.init(key, X)
     with pytest.raises(ValueError, match=r"LSTM\(impl='fused'\): the fused kernel takes no mask"):
         fused.apply(params, state, X, mask=jnp.ones(X.shape[:2], bool))
-    with pytest.raises(ValueError, match=r"LSTM: impl must be one of \('scan', 'fused'\), got 'cudnn'"):
+    with pytest.raises(ValueError, match=r"LSTM: impl must be one of \('scan', 'fused', 'native'\), got 'cudnn'"):
         nn.LSTM(6, impl="cudnn")
