@@ -38,6 +38,15 @@ LARGE_TEMPORARIES = True
 JDL_OPTIONS = {"ffn_impl": "xt"}
 
 
+def native_options(device: str = "cpu", dtype: str = "float32") -> dict:
+    """The attention the jdl model runs where it can: the native C++ kernel
+    (``attend(impl='native')``) for float32 on a CPU that builds it
+    (``jdl.kernels.native.available()``), the default elsewhere (benchmarks/NOTES.md, "GPT")."""
+    from jdl.kernels import native
+
+    return {"attention": "native"} if device == "cpu" and dtype == "float32" and native.available() else {}
+
+
 @dataclasses.dataclass(frozen=True)
 class Sizes:
     """The workload's shape; the default is the benchmark's, tests pass a tiny one."""
@@ -155,7 +164,7 @@ def configure(quick: bool, seed: int, workdir: str, sizes: Sizes | None = None) 
 
 def build(impl: str, options: dict, device: str = "cpu", **jdl_kw):
     """The Runner of one implementation: 'jdl', 'flax' or 'torch' (``jdl_kw`` go to GPTConfig,
-    over JDL_OPTIONS)."""
+    over ``native_options`` and JDL_OPTIONS)."""
     from benchmarks.workloads import gpt_twins
 
     s = Sizes(**options.get("sizes", {}))
@@ -163,6 +172,7 @@ def build(impl: str, options: dict, device: str = "cpu", **jdl_kw):
     x, y = data(s, options["seed"])
     opt, dtype = options["optimizer"], common.compute_dtype(options)
     if impl == "jdl":
+        jdl_kw = {**native_options(device, dtype), **jdl_kw}
         return common.jdl_runner(jdl_model(s, **jdl_kw), weights, opt, x, y, dtype,
                                  load=lambda params, w: in_layout(nested(w), jdl_kw.get("stack", "loop")))
     if impl == "flax":

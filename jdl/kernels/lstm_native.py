@@ -16,10 +16,15 @@ import numpy as np
 from jdl.kernels import native
 
 
+def cpu_threads() -> int:
+    """The CPUs this process may run on (its affinity mask, which also sizes XLA's pool)."""
+    return len(os.sched_getaffinity(0))
+
+
 def threads_for(h: int) -> int:
-    """Threads for a hidden size H: the CPUs this process may run on, at most H/8 (each thread
-    owns whole groups of 8 hidden units)."""
-    return max(1, min(len(os.sched_getaffinity(0)), h // 8))
+    """Threads for a hidden size H: ``cpu_threads()``, at most H/8 (each thread owns whole
+    groups of 8 hidden units)."""
+    return max(1, min(cpu_threads(), h // 8))
 
 
 def _check(xw: jax.Array, w_h: jax.Array, threads: int | None) -> None:

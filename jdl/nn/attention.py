@@ -25,7 +25,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-IMPLS = ("plain", "blockwise", "jax")
+IMPLS = ("plain", "blockwise", "jax", "native")
 
 
 def causal_mask(n_q: int, n_k: int) -> jax.Array:
@@ -180,7 +180,9 @@ def attend(q: jax.Array, k: jax.Array, v: jax.Array, mask: Any = None, bias: Any
     - "plain": ``dot_product_attention``, which builds the (…, n_q, n_k) weights;
     - "blockwise": ``jdl.kernels.blockwise_attention``, the online softmax over key blocks of
       ``block_size``, memory O(n·block) in forward and backward;
-    - "jax": ``jax.nn.dot_product_attention`` (fused kernels where the backend has them).
+    - "jax": ``jax.nn.dot_product_attention`` (fused kernels where the backend has them);
+    - "native": ``jdl.kernels.attention_native``, forward and backward in C++ for x86-64 CPUs
+      with AVX2 (float32, d_v = d_k, no ``mask`` or ``bias``: ``causal`` only; built on first use).
 
     All three give the same values and gradients (to rounding), including zeros for a query
     that may attend to no key. ``causal=True`` ands ``mask`` with ``causal_mask(n_q, n_k)``
@@ -192,6 +194,12 @@ def attend(q: jax.Array, k: jax.Array, v: jax.Array, mask: Any = None, bias: Any
     check_qkv("attend", q, k, v)
     if impl not in IMPLS:
         raise ValueError(f"attend: impl must be one of {IMPLS}, got {impl!r}")
+    if impl == "native":
+        if mask is not None or bias is not None:
+            raise ValueError("attend(impl='native'): takes causal=True or nothing, not a mask or a bias; "
+                             "use impl='plain' or 'blockwise' for those")
+        from jdl.kernels.attention_native import attention  # jdl.kernels builds on this file
+        return attention(q, k, v, causal=causal)
     if impl == "blockwise":
         from jdl.kernels.attention import blockwise_attention  # jdl.kernels builds on this file
         return blockwise_attention(q, k, v, mask, bias, causal=causal, block_size=block_size)

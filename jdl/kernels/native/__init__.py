@@ -1,7 +1,8 @@
 """Native CPU kernels: C++ sources in this folder, compiled on first use with the system's C++
 compiler against JAX's XLA FFI headers and registered as XLA custom calls.
 
-Only ``lstm.cc`` lives here (``jdl.kernels.lstm``'s recurrence, ``impl='native'``). Nothing is
+``lstm.cc`` (``jdl.kernels.lstm``'s recurrence, ``impl='native'``) and ``attention.cc`` (causal
+attention forward and backward, ``jdl.nn.attend(impl='native')``), with ``simd.h`` shared. Nothing is
 downloaded: the shared library is built once per source, compiler and JAX version into
 ``$JDL_NATIVE_CACHE`` (default ``~/.cache/jdl/native``), by ``g++`` (or ``$CXX``), for x86-64
 CPUs with AVX2 and FMA. ``available()`` says whether this machine can have it, and ``load()``
@@ -23,9 +24,12 @@ import tempfile
 
 import jax
 
-SOURCE = pathlib.Path(__file__).with_name("lstm.cc")
+HERE = pathlib.Path(__file__).parent
+SOURCES = (HERE / "lstm.cc", HERE / "attention.cc")
+HEADERS = (HERE / "simd.h",)
 FLAGS = ("-O3", "-std=c++17", "-mavx2", "-mfma", "-shared", "-fPIC", "-pthread")
-TARGETS = {"jdl_lstm_forward": "JdlLstmForward", "jdl_lstm_backward": "JdlLstmBackward"}
+TARGETS = {"jdl_lstm_forward": "JdlLstmForward", "jdl_lstm_backward": "JdlLstmBackward",
+           "jdl_attention_forward": "JdlAttentionForward", "jdl_attention_backward": "JdlAttentionBackward"}
 
 
 class NativeUnavailable(RuntimeError):
@@ -50,21 +54,22 @@ def cache_dir() -> pathlib.Path:
 
 
 def _build(compiler: str) -> pathlib.Path:
-    """Compile ``lstm.cc`` once per (source, flags, compiler, JAX) into the cache; return its path.
-    The library is written under a temporary name and renamed, so concurrent builds are safe."""
-    key = hashlib.sha256(SOURCE.read_bytes() + " ".join(FLAGS).encode() + compiler.encode()
-                         + jax.__version__.encode()).hexdigest()[:16]
-    out = cache_dir() / f"jdl_lstm_{key}.so"
+    """Compile the sources once per (sources, flags, compiler, JAX) into the cache; return the
+    library's path. It is written under a temporary name and renamed, so concurrent builds are safe."""
+    text = b"".join(p.read_bytes() for p in SOURCES + HEADERS)
+    key = hashlib.sha256(text + " ".join(FLAGS).encode() + compiler.encode() + jax.__version__.encode()).hexdigest()[:16]
+    out = cache_dir() / f"jdl_native_{key}.so"
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=out.parent)
     os.close(fd)
-    cmd = [compiler, *FLAGS, f"-I{jax.ffi.include_dir()}", str(SOURCE), "-o", tmp]
+    cmd = [compiler, *FLAGS, f"-I{jax.ffi.include_dir()}", *map(str, SOURCES), "-o", tmp]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode:
         os.unlink(tmp)
-        raise NativeUnavailable(f"building {SOURCE.name} failed ({' '.join(cmd)}):\n{done.stderr[-2000:]}")
+        raise NativeUnavailable(f"building {', '.join(p.name for p in SOURCES)} failed ({' '.join(cmd)}):\n"
+                                f"{done.stderr[-2000:]}")
     os.replace(tmp, out)
     return out
 

@@ -1,0 +1,303 @@
+// Causal (or full) scaled dot-product attention, forward and backward, as XLA FFI custom calls
+// for x86-64 CPUs with AVX2 and FMA (jdl.kernels.attention_native builds on first use).
+//
+//   S = Q Kᵀ/√d,  P = softmax(S + M) row by row,  O = P V,  L_i = log Σ_j exp(S_ij)  (saved)
+//   backward: P = exp(S − L),  dV = Pᵀ dO,  dP = dO Vᵀ,  D_i = Σ_c dO_ic O_ic,
+//             dS = P ⊙ (dP − D),  dQ = dS K/√d,  dK = dSᵀ Q/√d
+//
+// M is 0 where query i may attend to key j (j ≤ i + n_k − n_q when causal, bottom-right
+// aligned as jdl.nn.causal_mask) and −∞ elsewhere; a row with no key gives zeros. Each
+// (batch, head) pair is independent: threads take pairs, copy them into zero-padded buffers
+// (rows and features rounded up to 16), and multiply with the packed-panel FMA tiles, skipping
+// the tiles the causal mask zeroes. Shapes: q (N, n_q, d), k, v (N, n_k, d), o, dO (N, n_q, d),
+// lse (N, n_q).
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "simd.h"
+
+namespace {
+using namespace jdl_native;
+
+int64_t up16(int64_t n) { return (n + 15) / 16 * 16; }
+
+// Which part of a product the mask lets through, per 6-row block [r0, r0 + mr):
+//   kAll: everything; kColsUpTo: output columns < hi; kKUpTo: the sum over k < hi;
+//   kKFrom: the sum over k ≥ lo (hi, lo from the row block and the causal offset).
+enum class Part { kAll, kColsUpTo, kKUpTo, kKFrom };
+
+// C[r, 0:16] = Σ_k A[r·lda + k·ldk] B[k·ldb + 0:16] for MR rows: A read with any strides (so Aᵀ
+// needs no copy), B 16 contiguous columns per k (a packed panel, or a row-major matrix).
+template <int MR>
+inline void tile16(const float* a, int64_t lda, int64_t ldk, const float* b, int64_t ldb, int64_t k, float* c,
+                   int64_t ldc) {
+  __m256 acc[MR][2];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  for (int64_t kk = 0; kk < k; ++kk) {
+    const __m256 b0 = _mm256_loadu_ps(b + kk * ldb), b1 = _mm256_loadu_ps(b + kk * ldb + 8);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const __m256 av = _mm256_broadcast_ss(a + r * lda + kk * ldk);
+      acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
+      acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+    _mm256_storeu_ps(c + r * ldc, acc[r][0]);
+    _mm256_storeu_ps(c + r * ldc + 8, acc[r][1]);
+  }
+}
+
+void tile16_rows(int mr, const float* a, int64_t lda, int64_t ldk, const float* b, int64_t ldb, int64_t k,
+                 float* c, int64_t ldc) {
+  switch (mr) {
+    case 6: return tile16<6>(a, lda, ldk, b, ldb, k, c, ldc);
+    case 5: return tile16<5>(a, lda, ldk, b, ldb, k, c, ldc);
+    case 4: return tile16<4>(a, lda, ldk, b, ldb, k, c, ldc);
+    case 3: return tile16<3>(a, lda, ldk, b, ldb, k, c, ldc);
+    case 2: return tile16<2>(a, lda, ldk, b, ldb, k, c, ldc);
+    default: return tile16<1>(a, lda, ldk, b, ldb, k, c, ldc);
+  }
+}
+
+// An operand: element (i, k) at data[i·ld + k·ldk] (A), or 16-column panels (B): panel j0/16
+// starts at data + (j0/16)·panel, its row k at + k·ld.
+struct A { const float* data; int64_t ld, ldk; };
+struct B { const float* data; int64_t ld, panel; };
+B packed(const float* p, int64_t k) { return {p, 16, 16 * k}; }
+B rows(const float* m, int64_t ld) { return {m, ld, 16}; }
+
+// C (M × N) = A (M × K) · B (K × N), N a multiple of 16; `limit(r0, mr)` is the bound that
+// `part` reads (ignored for kAll). Skipped columns of C are left as they were; skipped terms
+// of a sum are zeros of A by construction.
+template <class Limit>
+void gemm(int64_t m, int64_t n, int64_t k, A a, B b, float* c, int64_t ldc, Part part, Limit limit) {
+  for (int64_t r0 = 0; r0 < m; r0 += 6) {
+    const int mr = static_cast<int>(std::min<int64_t>(6, m - r0));
+    const int64_t bound = part == Part::kAll ? 0 : limit(r0, mr);
+    int64_t k_lo = 0, k_hi = k, n_hi = n;
+    if (part == Part::kColsUpTo) n_hi = std::min(n, up16(std::max<int64_t>(bound, 0)));
+    if (part == Part::kKUpTo) k_hi = std::clamp<int64_t>(bound, 0, k);
+    if (part == Part::kKFrom) k_lo = std::clamp<int64_t>(bound, 0, k);
+    for (int64_t j0 = 0; j0 < n_hi; j0 += 16) {
+      float* out = c + r0 * ldc + j0;
+      if (k_hi <= k_lo) {
+        for (int r = 0; r < mr; ++r) std::fill(out + r * ldc, out + r * ldc + 16, 0.0f);
+        continue;
+      }
+      tile16_rows(mr, a.data + r0 * a.ld + k_lo * a.ldk, a.ld, a.ldk, b.data + j0 / 16 * b.panel + k_lo * b.ld,
+                  b.ld, k_hi - k_lo, out, ldc);
+    }
+  }
+}
+
+// Pack Bᵀ for B = Mᵀ, M (N × K) row-major: N/16 panels of K × 16 (column j of B is row j of M).
+void pack_t(const float* m, int64_t k, int64_t n, float* out) {
+  for (int64_t j0 = 0; j0 < n; j0 += 16)
+    for (int64_t j = 0; j < 16; ++j) {
+      const float* row = m + (j0 + j) * k;
+      float* col = out + j0 * k + j;
+      for (int64_t kk = 0; kk < k; ++kk) col[kk * 16] = row[kk];
+    }
+}
+
+// dst (rows_p × cols_p, zero-padded) ← src (rows × cols), scaled.
+void load_padded(const float* src, int64_t rows, int64_t cols, int64_t rows_p, int64_t cols_p, float scale,
+                 float* dst) {
+  std::fill(dst, dst + rows_p * cols_p, 0.0f);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) dst[r * cols_p + c] = src[r * cols + c] * scale;
+}
+
+struct Dims {
+  int64_t pairs, nq, nk, d, nq_p, nk_p, d_p, offset;  // offset: causal shift n_k − n_q, or n_k (none)
+  float scale;
+  int64_t keys(int64_t i) const { return std::min(nk, i + offset + 1); }  // query i sees keys < keys(i)
+};
+
+// Per-thread scratch for one (batch, head) pair.
+struct Scratch {
+  std::vector<float> q, k, v, o, d_o, s, p, t, pk;  // pk: a packed (K × N) operand
+  explicit Scratch(const Dims& g)
+      : q(g.nq_p * g.d_p), k(g.nk_p * g.d_p), v(g.nk_p * g.d_p), o(std::max(g.nq_p, g.nk_p) * g.d_p),
+        d_o(g.nq_p * g.d_p),
+        s(g.nq_p * g.nk_p), p(g.nq_p * g.nk_p), t(std::max(g.nq_p, g.nk_p) * std::max(g.nq_p, g.nk_p)),
+        pk(g.nk_p * g.d_p) {}
+};
+
+// S = (Q/√d) Kᵀ over the columns the mask may let through.
+void scores(const Dims& g, Scratch& w) {
+  pack_t(w.k.data(), g.d_p, g.nk_p, w.pk.data());
+  gemm(g.nq_p, g.nk_p, g.d_p, {w.q.data(), g.d_p, 1}, packed(w.pk.data(), g.d_p), w.s.data(), g.nk_p, Part::kColsUpTo,
+       [&](int64_t r0, int mr) { return std::min(g.nk, r0 + mr - 1 + g.offset + 1); });
+}
+
+void forward_pair(const Dims& g, Scratch& w, const float* q, const float* k, const float* v, float* o,
+                  float* lse) {
+  load_padded(q, g.nq, g.d, g.nq_p, g.d_p, g.scale, w.q.data());
+  load_padded(k, g.nk, g.d, g.nk_p, g.d_p, 1.0f, w.k.data());
+  load_padded(v, g.nk, g.d, g.nk_p, g.d_p, 1.0f, w.v.data());
+  scores(g, w);
+  std::fill(w.p.begin(), w.p.end(), 0.0f);
+  for (int64_t i = 0; i < g.nq; ++i) {
+    const int64_t n = g.keys(i);
+    const float* s = w.s.data() + i * g.nk_p;
+    float* p = w.p.data() + i * g.nk_p;
+    if (n <= 0) { lse[i] = -std::numeric_limits<float>::infinity(); continue; }
+    float m = s[0];
+    for (int64_t j = 1; j < n; ++j) m = std::max(m, s[j]);
+    __m256 sum8 = _mm256_setzero_ps(), m8 = _mm256_set1_ps(m);
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+      __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(s + j), m8));
+      _mm256_storeu_ps(p + j, e);
+      sum8 = _mm256_add_ps(sum8, e);
+    }
+    float tail[8] = {0}, buf[8];
+    for (int64_t jj = j; jj < n; ++jj) tail[jj - j] = s[jj] - m;
+    _mm256_storeu_ps(buf, exp8(_mm256_loadu_ps(tail)));
+    _mm256_storeu_ps(tail, sum8);
+    float sum = 0.0f;
+    for (int u = 0; u < 8; ++u) sum += tail[u];
+    for (int64_t jj = j; jj < n; ++jj) { p[jj] = buf[jj - j]; sum += buf[jj - j]; }
+    const float inv = 1.0f / sum;
+    for (int64_t jj = 0; jj < n; ++jj) p[jj] *= inv;
+    lse[i] = m + std::log(sum);
+  }
+  gemm(g.nq_p, g.d_p, g.nk_p, {w.p.data(), g.nk_p, 1}, rows(w.v.data(), g.d_p), w.o.data(), g.d_p, Part::kKUpTo,
+       [&](int64_t r0, int mr) { return std::min(g.nk, r0 + mr - 1 + g.offset + 1); });
+  for (int64_t i = 0; i < g.nq; ++i)
+    for (int64_t c = 0; c < g.d; ++c) o[i * g.d + c] = w.o[i * g.d_p + c];
+}
+
+void backward_pair(const Dims& g, Scratch& w, const float* q, const float* k, const float* v, const float* o,
+                   const float* lse, const float* d_o, float* dq, float* dk, float* dv) {
+  load_padded(q, g.nq, g.d, g.nq_p, g.d_p, g.scale, w.q.data());
+  load_padded(k, g.nk, g.d, g.nk_p, g.d_p, 1.0f, w.k.data());
+  load_padded(v, g.nk, g.d, g.nk_p, g.d_p, 1.0f, w.v.data());
+  load_padded(d_o, g.nq, g.d, g.nq_p, g.d_p, 1.0f, w.d_o.data());
+  scores(g, w);
+  // dP = dO Vᵀ into w.o (as scratch, nq_p × nk_p fits in t), then dS = P ⊙ (dP − D) into s
+  pack_t(w.v.data(), g.d_p, g.nk_p, w.pk.data());
+  gemm(g.nq_p, g.nk_p, g.d_p, {w.d_o.data(), g.d_p, 1}, packed(w.pk.data(), g.d_p), w.t.data(), g.nk_p, Part::kColsUpTo,
+       [&](int64_t r0, int mr) { return std::min(g.nk, r0 + mr - 1 + g.offset + 1); });
+  std::fill(w.p.begin(), w.p.end(), 0.0f);
+  for (int64_t i = 0; i < g.nq; ++i) {
+    const int64_t n = g.keys(i);
+    float dd = 0.0f;
+    for (int64_t c = 0; c < g.d; ++c) dd += d_o[i * g.d + c] * o[i * g.d + c];
+    float* s = w.s.data() + i * g.nk_p;
+    float* p = w.p.data() + i * g.nk_p;
+    const float* dp = w.t.data() + i * g.nk_p;
+    const __m256 l8 = _mm256_set1_ps(lse[i]), dd8 = _mm256_set1_ps(dd);
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+      __m256 pv = exp8(_mm256_sub_ps(_mm256_loadu_ps(s + j), l8));
+      _mm256_storeu_ps(p + j, pv);
+      _mm256_storeu_ps(s + j, _mm256_mul_ps(pv, _mm256_sub_ps(_mm256_loadu_ps(dp + j), dd8)));
+    }
+    for (; j < n; ++j) {
+      float buf[8] = {s[j] - lse[i]}, out[8];
+      _mm256_storeu_ps(out, exp8(_mm256_loadu_ps(buf)));
+      p[j] = out[0];
+      s[j] = out[0] * (dp[j] - dd);
+    }
+    std::fill(s + std::max<int64_t>(n, 0), s + g.nk_p, 0.0f);
+  }
+  for (int64_t i = g.nq; i < g.nq_p; ++i) std::fill(w.s.begin() + i * g.nk_p, w.s.begin() + (i + 1) * g.nk_p, 0.0f);
+  // key j is seen by queries i ≥ j − offset: the sums over i start there
+  auto first_query = [&](int64_t r0, int) { return r0 - g.offset; };
+  // dV = Pᵀ dO and dK = dSᵀ (Q/√d), both (nk_p × d_p): Aᵀ read in place (row stride 1, k stride nk_p)
+  gemm(g.nk_p, g.d_p, g.nq_p, {w.p.data(), 1, g.nk_p}, rows(w.d_o.data(), g.d_p), w.o.data(), g.d_p, Part::kKFrom,
+       first_query);
+  for (int64_t j = 0; j < g.nk; ++j)
+    for (int64_t c = 0; c < g.d; ++c) dv[j * g.d + c] = w.o[j * g.d_p + c];
+  gemm(g.nk_p, g.d_p, g.nq_p, {w.s.data(), 1, g.nk_p}, rows(w.q.data(), g.d_p), w.o.data(), g.d_p, Part::kKFrom,
+       first_query);
+  for (int64_t j = 0; j < g.nk; ++j)
+    for (int64_t c = 0; c < g.d; ++c) dk[j * g.d + c] = w.o[j * g.d_p + c];
+  // dQ = dS K / √d
+  gemm(g.nq_p, g.d_p, g.nk_p, {w.s.data(), g.nk_p, 1}, rows(w.k.data(), g.d_p), w.o.data(), g.d_p, Part::kKUpTo,
+       [&](int64_t r0, int mr) { return std::min(g.nk, r0 + mr - 1 + g.offset + 1); });
+  for (int64_t i = 0; i < g.nq; ++i)
+    for (int64_t c = 0; c < g.d; ++c) dq[i * g.d + c] = w.o[i * g.d_p + c] * g.scale;
+}
+
+Dims dims(const ffi::AnyBuffer::Dimensions& qd, const ffi::AnyBuffer::Dimensions& kd, bool causal) {
+  Dims g;
+  g.pairs = qd[0], g.nq = qd[1], g.d = qd[2], g.nk = kd[1];
+  g.nq_p = up16(g.nq), g.nk_p = up16(g.nk), g.d_p = up16(g.d);
+  g.offset = causal ? g.nk - g.nq : g.nk;
+  g.scale = 1.0f / std::sqrt(static_cast<float>(g.d));
+  return g;
+}
+
+// Split the pairs over threads on XLA's pool; each thread keeps one Scratch.
+template <class F>
+void over_pairs(const Dims& g, int64_t threads, ffi::ThreadPool* pool, F f) {
+  const int n = static_cast<int>(std::max<int64_t>(1, std::min(threads, g.pairs)));
+  parallel(n, pool, [&](int p) {
+    Scratch w(g);
+    for (int64_t i = g.pairs * p / n; i < g.pairs * (p + 1) / n; ++i) f(w, i);
+  });
+}
+
+ffi::Error ForwardImpl(ffi::Buffer<ffi::F32> q, ffi::Buffer<ffi::F32> k, ffi::Buffer<ffi::F32> v,
+                       ffi::ResultBuffer<ffi::F32> o, ffi::ResultBuffer<ffi::F32> lse, bool causal, int64_t threads,
+                       ffi::ThreadPool pool) {
+  const Dims g = dims(q.dimensions(), k.dimensions(), causal);
+  const float *qp = q.typed_data(), *kp = k.typed_data(), *vp = v.typed_data();
+  float *op = o->typed_data(), *lp = lse->typed_data();
+  over_pairs(g, threads, &pool, [&](Scratch& w, int64_t i) {
+    forward_pair(g, w, qp + i * g.nq * g.d, kp + i * g.nk * g.d, vp + i * g.nk * g.d, op + i * g.nq * g.d,
+                 lp + i * g.nq);
+  });
+  return ffi::Error::Success();
+}
+
+ffi::Error BackwardImpl(ffi::Buffer<ffi::F32> q, ffi::Buffer<ffi::F32> k, ffi::Buffer<ffi::F32> v,
+                        ffi::Buffer<ffi::F32> o, ffi::Buffer<ffi::F32> lse, ffi::Buffer<ffi::F32> d_o,
+                        ffi::ResultBuffer<ffi::F32> dq, ffi::ResultBuffer<ffi::F32> dk,
+                        ffi::ResultBuffer<ffi::F32> dv, bool causal, int64_t threads, ffi::ThreadPool pool) {
+  const Dims g = dims(q.dimensions(), k.dimensions(), causal);
+  const int64_t sq = g.nq * g.d, sk = g.nk * g.d;
+  over_pairs(g, threads, &pool, [&](Scratch& w, int64_t i) {
+    backward_pair(g, w, q.typed_data() + i * sq, k.typed_data() + i * sk, v.typed_data() + i * sk,
+                  o.typed_data() + i * sq, lse.typed_data() + i * g.nq, d_o.typed_data() + i * sq,
+                  dq->typed_data() + i * sq, dk->typed_data() + i * sk, dv->typed_data() + i * sk);
+  });
+  return ffi::Error::Success();
+}
+
+}  // namespace
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(JdlAttentionForward, ForwardImpl,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Attr<bool>("causal")
+                                  .Attr<int64_t>("threads")
+                                  .Ctx<ffi::ThreadPool>());
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(JdlAttentionBackward, BackwardImpl,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Attr<bool>("causal")
+                                  .Attr<int64_t>("threads")
+                                  .Ctx<ffi::ThreadPool>());
