@@ -83,12 +83,13 @@ def LSTMLayer(hidden: int, sequence: Callable[..., Any]) -> Any:
     return leaf(init, apply, "lstm")
 
 
-def lstm_impl(device: str = "cpu") -> str:
-    """The recurrence jdl's model runs on: the native C++ kernel ('native') on a CPU that can
-    build it (``jdl.kernels.native.available()``), XLA's scans ('fused') elsewhere."""
+def lstm_impl(device: str = "cpu", dtype: str = "float32") -> str:
+    """The recurrence jdl's model runs on: the native C++ kernel ('native') for float32 on a CPU
+    that can build it (``jdl.kernels.native.available()``), XLA's scans ('fused') elsewhere
+    (the bf16 rows, GPUs)."""
     from jdl.kernels import native
 
-    return "native" if device == "cpu" and native.available() else "fused"
+    return "native" if device == "cpu" and dtype == "float32" and native.available() else "fused"
 
 
 def EmbeddingLSTM(hidden: int, unroll: int = UNROLL, impl: str = "fused") -> Any:
@@ -117,7 +118,7 @@ def EmbeddingLSTM(hidden: int, unroll: int = UNROLL, impl: str = "fused") -> Any
 
 def jdl_model(sequence: Callable[..., Any] | None = None, unroll: int = UNROLL, impl: str = "fused"):
     """serial(EmbeddingLSTM(H, impl=impl), Dense(V)) by default (the benchmark's jdl model, with
-    ``impl=lstm_impl(device)``); with
+    ``impl=lstm_impl(device, dtype)``); with
     ``sequence(params, x)`` (e.g. ``lstm_sequence``), serial(Embedding(V, E), LSTMLayer(H,
     sequence), Dense(V)) — the same network with the embedding applied on its own."""
     import jdl
@@ -252,7 +253,7 @@ def build(impl: str, options: dict, device: str = "cpu"):
     x, y = data(options["seed"])
     opt, dtype = options["optimizer"], common.compute_dtype(options)
     if impl == "jdl":
-        return common.jdl_runner(jdl_model(impl=lstm_impl(device)), layers, opt, x, y, dtype, load=load_jdl)
+        return common.jdl_runner(jdl_model(impl=lstm_impl(device, dtype)), layers, opt, x, y, dtype, load=load_jdl)
     if impl == "flax":
         import jax.numpy as jnp
 

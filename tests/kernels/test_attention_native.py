@@ -10,19 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jdl.kernels import native
 from jdl.nn.attention import attend
 
 
-@pytest.fixture(scope="module", autouse=True)
-def built():
-    """Skip where the machine cannot have the kernel; a failed build fails."""
-    try:
-        native.load()
-    except native.NativeUnavailable as e:
-        if str(e).startswith("building"):
-            raise
-        pytest.skip(f"native kernels unavailable here: {e}")
+pytestmark = pytest.mark.usefixtures("native_kernels")  # tests/kernels/conftest.py
 
 
 def rand(seed, *shape, scale=1.0):

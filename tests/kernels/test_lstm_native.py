@@ -9,21 +9,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jdl.kernels import lstm, lstm_native, native
+from jdl.kernels import lstm, lstm_native
 from jdl.kernels.lstm import embedded_lstm_sequence, lstm_sequence
 
 T, B, C, H = 9, 7, 5, 40  # B = 6 + 1 rows, H split 16 + 24 units: both tile widths and a short row block
 
 
-@pytest.fixture(scope="module", autouse=True)
-def built():
-    """Skip where the machine cannot have the kernel (no g++, no AVX2); a failed build fails."""
-    try:
-        native.load()
-    except native.NativeUnavailable as e:
-        if str(e).startswith("building"):
-            raise
-        pytest.skip(f"native kernels unavailable here: {e}")
+pytestmark = pytest.mark.usefixtures("native_kernels")  # tests/kernels/conftest.py
 
 
 def rand(seed, *shape, scale=1.0):

@@ -61,8 +61,12 @@ def _build(compiler: str) -> pathlib.Path:
     out = cache_dir() / f"jdl_native_{key}.so"
     if out.exists():
         return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=out.parent)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".so", dir=out.parent)
+    except OSError as e:
+        raise NativeUnavailable(f"cannot write the native library to {out.parent} ({e}); "
+                                f"set $JDL_NATIVE_CACHE to a writable folder") from e
     os.close(fd)
     cmd = [compiler, *FLAGS, f"-I{jax.ffi.include_dir()}", *map(str, SOURCES), "-o", tmp]
     done = subprocess.run(cmd, capture_output=True, text=True)
