@@ -38,6 +38,9 @@ def test_train_lstm_lm_on_pydoc_text_reports_bits_per_character(tmp_path):
     ({"model": "gru_lm", "dataset": "pydoc_text", "hidden": (16, 8)}, r"--hidden=16,8 must repeat one size"),
     ({"model": "rnn_lm", "dataset": "pydoc_text", "norm": "layer"}, "--norm applies to --model=mlp and the CNNs"),
     ({"model": "gru_lm", "dataset": "pydoc_text", "lstm_impl": "native"}, "--lstm_impl=native is for --model=lstm_lm"),
+    ({"model": "lstm_lm", "dataset": "pydoc_text", "attention": "native"}, "--attention=native is for --model=gpt"),
+    ({"model": "gpt", "dataset": "pydoc_text", "attention": "jax", "dropout": 0.1},
+     "--dropout=0.1 drops attention weights, which needs --attention=plain"),
 ])
 def test_language_model_flag_combinations_are_usage_errors(overrides, message):
     with pytest.raises(app.UsageError, match=message):

@@ -12,12 +12,12 @@ from jdl.cli.flags import CNN_MODELS, DEFAULT_LEARNING_RATES, LM_MODELS, MODELS,
 
 def build_model(name: str, n_classes: int, hidden: Sequence[int], activation: str,
                 norm: str = "none", dropout: float = 0.0, input_shape: Sequence[int] | None = None,
-                embed: int = 64, heads: int = 4, lstm_impl: str = "fused"):
+                embed: int = 64, heads: int = 4, lstm_impl: str = "fused", attention: str = "plain"):
     """The model named by ``--model``, ending in ``n_classes`` logits; ``input_shape`` is one
     example's shape (no batch axis), which the convolutional models adapt to. For a language
     model ``n_classes`` is the vocabulary size, ``embed`` the embedding size of the recurrent
-    ones, ``lstm_impl`` the LSTM's recurrence ('fused' or 'native') and ``heads`` the GPT's
-    attention heads."""
+    ones, ``lstm_impl`` the LSTM's recurrence ('fused' or 'native'), ``heads`` the GPT's
+    attention heads and ``attention`` its ``attend`` impl."""
     from jdl import models, nn
 
     if name == "mlp":
@@ -25,7 +25,7 @@ def build_model(name: str, n_classes: int, hidden: Sequence[int], activation: st
     if name in CNN_MODELS:
         return build_cnn_model(name, n_classes, input_shape, norm, dropout)
     if name == "gpt":
-        return build_gpt_model(n_classes, hidden, heads, norm, dropout, input_shape)
+        return build_gpt_model(n_classes, hidden, heads, norm, dropout, input_shape, attention)
     if name in LM_MODELS:
         return build_lm_model(name, n_classes, hidden, embed, norm, dropout, input_shape, lstm_impl)
     raise app.UsageError(f"--model={name!r}: valid choices are {', '.join(MODELS)}")
@@ -75,16 +75,17 @@ def check_lm_input(name: str, hidden: Sequence[int], norm: str, input_shape: Seq
 
 
 def build_gpt_model(vocab_size: int, hidden: Sequence[int], heads: int, norm: str = "none", dropout: float = 0.0,
-                    input_shape: Sequence[int] | None = None):
+                    input_shape: Sequence[int] | None = None, attention: str = "plain"):
     """``jdl.models.gpt.gpt``: one Pre-LN block per ``--hidden`` size (all equal: d_model),
-    ``--heads`` heads, the context T of the windows (``--seq_len``), ``--dropout``, tied head."""
+    ``--heads`` heads, the context T of the windows (``--seq_len``), ``--dropout``, tied head,
+    ``--attention``'s implementation."""
     from jdl.models.gpt import GPTConfig, gpt
 
     check_lm_input("gpt", hidden, norm, input_shape)
     if hidden[0] % heads:
         raise app.UsageError(f"--model=gpt: d_model --hidden={hidden[0]} is not divisible by --heads={heads}")
     return gpt(GPTConfig(vocab_size=vocab_size, context=input_shape[0], num_layers=len(hidden),
-                         d_model=hidden[0], num_heads=heads, dropout=dropout))
+                         d_model=hidden[0], num_heads=heads, dropout=dropout, attention=attention))
 
 
 def build_lm_model(name: str, vocab_size: int, hidden: Sequence[int], embed: int, norm: str = "none",

@@ -24,6 +24,7 @@ class TrainConfig:
     embed: int = 64
     heads: int = 4
     lstm_impl: str = "fused"
+    attention: str = "plain"
     seq_len: int = 64
     data_dir: str | None = None
     validation_fraction: float = 0.1
@@ -128,6 +129,11 @@ def check(config: TrainConfig) -> None:
                              f"{', '.join(missing)}, e.g. --coordinator=10.0.0.1:1234 --num_processes=2 --process_id=0")
     if config.lstm_impl != "fused" and config.model != "lstm_lm":
         raise app.UsageError(f"--lstm_impl={config.lstm_impl} is for --model=lstm_lm, not --model={config.model}")
+    if config.attention != "plain" and config.model != "gpt":
+        raise app.UsageError(f"--attention={config.attention} is for --model=gpt, not --model={config.model}")
+    if config.attention != "plain" and config.dropout:
+        raise app.UsageError(f"--dropout={config.dropout} drops attention weights, which needs --attention=plain, "
+                             f"not --attention={config.attention}")
     if config.accumulate_steps > 1 and config.batch_size % config.accumulate_steps:
         raise app.UsageError(f"--accumulate_steps={config.accumulate_steps} must divide "
                              f"--batch_size={config.batch_size}")

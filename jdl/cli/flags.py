@@ -37,6 +37,10 @@ flags.DEFINE_integer("embed", 64, "Language models (lstm_lm, gru_lm, rnn_lm): th
 flags.DEFINE_enum("lstm_impl", "fused", ["fused", "native"], "lstm_lm: how the LSTM's recurrence runs: 'fused' "
                   "(XLA's scans, any device) or 'native' (C++ scans for x86-64 CPUs with AVX2, built with g++ on first "
                   "use; jdl.kernels.lstm_native) — the same numbers to float32 rounding.")
+flags.DEFINE_enum("attention", "plain", ["plain", "blockwise", "jax", "native"], "gpt: how each block attends "
+                  "(jdl.nn.attend's impl): 'plain' the definition, 'blockwise' the online softmax, 'jax' "
+                  "jax.nn.dot_product_attention, 'native' C++ for x86-64 CPUs (built with g++ on first use); the same "
+                  "numbers to float32 rounding. Dropout on the attention weights (--dropout) needs 'plain'.")
 flags.DEFINE_integer("heads", 4, "gpt: the number h of attention heads; d_model (--hidden) must be "
                      "divisible by h.", lower_bound=1)
 flags.DEFINE_integer("seq_len", 64, "Text data sets (pydoc_text): the length T of the next-character "

@@ -94,7 +94,7 @@ def run_fit(config: TrainConfig):
     n_classes = data.VOCABS[config.dataset]().size if text else int(np.max(train_data[1])) + 1
     model = build_model(config.model, n_classes, config.hidden, config.activation, config.norm, config.dropout,
                         input_shape=train_data[0].shape[1:], embed=config.embed, heads=config.heads,
-                        lstm_impl=config.lstm_impl)
+                        lstm_impl=config.lstm_impl, attention=config.attention)
     optimizer = build_optimizer_for(config, len(train_data[0]))
     workdir = config.workdir or os.path.join(
         "runs", f"{config.model}-{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")

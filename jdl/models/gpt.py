@@ -58,7 +58,7 @@ class GPTConfig:
       tied_head: logits = h W_teᵀ (GPT-2), or a separate ``head`` matrix (d_model, V).
       stack: "loop" (a Python loop of N blocks) or "repeat" (stacked params under lax.scan).
       layer_norm_eps: ε of every LayerNorm (GPT-2: 1e-5).
-      attention: the attention implementation, "plain", "blockwise" or "jax"
+      attention: the attention implementation, "plain", "blockwise", "jax" or "native"
         (``jdl.nn.attend``); dropout on the attention weights needs "plain".
       fused_qkv: project Q, K, V as one matmul on the concatenated weights
         (``jdl.nn.project_qkv(fused=True)``; same params, same values).
