@@ -117,6 +117,7 @@ void load_padded(const float* src, int64_t rows, int64_t cols, int64_t rows_p, i
 struct Dims {
   int64_t pairs, nq, nk, d, nq_p, nk_p, d_p, offset;  // offset: causal shift n_k − n_q, or n_k (none)
   float scale;
+  bool aligned;  // n_q, n_k, d multiples of 16: K, V, dO and the outputs used in place, no copies
   int64_t keys(int64_t i) const { return std::min(nk, i + offset + 1); }  // query i sees keys < keys(i)
 };
 
@@ -130,28 +131,63 @@ struct Scratch {
         pk(g.nk_p * g.d_p) {}
 };
 
-// S = (Q/√d) Kᵀ over the columns the mask may let through.
-void scores(const Dims& g, Scratch& w) {
-  pack_t(w.k.data(), g.d_p, g.nk_p, w.pk.data());
+// S = (Q/√d) Kᵀ over the columns the mask may let through (w.q holds Q/√d).
+void scores(const Dims& g, Scratch& w, const float* k) {
+  pack_t(k, g.d_p, g.nk_p, w.pk.data());
   gemm(g.nq_p, g.nk_p, g.d_p, {w.q.data(), g.d_p, 1}, packed(w.pk.data(), g.d_p), w.s.data(), g.nk_p, Part::kColsUpTo,
        [&](int64_t r0, int mr) { return std::min(g.nk, r0 + mr - 1 + g.offset + 1); });
+}
+
+// An (n × d) input as the kernel reads it: in place when aligned, else zero-padded into `pad`.
+const float* operand(const Dims& g, const float* x, int64_t n, int64_t n_p, std::vector<float>& pad) {
+  if (g.aligned) return x;
+  load_padded(x, n, g.d, n_p, g.d_p, 1.0f, pad.data());
+  return pad.data();
+}
+
+// Zero what the products may read past row i's visible keys: up to 5 entries after them (a
+// 6-row block reads as far as its last row sees) when aligned; every padded entry otherwise.
+void clear_masked(const Dims& g, std::vector<float>& m) {
+  if (!g.aligned) {
+    for (int64_t i = 0; i < g.nq_p; ++i) {
+      const int64_t n = i < g.nq ? std::max<int64_t>(g.keys(i), 0) : 0;
+      std::fill(m.begin() + i * g.nk_p + n, m.begin() + (i + 1) * g.nk_p, 0.0f);
+    }
+    return;
+  }
+  for (int64_t i = 0; i < g.nq; ++i) {
+    const int64_t n = std::max<int64_t>(g.keys(i), 0);
+    std::fill(m.begin() + i * g.nk_p + n, m.begin() + i * g.nk_p + std::min(g.nk_p, n + 6), 0.0f);
+  }
+}
+
+// out (rows × d) ← the padded result, times `scale`; in place when aligned.
+void store(const Dims& g, const float* result, int64_t rows, float scale, float* out) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < g.d; ++c) out[r * g.d + c] = result[r * g.d_p + c] * scale;
 }
 
 void forward_pair(const Dims& g, Scratch& w, const float* q, const float* k, const float* v, float* o,
                   float* lse) {
   load_padded(q, g.nq, g.d, g.nq_p, g.d_p, g.scale, w.q.data());
-  load_padded(k, g.nk, g.d, g.nk_p, g.d_p, 1.0f, w.k.data());
-  load_padded(v, g.nk, g.d, g.nk_p, g.d_p, 1.0f, w.v.data());
-  scores(g, w);
-  std::fill(w.p.begin(), w.p.end(), 0.0f);
+  const float* kk = operand(g, k, g.nk, g.nk_p, w.k);
+  const float* vv = operand(g, v, g.nk, g.nk_p, w.v);
+  scores(g, w, kk);
   for (int64_t i = 0; i < g.nq; ++i) {
     const int64_t n = g.keys(i);
     const float* s = w.s.data() + i * g.nk_p;
     float* p = w.p.data() + i * g.nk_p;
     if (n <= 0) { lse[i] = -std::numeric_limits<float>::infinity(); continue; }
-    float m = s[0];
-    for (int64_t j = 1; j < n; ++j) m = std::max(m, s[j]);
-    __m256 sum8 = _mm256_setzero_ps(), m8 = _mm256_set1_ps(m);
+    __m256 m8 = _mm256_set1_ps(s[0]);
+    int64_t jm = 0;
+    for (; jm + 8 <= n; jm += 8) m8 = _mm256_max_ps(m8, _mm256_loadu_ps(s + jm));
+    float lanes[8];
+    _mm256_storeu_ps(lanes, m8);
+    float m = lanes[0];
+    for (int u = 1; u < 8; ++u) m = std::max(m, lanes[u]);
+    for (; jm < n; ++jm) m = std::max(m, s[jm]);
+    __m256 sum8 = _mm256_setzero_ps();
+    m8 = _mm256_set1_ps(m);
     int64_t j = 0;
     for (; j + 8 <= n; j += 8) {
       __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(s + j), m8));
@@ -165,28 +201,30 @@ void forward_pair(const Dims& g, Scratch& w, const float* q, const float* k, con
     float sum = 0.0f;
     for (int u = 0; u < 8; ++u) sum += tail[u];
     for (int64_t jj = j; jj < n; ++jj) { p[jj] = buf[jj - j]; sum += buf[jj - j]; }
-    const float inv = 1.0f / sum;
-    for (int64_t jj = 0; jj < n; ++jj) p[jj] *= inv;
+    const __m256 inv = _mm256_set1_ps(1.0f / sum);
+    int64_t jj = 0;
+    for (; jj + 8 <= n; jj += 8) _mm256_storeu_ps(p + jj, _mm256_mul_ps(_mm256_loadu_ps(p + jj), inv));
+    for (; jj < n; ++jj) p[jj] *= 1.0f / sum;
     lse[i] = m + std::log(sum);
   }
-  gemm(g.nq_p, g.d_p, g.nk_p, {w.p.data(), g.nk_p, 1}, rows(w.v.data(), g.d_p), w.o.data(), g.d_p, Part::kKUpTo,
+  clear_masked(g, w.p);
+  float* out = g.aligned ? o : w.o.data();
+  gemm(g.nq_p, g.d_p, g.nk_p, {w.p.data(), g.nk_p, 1}, rows(vv, g.d_p), out, g.d_p, Part::kKUpTo,
        [&](int64_t r0, int mr) { return std::min(g.nk, r0 + mr - 1 + g.offset + 1); });
-  for (int64_t i = 0; i < g.nq; ++i)
-    for (int64_t c = 0; c < g.d; ++c) o[i * g.d + c] = w.o[i * g.d_p + c];
+  if (!g.aligned) store(g, w.o.data(), g.nq, 1.0f, o);
 }
 
 void backward_pair(const Dims& g, Scratch& w, const float* q, const float* k, const float* v, const float* o,
                    const float* lse, const float* d_o, float* dq, float* dk, float* dv) {
   load_padded(q, g.nq, g.d, g.nq_p, g.d_p, g.scale, w.q.data());
-  load_padded(k, g.nk, g.d, g.nk_p, g.d_p, 1.0f, w.k.data());
-  load_padded(v, g.nk, g.d, g.nk_p, g.d_p, 1.0f, w.v.data());
-  load_padded(d_o, g.nq, g.d, g.nq_p, g.d_p, 1.0f, w.d_o.data());
-  scores(g, w);
-  // dP = dO Vᵀ into w.o (as scratch, nq_p × nk_p fits in t), then dS = P ⊙ (dP − D) into s
-  pack_t(w.v.data(), g.d_p, g.nk_p, w.pk.data());
-  gemm(g.nq_p, g.nk_p, g.d_p, {w.d_o.data(), g.d_p, 1}, packed(w.pk.data(), g.d_p), w.t.data(), g.nk_p, Part::kColsUpTo,
+  const float* kk = operand(g, k, g.nk, g.nk_p, w.k);
+  const float* vv = operand(g, v, g.nk, g.nk_p, w.v);
+  const float* ddo = operand(g, d_o, g.nq, g.nq_p, w.d_o);
+  scores(g, w, kk);
+  // dP = dO Vᵀ into t, then P into p and dS = P ⊙ (dP − D) into s
+  pack_t(vv, g.d_p, g.nk_p, w.pk.data());
+  gemm(g.nq_p, g.nk_p, g.d_p, {ddo, g.d_p, 1}, packed(w.pk.data(), g.d_p), w.t.data(), g.nk_p, Part::kColsUpTo,
        [&](int64_t r0, int mr) { return std::min(g.nk, r0 + mr - 1 + g.offset + 1); });
-  std::fill(w.p.begin(), w.p.end(), 0.0f);
   for (int64_t i = 0; i < g.nq; ++i) {
     const int64_t n = g.keys(i);
     float dd = 0.0f;
@@ -207,25 +245,23 @@ void backward_pair(const Dims& g, Scratch& w, const float* q, const float* k, co
       p[j] = out[0];
       s[j] = out[0] * (dp[j] - dd);
     }
-    std::fill(s + std::max<int64_t>(n, 0), s + g.nk_p, 0.0f);
   }
-  for (int64_t i = g.nq; i < g.nq_p; ++i) std::fill(w.s.begin() + i * g.nk_p, w.s.begin() + (i + 1) * g.nk_p, 0.0f);
+  clear_masked(g, w.p);
+  clear_masked(g, w.s);
   // key j is seen by queries i ≥ j − offset: the sums over i start there
   auto first_query = [&](int64_t r0, int) { return r0 - g.offset; };
   // dV = Pᵀ dO and dK = dSᵀ (Q/√d), both (nk_p × d_p): Aᵀ read in place (row stride 1, k stride nk_p)
-  gemm(g.nk_p, g.d_p, g.nq_p, {w.p.data(), 1, g.nk_p}, rows(w.d_o.data(), g.d_p), w.o.data(), g.d_p, Part::kKFrom,
-       first_query);
-  for (int64_t j = 0; j < g.nk; ++j)
-    for (int64_t c = 0; c < g.d; ++c) dv[j * g.d + c] = w.o[j * g.d_p + c];
-  gemm(g.nk_p, g.d_p, g.nq_p, {w.s.data(), 1, g.nk_p}, rows(w.q.data(), g.d_p), w.o.data(), g.d_p, Part::kKFrom,
-       first_query);
-  for (int64_t j = 0; j < g.nk; ++j)
-    for (int64_t c = 0; c < g.d; ++c) dk[j * g.d + c] = w.o[j * g.d_p + c];
+  float* out = g.aligned ? dv : w.o.data();
+  gemm(g.nk_p, g.d_p, g.nq_p, {w.p.data(), 1, g.nk_p}, rows(ddo, g.d_p), out, g.d_p, Part::kKFrom, first_query);
+  if (!g.aligned) store(g, w.o.data(), g.nk, 1.0f, dv);
+  out = g.aligned ? dk : w.o.data();
+  gemm(g.nk_p, g.d_p, g.nq_p, {w.s.data(), 1, g.nk_p}, rows(w.q.data(), g.d_p), out, g.d_p, Part::kKFrom, first_query);
+  if (!g.aligned) store(g, w.o.data(), g.nk, 1.0f, dk);
   // dQ = dS K / √d
-  gemm(g.nq_p, g.d_p, g.nk_p, {w.s.data(), g.nk_p, 1}, rows(w.k.data(), g.d_p), w.o.data(), g.d_p, Part::kKUpTo,
+  out = g.aligned ? dq : w.o.data();
+  gemm(g.nq_p, g.d_p, g.nk_p, {w.s.data(), g.nk_p, 1}, rows(kk, g.d_p), out, g.d_p, Part::kKUpTo,
        [&](int64_t r0, int mr) { return std::min(g.nk, r0 + mr - 1 + g.offset + 1); });
-  for (int64_t i = 0; i < g.nq; ++i)
-    for (int64_t c = 0; c < g.d; ++c) dq[i * g.d + c] = w.o[i * g.d_p + c] * g.scale;
+  store(g, out, g.nq, g.scale, dq);  // in place when aligned
 }
 
 Dims dims(const ffi::AnyBuffer::Dimensions& qd, const ffi::AnyBuffer::Dimensions& kd, bool causal) {
@@ -234,6 +270,7 @@ Dims dims(const ffi::AnyBuffer::Dimensions& qd, const ffi::AnyBuffer::Dimensions
   g.nq_p = up16(g.nq), g.nk_p = up16(g.nk), g.d_p = up16(g.d);
   g.offset = causal ? g.nk - g.nq : g.nk;
   g.scale = 1.0f / std::sqrt(static_cast<float>(g.d));
+  g.aligned = g.nq % 16 == 0 && g.nk % 16 == 0 && g.d % 16 == 0;
   return g;
 }
 
