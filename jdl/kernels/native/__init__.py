@@ -2,7 +2,8 @@
 compiler against JAX's XLA FFI headers and registered as XLA custom calls.
 
 ``lstm.cc`` (``jdl.kernels.lstm``'s recurrence, ``impl='native'``) and ``attention.cc`` (causal
-attention forward and backward, ``jdl.nn.attend(impl='native')``), with ``simd.h`` shared. Nothing is
+attention forward and backward, ``jdl.nn.attend(impl='native')``), with ``simd.h`` shared and
+``gemm.h`` for the attention's products. Nothing is
 downloaded: the shared library is built once per source, compiler and JAX version into
 ``$JDL_NATIVE_CACHE`` (default ``~/.cache/jdl/native``), by ``g++`` (or ``$CXX``), for x86-64
 CPUs with AVX2 and FMA. ``available()`` says whether this machine can have it, and ``load()``
@@ -26,7 +27,7 @@ import jax
 
 HERE = pathlib.Path(__file__).parent
 SOURCES = (HERE / "lstm.cc", HERE / "attention.cc")
-HEADERS = (HERE / "simd.h",)
+HEADERS = (HERE / "simd.h", HERE / "gemm.h")
 FLAGS = ("-O3", "-std=c++17", "-mavx2", "-mfma", "-shared", "-fPIC", "-pthread")
 TARGETS = {"jdl_lstm_forward": "JdlLstmForward", "jdl_lstm_backward": "JdlLstmBackward",
            "jdl_attention_forward": "JdlAttentionForward", "jdl_attention_backward": "JdlAttentionBackward"}
