@@ -25,7 +25,7 @@ from jdl.nn.linear import Dense
 from jdl.nn.recurrent import GRU, LSTM, SimpleRNN
 from jdl.nn.recurrent_cells import LSTMCarry
 
-KINDS = {"lstm": functools.partial(LSTM, impl="fused"), "gru": GRU, "rnn": SimpleRNN}
+KINDS = {"lstm": LSTM, "gru": GRU, "rnn": SimpleRNN}
 
 
 def _check_sizes(vocab_size: int, embed: int, hidden: int, num_layers: int, dropout: float, kind: str) -> None:
@@ -36,6 +36,15 @@ def _check_sizes(vocab_size: int, embed: int, hidden: int, num_layers: int, drop
         raise ValueError(f"lstm_lm: dropout must be in [0, 1), got {dropout!r}")
     if kind not in KINDS:
         raise ValueError(f"lstm_lm: kind must be one of {', '.join(map(repr, KINDS))}, got {kind!r}")
+
+
+def _cells(kind: str, hidden: int, num_layers: int, lstm_impl: str) -> tuple:
+    """``num_layers`` recurrent layers of ``kind`` that return their carry; an LSTM's recurrence
+    on the kernel ``lstm_impl`` names ('fused' or 'native')."""
+    if lstm_impl not in ("fused", "native"):
+        raise ValueError(f"lstm_lm: lstm_impl must be 'fused' or 'native', got {lstm_impl!r}")
+    make = functools.partial(LSTM, impl=lstm_impl) if kind == "lstm" else KINDS[kind]
+    return tuple(make(hidden, return_carry=True) for _ in range(num_layers))
 
 
 def _check_carry(name: str, carry: Any, num_layers: int) -> None:
@@ -60,7 +69,7 @@ def lstm_lm(vocab_size: int, *, embed: int = 64, hidden: int = 256, num_layers: 
         e_t = W_e[x_t],   h_t^(1) = cell(e_t, h_{t−1}^(1)),   h_t^(l) = cell(drop(h_t^(l−1)), h_{t−1}^(l)),
         z_t = drop(h_t^(L)) W_o + b_o,   p(x_{t+1} = v | x_1..x_t) = softmax(z_t)_v,
 
-    an ``Embedding``, ``num_layers`` recurrent layers (``kind``: 'lstm' → ``LSTM(impl='fused')``,
+    an ``Embedding``, ``num_layers`` recurrent layers (``kind``: 'lstm' → ``LSTM(impl=lstm_impl)``,
     'gru' → ``GRU``, 'rnn' → ``SimpleRNN``), inverted dropout p on every recurrent layer's output in
     training (the non-recurrent connections, as Zaremba et al. 2014), and a ``Dense`` head
     applied at every step. Train it with the per-token ``softmax_cross_entropy`` against the
@@ -97,12 +106,8 @@ def lstm_lm(vocab_size: int, *, embed: int = 64, hidden: int = 256, num_layers: 
     ({'b': (32,), 'w_h': (8, 32), 'w_x': (4, 32)}, (2, 5, 10))
     """
     _check_sizes(vocab_size, embed, hidden, num_layers, dropout, kind)
-    if lstm_impl not in ("fused", "native"):
-        raise ValueError(f"lstm_lm: lstm_impl must be 'fused' or 'native', got {lstm_impl!r}")
     name = f"{kind}_lm"
-    cell = functools.partial(LSTM, impl=lstm_impl) if kind == "lstm" else KINDS[kind]
-    layers = (Embedding(vocab_size, embed), *(cell(hidden, return_carry=True) for _ in range(num_layers)),
-              Dense(vocab_size))
+    layers = (Embedding(vocab_size, embed), *_cells(kind, hidden, num_layers, lstm_impl), Dense(vocab_size))
     names, drop = child_names(layers), Dropout(dropout)
 
     def init(key: PRNGKey, x: Any) -> tuple[Params, State]:
