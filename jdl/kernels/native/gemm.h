@@ -14,9 +14,9 @@ namespace jdl_native {
 inline int64_t up16(int64_t n) { return (n + 15) / 16 * 16; }
 
 // Which part of a product the mask lets through, per 6-row block [r0, r0 + mr):
-//   kAll: everything; kColsUpTo: output columns < hi; kKUpTo: the sum over k < hi;
+//   kColsUpTo: output columns < hi; kKUpTo: the sum over k < hi;
 //   kKFrom: the sum over k ≥ lo (hi, lo from the row block and the causal offset).
-enum class Part { kAll, kColsUpTo, kKUpTo, kKFrom };
+enum class Part { kColsUpTo, kKUpTo, kKFrom };
 
 // C[r, 0:16] = Σ_k A[r·lda + k·ldk] B[k·ldb + 0:16] for MR rows: A read with any strides (so Aᵀ
 // needs no copy), B 16 contiguous columns per k (a packed panel, or a row-major matrix).
@@ -62,13 +62,13 @@ inline B packed(const float* p, int64_t k) { return {p, 16, 16 * k}; }
 inline B rows(const float* m, int64_t ld) { return {m, ld, 16}; }
 
 // C (M × N) = A (M × K) · B (K × N), N a multiple of 16; `limit(r0, mr)` is the bound that
-// `part` reads (ignored for kAll). Skipped columns of C are left as they were; skipped terms
-// of a sum are zeros of A by construction.
+// `part` reads (a bound past the matrix: the whole product). Skipped columns of C are left as
+// they were; skipped terms of a sum are zeros of A by construction.
 template <class Limit>
 void gemm(int64_t m, int64_t n, int64_t k, A a, B b, float* c, int64_t ldc, Part part, Limit limit) {
   for (int64_t r0 = 0; r0 < m; r0 += 6) {
     const int mr = static_cast<int>(std::min<int64_t>(6, m - r0));
-    const int64_t bound = part == Part::kAll ? 0 : limit(r0, mr);
+    const int64_t bound = limit(r0, mr);
     int64_t k_lo = 0, k_hi = k, n_hi = n;
     if (part == Part::kColsUpTo) n_hi = std::min(n, up16(std::max<int64_t>(bound, 0)));
     if (part == Part::kKUpTo) k_hi = std::clamp<int64_t>(bound, 0, k);
