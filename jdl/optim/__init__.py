@@ -8,6 +8,7 @@ from jdl.optim.base import (
     scale, scale_by_learning_rate, scale_by_schedule, with_extra_args_support,
 )
 from jdl.optim.flat import FlatState, flatten
+from jdl.optim.fused import FusedAdamState, FusedTraceState, FusedTransformation, fused_adam, fused_adamw, fused_sgd
 from jdl.optim.inject import InjectHyperparamsState, inject_hyperparams, set_hyperparams
 from jdl.optim import schedules
 from jdl.optim.clipping import clip, clip_by_global_norm, global_norm

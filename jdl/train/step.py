@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from jdl.optim.base import GradientTransformation, apply_updates
+from jdl.optim.fused import FusedTransformation
 from jdl.train import nonfinite
 from jdl.train.state import TrainState
 
@@ -28,6 +29,9 @@ def make_step(loss_fn: LossFn, optimizer: GradientTransformation, *,
         ℓ, (state', m) = loss_fn(θ, state, batch, k)
         J(θ) = ℓ + penalty(θ)  (if given, e.g. an L2 term λ/2·‖w‖², ``jdl.regularizers``)
         g = ∇_θ J;  u, opt_state' = optimizer.update(g, opt_state, θ);  θ' = θ + u
+
+    (a ``jdl.optim.FusedTransformation`` — ``fused_adam``, ``fused_sgd`` — gives θ', opt_state'
+    from its ``step(g, opt_state, θ)``, the update and θ + u in one native pass).
 
     ``metrics`` holds ``loss`` (ℓ, the data term), ``penalty`` when there is one, and the
     loss function's own metrics ``m``. The step is jitted once with the train state donated,
@@ -68,8 +72,11 @@ def make_step(loss_fn: LossFn, optimizer: GradientTransformation, *,
     def step(ts: TrainState, batch: Any) -> tuple[TrainState, dict]:
         key = jax.random.fold_in(ts.key, ts.step)
         grads, state, metrics = gradients(ts.params, ts.state, batch, key)
-        updates, opt_state = optimizer.update(grads, ts.opt_state, ts.params)
-        params = apply_updates(ts.params, updates)
+        if isinstance(optimizer, FusedTransformation):  # the update applied in one native pass
+            params, opt_state = optimizer.step(grads, ts.opt_state, ts.params)
+        else:
+            updates, opt_state = optimizer.update(grads, ts.opt_state, ts.params)
+            params = apply_updates(ts.params, updates)
         if on_nonfinite is not None:
             ok = nonfinite.finite_flags(metrics["loss"], params)
             if on_nonfinite == "skip":

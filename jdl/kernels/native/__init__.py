@@ -1,8 +1,9 @@
 """Native CPU kernels: C++ sources in this folder, compiled on first use with the system's C++
 compiler against JAX's XLA FFI headers and registered as XLA custom calls.
 
-``lstm.cc`` (``jdl.kernels.lstm``'s recurrence, ``impl='native'``) and ``attention.cc`` (causal
-attention forward and backward, ``jdl.nn.attend(impl='native')``), with ``simd.h`` shared and
+``lstm.cc`` (``jdl.kernels.lstm``'s recurrence, ``impl='native'``), ``attention.cc`` (causal
+attention forward and backward, ``jdl.nn.attend(impl='native')``) and ``optim.cc`` (multi-tensor
+Adam and SGD-momentum updates, ``jdl.optim.fused_adam``/``fused_sgd``), with ``simd.h`` shared and
 ``gemm.h`` for the attention's products. Nothing is
 downloaded: the shared library is built once per source, compiler and JAX version into
 ``$JDL_NATIVE_CACHE`` (default ``~/.cache/jdl/native``), by ``g++`` (or ``$CXX``), for x86-64
@@ -26,11 +27,12 @@ import tempfile
 import jax
 
 HERE = pathlib.Path(__file__).parent
-SOURCES = (HERE / "lstm.cc", HERE / "attention.cc")
+SOURCES = (HERE / "lstm.cc", HERE / "attention.cc", HERE / "optim.cc")
 HEADERS = (HERE / "simd.h", HERE / "gemm.h")
 FLAGS = ("-O3", "-std=c++17", "-mavx2", "-mfma", "-shared", "-fPIC", "-pthread")
 TARGETS = {"jdl_lstm_forward": "JdlLstmForward", "jdl_lstm_backward": "JdlLstmBackward",
-           "jdl_attention_forward": "JdlAttentionForward", "jdl_attention_backward": "JdlAttentionBackward"}
+           "jdl_attention_forward": "JdlAttentionForward", "jdl_attention_backward": "JdlAttentionBackward",
+           "jdl_adam_update": "JdlAdamUpdate", "jdl_momentum_update": "JdlMomentumUpdate"}
 
 
 class NativeUnavailable(RuntimeError):
