@@ -72,3 +72,50 @@ def test_train_with_momentum_and_schedule_records_config(tmp_path):
     assert (config["optimizer"], config["learning_rate"], config["momentum"], config["schedule"]) == \
         ("sgd", 0.1, 0.9, "warmup_cosine")
     assert summary["final"]["train_accuracy"] > 0.5
+
+
+@pytest.mark.parametrize("name, momentum, nesterov, reference", [
+    ("adam", None, False, optim.adam(1e-3)),
+    ("adamw", None, False, optim.adamw(1e-3)),
+    ("sgd", 0.9, True, optim.sgd(0.1, momentum=0.9, nesterov=True)),
+])
+def test_fused_optimizer_is_the_same_update(name, momentum, nesterov, reference):
+    """``--fused_optimizer`` builds ``jdl.optim.fused_*``, whose update is the plain one's (the
+    native step itself is tested against optax in tests/kernels/test_optim_native.py)."""
+    fused = cli.build_optimizer(name, None, momentum, nesterov, fused=True)
+    assert isinstance(fused, optim.FusedTransformation)
+    assert_close(two_steps(fused), two_steps(reference))
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--optimizer=rmsprop"], "--fused_optimizer takes --optimizer=adam, adamw, or sgd with --momentum, not --optimizer=rmsprop"),
+    (["--optimizer=sgd"], "not --optimizer=sgd without --momentum"),
+    (["--weight_decay=0.01"], "--fused_optimizer does not apply --weight_decay=0.01"),
+    (["--devices=2"], "--fused_optimizer runs on one CPU device"),
+])
+def test_fused_optimizer_refusals(flags, message):
+    cli.FLAGS(["jdl", "--fused_optimizer", *flags])
+    try:
+        with pytest.raises(app.UsageError, match=message):
+            cli.config.check(cli.TrainConfig.from_flags(cli.FLAGS))
+    finally:
+        cli.FLAGS.unparse_flags()
+
+
+def test_train_with_fused_optimizer_matches_the_plain_run(tmp_path):
+    """``jdl train --fused_optimizer`` (in-process) trains as the plain Adam run, epoch for epoch."""
+    pytest.importorskip("jdl.kernels.native").load()
+    histories = []
+    for fused in (False, True):
+        cli.FLAGS(["jdl", "--epochs=2", "--dataset=moons", "--hidden=8", "--progress=false", "--checkpoint_every=0",
+                   f"--fused_optimizer={fused}", f"--workdir={tmp_path / str(fused)}"])
+        try:
+            config = cli.TrainConfig.from_flags(cli.FLAGS)
+        finally:
+            cli.FLAGS.unparse_flags()
+        histories.append(cli.train_command(config)[0].history)
+    summary = json.loads((tmp_path / "True" / "summary.json").read_text())
+    assert summary["config"]["fused_optimizer"] is True
+    for plain, fused in zip(*histories):
+        assert abs(plain["train_loss"] - fused["train_loss"]) < 1e-5 * max(1.0, abs(plain["train_loss"]))
+        assert abs(plain["validation_loss"] - fused["validation_loss"]) < 1e-5 * max(1.0, abs(plain["validation_loss"]))

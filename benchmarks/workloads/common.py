@@ -132,13 +132,29 @@ def flax_adam_or_sgd(name: str):
     return optax.adam(LEARNING_RATE) if name == "adam" else optax.sgd(LEARNING_RATE)
 
 
-def jdl_optimizer(name: str):
-    """jdl's optimizer of that name: ``jdl.optim.adam``/``sgd``(lr), or ``adamw`` with ``WEIGHT_DECAY``."""
+def jdl_optimizer(name: str, fused: bool = False):
+    """jdl's optimizer of that name: ``jdl.optim.adam``/``sgd``(lr), or ``adamw`` with ``WEIGHT_DECAY``;
+    ``fused``: Adam and AdamW as ``jdl.optim.fused_adam``/``fused_adamw`` (one native pass over
+    all leaves, the counterpart of PyTorch's ``fused=True``)."""
     import jdl
 
     if name == "adamw":
-        return jdl.optim.adamw(LEARNING_RATE, weight_decay=WEIGHT_DECAY)
+        return (jdl.optim.fused_adamw if fused else jdl.optim.adamw)(LEARNING_RATE, weight_decay=WEIGHT_DECAY)
+    if name == "adam" and fused:
+        return jdl.optim.fused_adam(LEARNING_RATE)
     return getattr(jdl.optim, name)(LEARNING_RATE)
+
+
+def fused_update(optimizer: str, dtype: str = "float32", mesh: Any = None) -> bool:
+    """Whether jdl's step takes the fused optimizer: Adam or AdamW on float32 params, the CPU
+    backend, one device, and ``jdl.kernels.native`` buildable here (benchmarks/NOTES.md,
+    "fused multi-tensor update"); the XLA update elsewhere (GPUs, meshes)."""
+    import jax
+
+    from jdl.kernels import native
+
+    return (optimizer in ("adam", "adamw") and dtype in ("float32", "bfloat16") and mesh is None
+            and jax.default_backend() == "cpu" and native.available())
 
 
 def flax_runner(model: Any, params: Any, optimizer: str, batch: tuple) -> Runner:
@@ -167,13 +183,14 @@ def flax_runner(model: Any, params: Any, optimizer: str, batch: tuple) -> Runner
 
 def jdl_runner(model: Any, layers: list[dict], optimizer: str, x: np.ndarray, y: np.ndarray,
                dtype: str = "float32", load: Callable[[Any, list[dict]], Any] = with_layers,
-               mesh: Any = None) -> Runner:
+               mesh: Any = None, fused: bool | None = None) -> Runner:
     """jdl as a user writes it: ``init_train_state`` and ``make_step`` (jitted, donated) with
     ``softmax_cross_entropy``; params replaced by the shared weights (``load(params, layers)``,
     by default ``with_layers``); ``dtype`` 'bfloat16' is
     ``supervised(model, loss, compute_dtype=jnp.bfloat16)``. With a ``mesh``
     (``jdl.distributed.data_mesh``) the train state is replicated and the batch split over it:
-    the same step, data-parallel."""
+    the same step, data-parallel. ``fused`` (default: ``fused_update``) takes
+    ``jdl_optimizer(optimizer, fused=True)``, as PyTorch's runner takes ``fused=True``."""
     import jax.numpy as jnp
 
     from jdl.losses import softmax_cross_entropy
@@ -182,7 +199,7 @@ def jdl_runner(model: Any, layers: list[dict], optimizer: str, x: np.ndarray, y:
     from jdl.train.supervised import supervised
 
     counted, traces = trace_counter()
-    opt = jdl_optimizer(optimizer)
+    opt = jdl_optimizer(optimizer, fused_update(optimizer, dtype, mesh) if fused is None else fused)
     ts = init_train_state(model, opt, jnp.asarray(x), seed=0)
     params = load(ts.params, layers)
     ts = TrainState(params, ts.state, opt.init(params), ts.step, ts.key)

@@ -123,9 +123,11 @@ def build_schedule(name: str, learning_rate: float, total_steps: int, decay_rate
     raise app.UsageError(f"--schedule={name!r}: valid choices are {', '.join(SCHEDULES)}")
 
 
-def build_optimizer(name: str, learning_rate=None, momentum: float | None = None, nesterov: bool = False):
+def build_optimizer(name: str, learning_rate=None, momentum: float | None = None, nesterov: bool = False,
+                    fused: bool = False):
     """The optimizer named by ``--optimizer``; ``learning_rate`` is a float, a schedule, or None for
-    the optimizer's default (``DEFAULT_LEARNING_RATES``)."""
+    the optimizer's default (``DEFAULT_LEARNING_RATES``); ``fused`` (adam, adamw, sgd with
+    momentum) its ``jdl.optim.fused_*`` form."""
     from jdl import optim
 
     if name not in OPTIMIZERS:
@@ -136,6 +138,8 @@ def build_optimizer(name: str, learning_rate=None, momentum: float | None = None
     if nesterov and momentum is None:
         raise app.UsageError("--nesterov needs --momentum, e.g. --momentum=0.9 --nesterov")
     try:
+        if fused:
+            return build_fused_optimizer(name, lr, momentum, nesterov)
         if name == "sgd":
             return optim.sgd(lr, momentum, nesterov)
         if name == "rmsprop":
@@ -145,6 +149,19 @@ def build_optimizer(name: str, learning_rate=None, momentum: float | None = None
         return getattr(optim, name)(lr)
     except ValueError as e:
         raise app.UsageError(f"--optimizer={name}: {e}")
+
+
+def build_fused_optimizer(name: str, learning_rate, momentum: float | None, nesterov: bool):
+    """``fused_adam``, ``fused_adamw`` (adamw's default decay) or ``fused_sgd`` for ``--fused_optimizer``."""
+    from jdl import optim
+
+    if name == "adam":
+        return optim.fused_adam(learning_rate)
+    if name == "adamw":
+        return optim.fused_adamw(learning_rate)
+    if name == "sgd" and momentum is not None:
+        return optim.fused_sgd(learning_rate, momentum, nesterov)
+    raise app.UsageError(f"--fused_optimizer takes --optimizer=adam, adamw, or sgd with --momentum, not --optimizer={name}")
 
 
 def regularization_options(x_shape: Sequence[int], batch_size: int, l1: float = 0.0, l2: float = 0.0,

@@ -42,6 +42,7 @@ class TrainConfig:
     learning_rate: float | None = None
     momentum: float | None = None
     nesterov: bool = False
+    fused_optimizer: bool = False
     schedule: str = "constant"
     decay_rate: float = 0.5
     decay_steps: int | None = None
@@ -134,6 +135,22 @@ def check(config: TrainConfig) -> None:
     if config.attention != "plain" and config.dropout:
         raise app.UsageError(f"--dropout={config.dropout} drops attention weights, which needs --attention=plain, "
                              f"not --attention={config.attention}")
+    check_fused_optimizer(config)
     if config.accumulate_steps > 1 and config.batch_size % config.accumulate_steps:
         raise app.UsageError(f"--accumulate_steps={config.accumulate_steps} must divide "
                              f"--batch_size={config.batch_size}")
+
+
+def check_fused_optimizer(config: TrainConfig) -> None:
+    """``--fused_optimizer`` takes adam, adamw or sgd with --momentum, on one device, without
+    --weight_decay (a chained transformation the fused step does not apply)."""
+    if not config.fused_optimizer:
+        return
+    if config.optimizer not in ("adam", "adamw", "sgd") or (config.optimizer == "sgd" and config.momentum is None):
+        raise app.UsageError(f"--fused_optimizer takes --optimizer=adam, adamw, or sgd with --momentum, "
+                             f"not --optimizer={config.optimizer}" + (" without --momentum" if config.optimizer == "sgd" else ""))
+    if config.weight_decay:
+        raise app.UsageError(f"--fused_optimizer does not apply --weight_decay={config.weight_decay}; "
+                             f"use --optimizer=adamw (decoupled decay) or drop --fused_optimizer")
+    if config.fsdp or (config.devices or 1) > 1 or config.num_processes:
+        raise app.UsageError("--fused_optimizer runs on one CPU device; drop it with --devices, --fsdp or --num_processes")

@@ -67,6 +67,9 @@ flags.DEFINE_float("learning_rate", None, "Learning rate η (default: the optimi
 flags.DEFINE_float("momentum", None, "Momentum μ in [0, 1) for sgd and rmsprop (β for momentum_ema; "
                    "default: none, 0.9 for momentum_ema).", lower_bound=0.0, upper_bound=0.999999)
 flags.DEFINE_bool("nesterov", False, "Nesterov momentum (sgd, rmsprop; needs --momentum).")
+flags.DEFINE_bool("fused_optimizer", False, "adam, adamw, or sgd with --momentum: apply the update in one native "
+                  "pass over all params (jdl.optim.fused_adam/fused_sgd, like PyTorch's fused=True; float32 params, "
+                  "one x86-64 CPU with AVX2, C++ built with g++ on first use) — the same numbers to float32 rounding.")
 flags.DEFINE_enum("schedule", "constant", SCHEDULES, "Learning-rate schedule over the update steps.")
 flags.DEFINE_float("decay_rate", 0.5, "exponential/step: factor per --decay_steps; inverse_time: k in "
                    "η/(1 + k·t/decay_steps).", lower_bound=0.0)

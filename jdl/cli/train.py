@@ -66,7 +66,7 @@ def build_optimizer_for(config: TrainConfig, n_train: int):
     steps_per_epoch = num_batches(n_train, min(config.batch_size, n_train))
     lr = build_schedule(config.schedule, config.resolved_learning_rate, config.epochs * steps_per_epoch,
                         config.decay_rate, config.decay_steps or steps_per_epoch, config.warmup_steps)
-    optimizer = build_optimizer(config.optimizer, lr, config.momentum, config.nesterov)
+    optimizer = build_optimizer(config.optimizer, lr, config.momentum, config.nesterov, config.fused_optimizer)
     return with_weight_decay(optimizer, config.weight_decay)
 
 

@@ -24,8 +24,8 @@ from jdl.cli.config import TrainConfig, refuse_unread
 
 # TrainConfig fields no detector reads: set away from their defaults, they are refused, not ignored
 UNREAD = ("activation", "embed", "heads", "lstm_impl", "attention", "seq_len", "accumulate_steps", "test_every_epoch", "optimizer", "momentum",
-          "nesterov", "schedule", "decay_rate", "decay_steps", "warmup_steps", "dropout", "l1", "l2", "norm", "augment",
-          "label_smoothing", "checkpoint_every", "keep", "restore", "compute_dtype", "on_nonfinite", "devices", "fsdp")
+          "nesterov", "fused_optimizer", "schedule", "decay_rate", "decay_steps", "warmup_steps", "dropout", "l1", "l2",
+          "norm", "augment", "label_smoothing", "checkpoint_every", "keep", "restore", "compute_dtype", "on_nonfinite", "devices", "fsdp")
 
 
 def is_detection(config: TrainConfig) -> bool:

@@ -31,7 +31,7 @@ from absl import app
 # TrainConfig fields the classifier path uses and these models do not (their defaults are required)
 UNUSED = ("activation", "norm", "dropout", "augment", "label_smoothing", "l1", "l2", "restore", "devices",
           "fsdp", "coordinator", "early_stopping_patience", "test_every_epoch", "accumulate_steps", "compute_dtype",
-          "lstm_impl", "attention")
+          "lstm_impl", "attention", "fused_optimizer")
 # the panels of curves.png: the metrics each model records per epoch (``<split>_<metric>``)
 CURVES = {"vae": (("loss",), ("reconstruction", "kl")), "gan": (("d_loss", "g_loss"), ("d_real", "d_fake")),
           "ddpm": (("loss",),)}
