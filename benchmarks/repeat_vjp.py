@@ -4,7 +4,7 @@ split pullback) and the custom VJP's other variants, the whole pullback in the b
 only the layer inputs saved (``jdl.kernels.repeat.stack_custom_vjp(save='residuals' | 'inputs')``).
 
     python -m benchmarks.repeat_vjp [--layers=12,24] [--rounds=7] [--steps=10] [--keep_host_memory]
-        [--out=FILE.json]
+        [--optimizer=adam|fused_adam] [--out=FILE.json]
 
 Blocks x + Dense(d)(tanh(Dense(2d)(x))), batch 128, d 256, Adam lr 1e-3, jitted steps donating
 params and optimizer state (as benchmarks/repeat_probe.py). Compile time: wall and process-CPU
@@ -29,8 +29,9 @@ KINDS = ("loop", "repeat", "custom_vjp", "custom_vjp_residuals", "custom_vjp_inp
 # also accepted: "repeat_unrollN" (the scan running N layers per iteration)
 
 
-def build_step(kind: str, layers: int, d: int, x, y):
-    """(jitted step, initial carry) for one configuration."""
+def build_step(kind: str, layers: int, d: int, x, y, optimizer: str = "adam"):
+    """(jitted step, initial carry) for one configuration; ``optimizer`` 'adam' (the XLA update)
+    or 'fused_adam' (``jdl.optim.fused_adam``: one native pass, whatever the leaves' shapes)."""
     import jax
     import jax.numpy as jnp
 
@@ -51,10 +52,12 @@ def build_step(kind: str, layers: int, d: int, x, y):
         forward = lambda p: stack_custom_vjp(f, p, x, None, save=kind.split("_")[-1])
     else:
         forward = lambda p: model.apply(p, state, x)[0]
-    opt = jdl.optim.adam(1e-3)
+    opt = getattr(jdl.optim, optimizer)(1e-3)
 
     def step(params, opt_state, x, y):
         value, grads = jax.value_and_grad(lambda p: softmax_cross_entropy(forward(p), y))(params)
+        if isinstance(opt, jdl.optim.FusedTransformation):
+            return *opt.step(grads, opt_state, params), value
         updates, opt_state = opt.update(grads, opt_state, params)
         return apply_updates(params, updates), opt_state, value
 
@@ -68,6 +71,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--width", type=int, default=256)
+    p.add_argument("--optimizer", default="adam", choices=("adam", "fused_adam"))
     p.add_argument("--options", default="", help="JSON dict of XLA compiler options: adds "
                    "'<kind>+opts' rows compiled with them (same process, same inputs)")
     p.add_argument("--keep_host_memory", action="store_true", help="jdl.runtime.keep_host_memory() "
@@ -94,7 +98,7 @@ def main(argv: list[str] | None = None) -> dict:
     configs = [(k, int(n)) for n in args.layers.split(",") for k in kinds]
     steps, carries, compile_s = {}, {}, {}
     for c in configs:
-        fn, carry = build_step(c[0].removesuffix("+opts"), c[1], args.width, x, y)
+        fn, carry = build_step(c[0].removesuffix("+opts"), c[1], args.width, x, y, args.optimizer)
         wall, cpu = time.perf_counter(), time.process_time()
         steps[c] = fn.lower(*carry, x, y).compile(options if c[0].endswith("+opts") else None)
         compile_s[c] = (time.perf_counter() - wall, time.process_time() - cpu)
