@@ -91,7 +91,7 @@ def test_fused_optimizer_is_the_same_update(name, momentum, nesterov, reference)
     (["--optimizer=rmsprop"], "--fused_optimizer takes --optimizer=adam, adamw, or sgd with --momentum, not --optimizer=rmsprop"),
     (["--optimizer=sgd"], "not --optimizer=sgd without --momentum"),
     (["--weight_decay=0.01"], "--fused_optimizer does not apply --weight_decay=0.01"),
-    (["--devices=2"], "--fused_optimizer runs on one CPU device"),
+    (["--fsdp"], "drop it or --fsdp, which shards them"),
 ])
 def test_fused_optimizer_refusals(flags, message):
     cli.FLAGS(["jdl", "--fused_optimizer", *flags])

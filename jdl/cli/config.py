@@ -142,8 +142,8 @@ def check(config: TrainConfig) -> None:
 
 
 def check_fused_optimizer(config: TrainConfig) -> None:
-    """``--fused_optimizer`` takes adam, adamw or sgd with --momentum, on one device, without
-    --weight_decay (a chained transformation the fused step does not apply)."""
+    """``--fused_optimizer`` takes adam, adamw or sgd with --momentum, without --weight_decay (a
+    chained transformation the fused step does not apply) or --fsdp (sharded params)."""
     if not config.fused_optimizer:
         return
     if config.optimizer not in ("adam", "adamw", "sgd") or (config.optimizer == "sgd" and config.momentum is None):
@@ -152,5 +152,5 @@ def check_fused_optimizer(config: TrainConfig) -> None:
     if config.weight_decay:
         raise app.UsageError(f"--fused_optimizer does not apply --weight_decay={config.weight_decay}; "
                              f"use --optimizer=adamw (decoupled decay) or drop --fused_optimizer")
-    if config.fsdp or (config.devices or 1) > 1 or config.num_processes:
-        raise app.UsageError("--fused_optimizer runs on one CPU device; drop it with --devices, --fsdp or --num_processes")
+    if config.fsdp:  # data-parallel is fine: every device updates its replica of the params
+        raise app.UsageError("--fused_optimizer updates whole (replicated) params; drop it or --fsdp, which shards them")

@@ -142,3 +142,42 @@ def test_refusals_name_the_problem():
                                      momentum=0.9, nesterov=False)
     with pytest.raises(ValueError, match="momentum"):
         optim.fused_sgd(0.1, momentum=1.5)
+
+
+DATA_PARALLEL = """
+import jax, jax.numpy as jnp, numpy as np
+from jdl import distributed, optim
+from jdl.losses import softmax_cross_entropy
+from jdl.nn import Dense, relu, serial
+from jdl.train import init_train_state, make_step, supervised
+assert jax.device_count() == 2
+model = serial(Dense(32), relu, Dense(10))
+x = jnp.asarray(np.random.default_rng(0).standard_normal((16, 8)), jnp.float32)
+y = jnp.arange(16) % 10
+out = []
+for opt in (optim.fused_adam(1e-2), optim.adam(1e-2)):
+    mesh = distributed.data_mesh()
+    ts, batch = distributed.replicate(mesh, init_train_state(model, opt, x)), distributed.shard_batch(mesh, (x, y))
+    step = make_step(supervised(model, softmax_cross_entropy), opt)
+    for _ in range(3):
+        ts, _ = step(ts, batch)
+    out.append(jax.tree.leaves(ts.params))
+print(max(float(jnp.max(jnp.abs(a - b)) / jnp.max(jnp.abs(b))) for a, b in zip(*out)))
+"""
+
+
+def test_fused_adam_data_parallel_over_two_devices_equals_adam():
+    """On a 2-device mesh (replicated params, sharded batch) the fused step gives adam's params:
+    each device runs the kernel on its own replica (a fresh process with 2 CPU devices)."""
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).parents[2]
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu",
+               PYTHONPATH=str(root))
+    env.pop("JAX_NUM_CPU_DEVICES", None)
+    done = subprocess.run([sys.executable, "-c", DATA_PARALLEL], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert float(done.stdout.split()[-1]) < 1e-5
