@@ -145,16 +145,22 @@ def jdl_optimizer(name: str, fused: bool = False):
     return getattr(jdl.optim, name)(LEARNING_RATE)
 
 
-def fused_update(optimizer: str, dtype: str = "float32", mesh: Any = None) -> bool:
-    """Whether jdl's step takes the fused optimizer: Adam or AdamW on float32 params, the CPU
-    backend, one device, and ``jdl.kernels.native`` buildable here (benchmarks/NOTES.md,
-    "fused multi-tensor update"); the XLA update elsewhere (GPUs, meshes)."""
+# below this many params the XLA update wins: its per-leaf loops start as each gradient is ready
+# and overlap the rest of the backward pass on the other core, while the one fused call waits for
+# all of them (LeNet-5, 61K params: +6–11% step time fused; benchmarks/NOTES.md, "one native pass")
+FUSED_MIN_PARAMS = 500_000
+
+
+def fused_update(optimizer: str, dtype: str = "float32", mesh: Any = None, n_params: int = 0) -> bool:
+    """Whether jdl's step takes the fused optimizer: Adam or AdamW on float32 params, at least
+    ``FUSED_MIN_PARAMS`` of them, the CPU backend, one device, and ``jdl.kernels.native``
+    buildable here; the XLA update elsewhere (small models, GPUs, meshes)."""
     import jax
 
     from jdl.kernels import native
 
     return (optimizer in ("adam", "adamw") and dtype in ("float32", "bfloat16") and mesh is None
-            and jax.default_backend() == "cpu" and native.available())
+            and n_params >= FUSED_MIN_PARAMS and jax.default_backend() == "cpu" and native.available())
 
 
 def flax_runner(model: Any, params: Any, optimizer: str, batch: tuple) -> Runner:
@@ -199,7 +205,11 @@ def jdl_runner(model: Any, layers: list[dict], optimizer: str, x: np.ndarray, y:
     from jdl.train.supervised import supervised
 
     counted, traces = trace_counter()
-    opt = jdl_optimizer(optimizer, fused_update(optimizer, dtype, mesh) if fused is None else fused)
+    if fused is None:
+        import jax
+
+        fused = fused_update(optimizer, dtype, mesh, sum(np.size(a) for a in jax.tree.leaves(layers)))
+    opt = jdl_optimizer(optimizer, fused)
     ts = init_train_state(model, opt, jnp.asarray(x), seed=0)
     params = load(ts.params, layers)
     ts = TrainState(params, ts.state, opt.init(params), ts.step, ts.key)
