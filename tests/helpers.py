@@ -1,5 +1,7 @@
 """Test helpers shared across the suite."""
 
+import os
+
 import jax
 import numpy as np
 
@@ -34,3 +36,11 @@ def draw_normal(key, shape=(), dtype=float):
 def draw_uniform(key, shape=(), dtype=float, minval=0.0, maxval=1.0):
     """``jax.random.uniform(key, shape, dtype, minval, maxval)`` bit for bit, as draw_normal."""
     return draw(jax.random.uniform, key, tuple(shape), dtype, minval, maxval)
+
+
+def devices_xla_flags(devices: int) -> str:
+    """XLA_FLAGS for a subprocess with ``devices`` CPU devices: this process's flags (the user's and
+    tests/conftest.py's compile level, so the subprocess compiles as fast as the tests do), then
+    the device count."""
+    own = os.environ.get("XLA_FLAGS", "")
+    return f"{own} --xla_force_host_platform_device_count={devices}".strip()

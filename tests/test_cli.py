@@ -12,15 +12,29 @@ def run(*args, **kw):
     return subprocess.run([*JDL, *args], capture_output=True, text=True, timeout=300, **kw)
 
 
-def test_train_same_seed_writes_identical_metrics(tmp_path):
-    outs = []
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    """Two runs of the same command, seed 5, 2 epochs, with a fresh --compilation_cache: the
+    first fills the folder, the second is served from it (one pair of runs for the two tests
+    below). Returns (the parent folder, both metrics.jsonl texts, the cache's entries after the
+    first run)."""
+    root = tmp_path_factory.mktemp("two_runs")
+    cache, outs = root / "cache", []
     for name in ("a", "b"):
-        r = run("train", "--epochs=2", "--progress=false", f"--workdir={tmp_path / name}", "--seed=5")
+        r = run("train", "--epochs=2", "--progress=false", f"--workdir={root / name}", "--seed=5",
+                f"--compilation_cache={cache}")
         assert r.returncode == 0, r.stderr
         assert "test accuracy" in r.stdout
-        outs.append((tmp_path / name / "metrics.jsonl").read_text())
+        outs.append((root / name / "metrics.jsonl").read_text())
+        if name == "a":
+            entries = sorted(p.name for p in cache.iterdir())
+    return root, outs, entries
+
+
+def test_train_same_seed_writes_identical_metrics(two_runs):
+    root, outs, _ = two_runs
     assert outs[0] == outs[1] and len(outs[0].splitlines()) == 2
-    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    summary = json.loads((root / "a" / "summary.json").read_text())
     assert summary["config"]["seed"] == 5 and summary["config"]["model"] == "mlp"
 
 
@@ -36,21 +50,13 @@ def test_invalid_flags_list_choices(args, message):
     assert message in r.stderr + r.stdout
 
 
-def test_train_keeps_a_compilation_cache_that_changes_no_result(tmp_path):
+def test_train_keeps_a_compilation_cache_that_changes_no_result(two_runs, tmp_path):
     """--compilation_cache: the first run fills the folder, the second (served from it) writes
     the same metrics; 'none' writes no cache."""
-    cache = tmp_path / "cache"
-    outs = []
-    for name in ("a", "b"):
-        r = run("train", "--epochs=1", "--progress=false", f"--workdir={tmp_path / name}",
-                f"--compilation_cache={cache}")
-        assert r.returncode == 0, r.stderr
-        outs.append((tmp_path / name / "metrics.jsonl").read_text())
-        if name == "a":
-            entries = sorted(p.name for p in cache.iterdir())
-            assert len(entries) >= 3  # init, the train step, the eval step at least
+    root, outs, entries = two_runs
+    assert len(entries) >= 3  # init, the train step, the eval step at least
     assert outs[0] == outs[1]
-    assert sorted(p.name for p in cache.iterdir()) == entries  # the second run compiled nothing new
+    assert sorted(p.name for p in (root / "cache").iterdir()) == entries  # the second run compiled nothing new
     r = run("train", "--epochs=1", "--progress=false", f"--workdir={tmp_path / 'c'}",
             "--compilation_cache=none", env={**os.environ, "JDL_CACHE": str(tmp_path / "unused")})
     assert r.returncode == 0, r.stderr

@@ -11,6 +11,7 @@ import pytest
 from absl import app
 
 from jdl import cli
+from tests.helpers import devices_xla_flags
 
 JDL = [sys.executable, "-m", "jdl.cli"]
 
@@ -100,7 +101,7 @@ def test_two_devices_train_as_one(tmp_path):
     --devices=1 (no mesh, the single-device path) writes; too many devices is a usage error."""
     import os
 
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": devices_xla_flags(2)}
     common = ["train", "--dataset=moons", "--hidden=8", "--epochs=2", "--progress=false", "--checkpoint_every=0"]
     metrics = []
     for name, devices in (("two", []), ("one", ["--devices=1"])):

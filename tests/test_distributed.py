@@ -24,6 +24,7 @@ import pytest
 from jdl import distributed
 from jdl.train.state import TrainState
 from tests import distributed_worker as worker
+from tests.helpers import devices_xla_flags
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
 ROOT = WORKER.parents[1]
@@ -32,7 +33,7 @@ TIMEOUT_S = 120  # each run takes ~10-15 s alone; room for a loaded CI machine
 
 
 def _env(devices: int) -> dict[str, str]:
-    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+    env = dict(os.environ, XLA_FLAGS=devices_xla_flags(devices),
                JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT))
     env.pop("JAX_NUM_CPU_DEVICES", None)
     return env

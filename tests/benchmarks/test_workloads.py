@@ -199,8 +199,10 @@ def test_gpt_step_zero_losses_agree(tiny_gpt):
     sizes, options = tiny_gpt
     w = gpt.load_weights(options["weights"])
     x, y = gpt.data(sizes, options["seed"])
-    jdl_loss = float(softmax_cross_entropy(gpt.jdl_model(sizes).apply(gpt.nested(w), {}, x)[0], y))
-    flax_logits = gpt_twins.flax_model(sizes).apply({"params": gpt_twins.flax_params(w, sizes)}, x)
+    # each forward jitted (one compile, not one per operation as run eagerly)
+    jdl_apply, flax_apply = jax.jit(gpt.jdl_model(sizes).apply), jax.jit(gpt_twins.flax_model(sizes).apply)
+    jdl_loss = float(softmax_cross_entropy(jdl_apply(gpt.nested(w), {}, x)[0], y))
+    flax_logits = flax_apply({"params": gpt_twins.flax_params(w, sizes)}, x)
     flax_loss = float(softmax_cross_entropy(flax_logits, y))
     logits = gpt_twins.torch_model(w, sizes)(torch.from_numpy(x).long())
     torch_loss = float(torch.nn.functional.cross_entropy(logits, torch.from_numpy(y.reshape(-1)).long()).detach())

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import textwrap
 
+from tests.helpers import devices_xla_flags
+
 SCRIPT = textwrap.dedent("""
     import jax, jax.numpy as jnp, numpy as np
     from jax.sharding import Mesh, PartitionSpec as P
@@ -39,6 +41,6 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_batchnorm_statistics_across_four_devices_under_shard_map():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+    env = dict(os.environ, XLA_FLAGS=devices_xla_flags(4), JAX_PLATFORMS="cpu")
     r = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-3000:]

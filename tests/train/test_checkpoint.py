@@ -15,7 +15,7 @@ import pytest
 import jdl
 from jdl.train import checkpoint as ckpt
 from jdl.train import init_train_state
-from tests.helpers import draw_normal
+from tests.helpers import devices_xla_flags, draw_normal
 
 
 def _state(hidden=8, seed=0):
@@ -161,7 +161,7 @@ def test_restore_places_leaves_with_the_target_sharding(tmp_path, devices):
     Subprocesses, since the device count is fixed when jax starts."""
     for mode, n in zip(("save", "restore"), devices):
         env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": ROOT,
-               "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}"}
+               "XLA_FLAGS": devices_xla_flags(n)}
         r = subprocess.run([sys.executable, WORKER, str(tmp_path), mode], env=env, capture_output=True,
                            text=True, timeout=300)
         assert r.returncode == 0, r.stdout + r.stderr

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers import devices_xla_flags
 from tests.train import fit_mesh_worker as worker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,7 +21,7 @@ TOL, TIMEOUT_S = 1e-5, 240
 
 
 def _env(devices: int) -> dict:
-    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu",
+    env = dict(os.environ, XLA_FLAGS=devices_xla_flags(devices), JAX_PLATFORMS="cpu",
                PYTHONPATH=str(ROOT))
     env.pop("JAX_NUM_CPU_DEVICES", None)
     return env
