@@ -15,6 +15,7 @@ from jdl.kernels import optim_native
 from jdl.losses import softmax_cross_entropy
 from jdl.nn import Dense, relu, serial
 from jdl.train import init_train_state, make_step, supervised
+from tests.helpers import devices_xla_flags
 
 pytestmark = pytest.mark.usefixtures("native_kernels")  # tests/kernels/conftest.py
 
@@ -175,8 +176,7 @@ def test_fused_adam_data_parallel_over_two_devices_equals_adam():
     import sys
 
     root = pathlib.Path(__file__).parents[2]
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu",
-               PYTHONPATH=str(root))
+    env = dict(os.environ, XLA_FLAGS=devices_xla_flags(2), JAX_PLATFORMS="cpu", PYTHONPATH=str(root))
     env.pop("JAX_NUM_CPU_DEVICES", None)
     done = subprocess.run([sys.executable, "-c", DATA_PARALLEL], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
