@@ -66,11 +66,10 @@ def _leaves(name: str, grads: Any, params: Any) -> tuple[list, list, Any]:
 
 def _zeros(name: str, params: Any) -> jax.Array:
     """A flat float32 zero vector as long as all params together, refusing non-float32 leaves."""
-    leaves = jax.tree.leaves(params)
     for path, p in jax.tree_util.tree_leaves_with_path(params):
-        if jnp.asarray(p).dtype != jnp.float32:
-            raise ValueError(f"{name}: float32 params only, {jax.tree_util.keystr(path)} is {jnp.asarray(p).dtype}")
-    return jnp.zeros((sum(jnp.size(p) for p in leaves),), jnp.float32)
+        if jnp.result_type(p) != jnp.float32:
+            raise ValueError(f"{name}: float32 params only, {jax.tree_util.keystr(path)} is {jnp.result_type(p)}")
+    return jnp.zeros((sum(jnp.size(p) for p in jax.tree.leaves(params)),), jnp.float32)
 
 
 def _flat(leaves: list) -> jax.Array:
@@ -89,7 +88,7 @@ def _unflat(flat: jax.Array, like: list, treedef: Any) -> Any:
 def _neg_lr(learning_rate: ScalarOrSchedule, count: jax.Array) -> jax.Array:
     """−η_t as float32, with t the updates made before this one (as ``scale_by_learning_rate``)."""
     lr = learning_rate(count) if callable(learning_rate) else learning_rate
-    return jnp.asarray(-1.0 * lr if callable(learning_rate) else -lr, jnp.float32)
+    return jnp.asarray(-lr, jnp.float32)
 
 
 def _check_cpu(name: str) -> None:
