@@ -5,12 +5,13 @@ one pass over all leaves, each element's g, θ and moments read once and θ, mom
                    θ ← θ + (−η)·((m·c₁⁻¹)/(√(v·c₂⁻¹) + ε) + λ·θ),   c_i = 1 − β_i^t
     SGD-momentum:  τ ← g + μ·τ,  θ ← θ + (−η)·τ   (Nesterov: θ ← θ + (−η)·(g + μ·τ))
 
-The moments are one flat float32 vector each (leaf i at ``offsets[i]``), the params and gradients
+The moments are one flat float32 vector each (leaf i after the sizes of the leaves before it), the params and gradients
 stay in their own buffers; the call's outputs alias θ and the moments, so under a donating
 ``jax.jit`` the update is in place. Products and sums are rounded one by one (no FMA
-contraction; XLA:CPU contracts some, so jitted optax may differ by an ulp); the step takes the bias corrections as
-products with their reciprocals (one division and one root per element, where the three
-divisions of m̂/(√v̂ + ε) left the loop bound by the divider), which moves u by a few ulp. ``jdl.optim.fused_adam``/``fused_sgd`` build optimizers on these.
+contraction; XLA:CPU contracts some, so jitted optax may differ by an ulp); the step takes the
+bias corrections as products with their reciprocals (one division and one root per element,
+where the three divisions of m̂/(√v̂ + ε) left the loop bound by the divider), which moves u by a
+few ulp. ``jdl.optim.fused_adam``/``fused_sgd`` build optimizers on these.
 """
 
 from __future__ import annotations

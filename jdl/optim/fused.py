@@ -29,6 +29,7 @@ from jdl.kernels import optim_native
 from jdl.optim.base import (
     ScalarOrSchedule, bias_correction, check_decay, check_learning_rate, check_nonnegative, check_positive, is_none,
 )
+from jdl.optim.flat import ravel, unravel
 
 
 class FusedTransformation(NamedTuple):
@@ -56,7 +57,8 @@ class FusedTraceState(NamedTuple):
 
 
 def _leaves(name: str, grads: Any, params: Any) -> tuple[list, list, Any]:
-    """(gradient leaves, param leaves, treedef), refusing None gradients and non-float32 leaves."""
+    """(gradient leaves, param leaves, treedef), refusing None gradients (the kernel checks dtypes
+    and shapes)."""
     g, treedef = jax.tree.flatten(grads, is_leaf=is_none)
     if any(x is None for x in g):
         raise ValueError(f"{name}: every param needs a gradient (a None leaf freezes a param; "
@@ -70,19 +72,6 @@ def _zeros(name: str, params: Any) -> jax.Array:
         if jnp.result_type(p) != jnp.float32:
             raise ValueError(f"{name}: float32 params only, {jax.tree_util.keystr(path)} is {jnp.result_type(p)}")
     return jnp.zeros((sum(jnp.size(p) for p in jax.tree.leaves(params)),), jnp.float32)
-
-
-def _flat(leaves: list) -> jax.Array:
-    return jnp.concatenate([jnp.ravel(x) for x in leaves]) if leaves else jnp.zeros((0,), jnp.float32)
-
-
-def _unflat(flat: jax.Array, like: list, treedef: Any) -> Any:
-    """Cut a flat vector back into leaves shaped like ``like``."""
-    out, start = [], 0
-    for p in like:
-        out.append(flat[start:start + p.size].reshape(p.shape))
-        start += p.size
-    return treedef.unflatten(out)
 
 
 def _neg_lr(learning_rate: ScalarOrSchedule, count: jax.Array) -> jax.Array:
@@ -126,16 +115,16 @@ def fused_adam(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.9
         return jnp.stack([1 / c1, 1 / c2, neg_lr, wd])
 
     def update(grads, state, params=None):
-        g, p, treedef = _leaves("fused_adam", grads, params)
+        _leaves("fused_adam", grads, params)
         count = state.count + 1
         c1, c2, neg_lr, wd = scalars(state, count)
-        flat_g = _flat(g)
+        flat_g = ravel(grads)
         m = (1 - b1) * flat_g + b1 * state.m
         v = (1 - b2) * (flat_g * flat_g) + b2 * state.v
         u = (m / c1) / (jnp.sqrt(v / c2) + eps)
         if weight_decay:
-            u = u + wd * _flat(p)
-        return _unflat(neg_lr * u, p, treedef), FusedAdamState(count, m, v)
+            u = u + wd * ravel(params)
+        return unravel(neg_lr * u, grads), FusedAdamState(count, m, v)
 
     def step(grads, state, params):
         _check_cpu("fused_adam")
@@ -169,11 +158,11 @@ def fused_sgd(learning_rate: ScalarOrSchedule, momentum: float = 0.9, nesterov: 
         return FusedTraceState(jnp.zeros([], jnp.int32), _zeros("fused_sgd", params))
 
     def update(grads, state, params=None):
-        g, p, treedef = _leaves("fused_sgd", grads, params if params is not None else grads)
-        flat_g = _flat(g)
+        _leaves("fused_sgd", grads, params if params is not None else grads)
+        flat_g = ravel(grads)
         trace = flat_g + momentum * state.trace
         u = flat_g + momentum * trace if nesterov else trace
-        return _unflat(_neg_lr(learning_rate, state.count) * u, g, treedef), FusedTraceState(state.count + 1, trace)
+        return unravel(_neg_lr(learning_rate, state.count) * u, grads), FusedTraceState(state.count + 1, trace)
 
     def step(grads, state, params):
         _check_cpu("fused_sgd")
