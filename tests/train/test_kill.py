@@ -16,11 +16,11 @@ import numpy as np
 from jdl.train import checkpoint as ckpt
 
 from . import kill_worker
-from .conftest import CACHE_DIR
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WORKER = os.path.join(ROOT, "tests", "train", "kill_worker.py")
-ENV = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": ROOT, "JAX_COMPILATION_CACHE_DIR": CACHE_DIR,
+ENV = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": ROOT,
+       "JAX_COMPILATION_CACHE_DIR": os.environ["JDL_TEST_JAX_CACHE"],  # the suite's (tests/conftest.py)
        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0", "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "-1"}
 
 
