@@ -14,7 +14,10 @@ programs — most of them small, where a CPU compile costs a fixed ~40–60 ms. 
   round differently from those users compile (four bit-for-bit tests failed with it).
 - ``--xla_cpu_use_fusion_emitters=false`` emits the fused elementwise loops with XLA's
   elemental IR emitter instead of its MLIR fusion emitters, a shorter pipeline (a tiny jitted
-  program: 58 → 49 ms to lower and compile; the whole suite: 1,366–1,417 → 1,140 s).
+  program: 58 → 49 ms to lower and compile; the whole suite: 1,366–1,417 → 1,140 s). It has
+  one slow case found so far: a full sum over a (32, 32) array compiles in 0.41 s against 0.07
+  (a (33, 33) one in 0.04), so experiments/vanishing_gradients.py's twenty per-layer norms take
+  ~4 s to compile and its test 36 s instead of 11.
 
 Neither changes a value: twenty float32 programs (tanh, exp, log, erf, GELU, softmax, sums,
 an Adam-like update, …) and LeNet-5's loss and gradient give the same bits with the flags as
