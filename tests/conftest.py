@@ -37,9 +37,9 @@ import shutil
 import tempfile
 
 TEST_XLA_FLAGS = ("--xla_backend_optimization_level=1", "--xla_cpu_use_fusion_emitters=false")
-_set = os.environ.get("XLA_FLAGS", "")
-os.environ["XLA_FLAGS"] = " ".join(
-    [_set] * bool(_set) + [f for f in TEST_XLA_FLAGS if f.split("=")[0] not in _set])
+_flags = os.environ.get("XLA_FLAGS", "")
+_missing = [f for f in TEST_XLA_FLAGS if f.split("=")[0] not in _flags]
+os.environ["XLA_FLAGS"] = " ".join([_flags, *_missing]).strip()
 
 import jax  # noqa: E402  (after XLA_FLAGS: the backend reads them when it starts)
 import pytest  # noqa: E402
