@@ -22,7 +22,8 @@ programs — most of them small, where a CPU compile costs a fixed ~40–60 ms. 
 Neither changes a value: twenty float32 programs (tanh, exp, log, erf, GELU, softmax, sums,
 an Adam-like update, …) and LeNet-5's loss and gradient give the same bits with the flags as
 with XLA's defaults, and the suite's bit-for-bit checks pass either way. The flags reach the
-processes the tests start too; a setting already in ``XLA_FLAGS`` wins.
+processes the tests start too; a setting already in ``XLA_FLAGS`` wins, and a flag this jaxlib
+does not know is left out (``known_to_xla``) rather than abort every test process.
 
 The persistent compilation cache (``JDL_TEST_JAX_CACHE``: a folder made by the first pytest
 process and removed when it exits, or the folder that variable names) is shared by the
@@ -34,11 +35,24 @@ the cache. The processes the tests start use it only where a test hands it on
 import atexit
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 
 TEST_XLA_FLAGS = ("--xla_backend_optimization_level=1", "--xla_cpu_use_fusion_emitters=false")
+
+
+def known_to_xla(flag: str) -> bool:
+    """Whether this jaxlib accepts ``flag``: XLA aborts a process whose XLA_FLAGS hold a flag it
+    does not know, and the emitter flag may go in a later jaxlib (one ~2 s probe per run: the
+    workers inherit the flags already set)."""
+    probe = "import jax.numpy as jnp; jnp.zeros(1).block_until_ready()"
+    env = {**os.environ, "XLA_FLAGS": flag, "JAX_PLATFORMS": "cpu"}
+    return subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True).returncode == 0
+
+
 _flags = os.environ.get("XLA_FLAGS", "")
-_missing = [f for f in TEST_XLA_FLAGS if f.split("=")[0] not in _flags]
+_missing = [f for f in TEST_XLA_FLAGS if f.split("=")[0] not in _flags and known_to_xla(f)]
 os.environ["XLA_FLAGS"] = " ".join([_flags, *_missing]).strip()
 
 import jax  # noqa: E402  (after XLA_FLAGS: the backend reads them when it starts)
